@@ -1,0 +1,103 @@
+"""Valora event contracts: every event on every topic, and the topic registry. No I/O."""
+
+from valora_contracts.dlq import DeadLetter
+from valora_contracts.drift import DriftAlert, DriftWindow
+from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id, utcnow
+from valora_contracts.errors import ContractError, UnknownTopicError
+from valora_contracts.listing import (
+    FEATURE_ALIASES,
+    IngestedListing,
+    ListingFeatures,
+    RawListing,
+    RejectedListing,
+    RuleViolation,
+    ValidatedListing,
+)
+from valora_contracts.prediction import (
+    PredictionInput,
+    PredictionInterval,
+    PredictionMade,
+    PredictionReply,
+    PredictionRequested,
+    PredictionResult,
+    PredictionSource,
+)
+from valora_contracts.sales import SaleObserved
+from valora_contracts.schemas import event_types, export_schemas, render_schemas
+from valora_contracts.topics import (
+    ALL_TOPICS,
+    DRIFT_ALERTS,
+    LISTINGS_INGESTED,
+    LISTINGS_RAW,
+    LISTINGS_REJECTED,
+    LISTINGS_VALIDATED,
+    MODELS_PROMOTED,
+    MODELS_TRAINED,
+    PREDICTIONS_MADE,
+    PREDICTIONS_REQUESTS,
+    SALES_OBSERVED,
+    TRAINING_REQUESTS,
+    TopicSpec,
+    dlq_for,
+    reply_topic,
+    topic_by_name,
+)
+from valora_contracts.training import (
+    GateResult,
+    ModelMetrics,
+    ModelPromoted,
+    ModelTrained,
+    TrainingRequested,
+)
+
+__all__ = [
+    "ALL_TOPICS",
+    "DRIFT_ALERTS",
+    "FEATURE_ALIASES",
+    "LISTINGS_INGESTED",
+    "LISTINGS_RAW",
+    "LISTINGS_REJECTED",
+    "LISTINGS_VALIDATED",
+    "MODELS_PROMOTED",
+    "MODELS_TRAINED",
+    "PREDICTIONS_MADE",
+    "PREDICTIONS_REQUESTS",
+    "SALES_OBSERVED",
+    "TRAINING_REQUESTS",
+    "CleanStr",
+    "ContractError",
+    "DeadLetter",
+    "DriftAlert",
+    "DriftWindow",
+    "Envelope",
+    "FiniteFloat",
+    "GateResult",
+    "IngestedListing",
+    "ListingFeatures",
+    "ModelMetrics",
+    "ModelPromoted",
+    "ModelTrained",
+    "PredictionInput",
+    "PredictionInterval",
+    "PredictionMade",
+    "PredictionReply",
+    "PredictionRequested",
+    "PredictionResult",
+    "PredictionSource",
+    "RawListing",
+    "RejectedListing",
+    "RuleViolation",
+    "SaleObserved",
+    "TopicSpec",
+    "TrainingRequested",
+    "UnknownTopicError",
+    "ValidatedListing",
+    "dlq_for",
+    "event_types",
+    "export_schemas",
+    "new_id",
+    "render_schemas",
+    "reply_topic",
+    "topic_by_name",
+    "utcnow",
+]

@@ -1,0 +1,38 @@
+"""Drift alerts for on-call."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat
+
+__all__ = ["DriftAlert", "DriftWindow"]
+
+
+class DriftWindow(BaseModel):
+    """The window a statistic was computed on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: AwareDatetime = Field(description="First event time in the window.")
+    end: AwareDatetime = Field(description="Last event time in the window.")
+    size: int = Field(ge=0, description="Events in the window.")
+
+
+class DriftAlert(Envelope):
+    """One alert state change: ``firing`` once per condition, ``resolved`` when it clears."""
+
+    kind: Literal["data", "prediction", "performance"] = Field(description="What drifted.")
+    feature: CleanStr = Field(description="Feature, ``prediction``, or a metric segment.")
+    statistic: Literal["psi", "ks", "chi2", "mae", "mape"] = Field(description="Statistic used.")
+    value: FiniteFloat = Field(description="Value of the statistic.")
+    threshold: FiniteFloat = Field(description="Threshold it was compared with.")
+    p_value: FiniteFloat | None = Field(default=None, description="Corrected p-value, if a test.")
+    severity: Literal["warning", "critical"] = Field(description="Severity.")
+    window: DriftWindow = Field(description="Window the value was computed on.")
+    model_name: str = Field(description="Model name being monitored.")
+    model_version: str = Field(description="Model version being monitored.")
+    dedupe_key: str = Field(description="Same key = same condition; one alert per condition.")
+    state: Literal["firing", "resolved"] = Field(description="firing or resolved.")

@@ -1,0 +1,92 @@
+"""Prediction request, reply and made events."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id
+from valora_contracts.listing import ListingFeatures
+
+__all__ = [
+    "PredictionInput",
+    "PredictionInterval",
+    "PredictionMade",
+    "PredictionReply",
+    "PredictionRequested",
+    "PredictionResult",
+    "PredictionSource",
+]
+
+PredictionSource = Literal["sync", "batch", "stream"]
+
+
+class PredictionInput(BaseModel):
+    """One house to value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_id: str = Field(default_factory=new_id, description="Id of this input (idempotency).")
+    listing_id: str | None = Field(default=None, description="Listing id, when known.")
+    features: ListingFeatures = Field(description="Features to value.")
+
+
+class PredictionRequested(Envelope):
+    """A request to value one or more houses; the answer goes to ``reply_to``."""
+
+    correlation_id: str = Field(default_factory=new_id, description="Matches the reply.")
+    reply_to: CleanStr = Field(description="Topic the predictor answers on.")
+    source: PredictionSource = Field(default="sync", description="Who asked: sync, batch, stream.")
+    batch_job_id: str | None = Field(default=None, description="Batch job, for batch requests.")
+    items: list[PredictionInput] = Field(min_length=1, description="Houses to value.")
+
+
+class PredictionInterval(BaseModel):
+    """A calibrated (split-conformal) prediction interval."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lower_bound: FiniteFloat = Field(description="Lower bound of the interval.")
+    upper_bound: FiniteFloat = Field(description="Upper bound of the interval.")
+    level: FiniteFloat = Field(default=0.9, gt=0, lt=1, description="Nominal coverage.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PredictionInterval:
+        if self.lower_bound > self.upper_bound:
+            raise ValueError("lower_bound must not exceed upper_bound")
+        return self
+
+
+class PredictionResult(BaseModel):
+    """The valuation of one input, with its lineage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prediction_id: str = Field(description="Id of the stored prediction.")
+    input_id: str = Field(description="Input this answers.")
+    listing_id: str | None = Field(default=None, description="Listing id, when known.")
+    price: FiniteFloat = Field(description="Predicted price.")
+    interval: PredictionInterval = Field(description="Calibrated interval.")
+    model_name: str = Field(description="Registered model name.")
+    model_version: str = Field(description="Model version that answered.")
+    run_id: str = Field(description="MLflow run id of that version.")
+    warnings: list[str] = Field(default_factory=list, description="E.g. unknown neighbourhood.")
+
+
+class PredictionReply(Envelope):
+    """The predictor's answer to a :class:`PredictionRequested`."""
+
+    correlation_id: str = Field(description="Correlation id of the request.")
+    results: list[PredictionResult] = Field(default_factory=list, description="One per input.")
+    error: str | None = Field(default=None, description="Why the request failed, if it did.")
+
+
+class PredictionMade(Envelope):
+    """A stored prediction, published for monitoring."""
+
+    source: PredictionSource = Field(description="sync, batch or stream.")
+    features: ListingFeatures = Field(description="Features that were valued.")
+    result: PredictionResult = Field(description="The prediction and its lineage.")
+    input_hash: str = Field(description="Hash of the features.")
+    latency_ms: FiniteFloat = Field(ge=0, description="Model latency for this batch (ms).")

@@ -1,0 +1,73 @@
+"""Training and model-lifecycle events."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id
+
+__all__ = ["GateResult", "ModelMetrics", "ModelPromoted", "ModelTrained", "TrainingRequested"]
+
+TrainingReason = Literal["manual", "schedule", "drift", "new_labels", "startup"]
+
+
+class TrainingRequested(Envelope):
+    """Ask the trainer to train (and, if the gate passes, promote) a model."""
+
+    request_id: str = Field(default_factory=new_id, description="Id to follow this request.")
+    model_name: CleanStr = Field(description="Registered model name to train.")
+    reason: TrainingReason = Field(description="Why training was requested.")
+    requested_by: str = Field(default="operator", description="Who or what asked.")
+    trials: int | None = Field(default=None, ge=1, description="Override of the Optuna trials.")
+
+
+class ModelMetrics(BaseModel):
+    """Hold-out metrics of a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rmse: FiniteFloat = Field(ge=0, description="Root mean squared error on the test split.")
+    mae: FiniteFloat = Field(ge=0, description="Mean absolute error on the test split.")
+    mape: FiniteFloat = Field(ge=0, description="Mean absolute percentage error (fraction).")
+    r2: FiniteFloat = Field(description="Coefficient of determination.")
+    interval_coverage: FiniteFloat = Field(
+        ge=0, le=1, description="Share of test rows inside the 90% conformal interval."
+    )
+    n_train: int = Field(ge=0, description="Training rows.")
+    n_test: int = Field(ge=0, description="Test rows.")
+
+
+class GateResult(BaseModel):
+    """Outcome of the quality gate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    passed: bool = Field(description="True when the challenger may be promoted.")
+    reasons: list[str] = Field(default_factory=list, description="Why it failed (empty if passed).")
+    champion_version: str | None = Field(default=None, description="Champion compared against.")
+    champion_rmse: FiniteFloat | None = Field(
+        default=None, description="Champion's RMSE on the same test rows."
+    )
+
+
+class ModelTrained(Envelope):
+    """A training run finished (whatever the gate said)."""
+
+    request_id: str = Field(description="Training request this answers.")
+    model_name: CleanStr = Field(description="Registered model name.")
+    model_version: str | None = Field(default=None, description="Registered version, if any.")
+    run_id: str = Field(description="MLflow run id.")
+    metrics: ModelMetrics = Field(description="Hold-out metrics.")
+    gate: GateResult = Field(description="Quality-gate result.")
+
+
+class ModelPromoted(Envelope):
+    """A model version became the champion."""
+
+    model_name: CleanStr = Field(description="Registered model name.")
+    model_version: CleanStr = Field(description="Version now aliased ``champion``.")
+    run_id: str = Field(description="MLflow run id of that version.")
+    previous_version: str | None = Field(default=None, description="Former champion, if any.")
+    metrics: ModelMetrics = Field(description="Hold-out metrics of the new champion.")

@@ -1,0 +1,20 @@
+"""Valora database: SQLAlchemy 2 models, async engine/session helpers, Alembic migrations."""
+
+from valora_db.engine import create_engine, create_session_factory, session_scope
+from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError
+from valora_db.migrate import alembic_config, current_revision, head_revision, upgrade_head
+from valora_db.models import Base, ProcessedEvent
+
+__all__ = [
+    "Base",
+    "DatabaseUnavailableError",
+    "ProcessedEvent",
+    "ValoraDatabaseError",
+    "alembic_config",
+    "create_engine",
+    "create_session_factory",
+    "current_revision",
+    "head_revision",
+    "session_scope",
+    "upgrade_head",
+]

@@ -1,0 +1,51 @@
+"""Liveness and readiness checks, served as JSON by a tiny ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+__all__ = ["HealthCheck", "health_app", "run_checks"]
+
+HealthCheck = Callable[[], Awaitable[bool]]
+logger = logging.getLogger(__name__)
+
+
+async def run_checks(
+    checks: Mapping[str, HealthCheck], *, timeout_s: float = 2.0
+) -> dict[str, bool]:
+    """Run every check with a timeout; a check that raises or times out is unhealthy."""
+
+    async def one(name: str, check: HealthCheck) -> tuple[str, bool]:
+        try:
+            return name, bool(await asyncio.wait_for(check(), timeout_s))
+        except Exception as exc:  # a failing check is a result, not a crash
+            logger.warning("health check failed", extra={"check": name, "error": repr(exc)})
+            return name, False
+
+    results = await asyncio.gather(*(one(n, c) for n, c in checks.items()))
+    return dict(results)
+
+
+def health_app(*, ready: Mapping[str, HealthCheck]) -> ASGIApp:
+    """``/live`` answers 200 while the process serves; ``/ready`` 200 only if every check holds."""
+
+    async def live(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readiness(_: Request) -> JSONResponse:
+        results = await run_checks(ready)
+        ok = all(results.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    return Starlette(routes=[Route("/live", live), Route("/ready", readiness)])
