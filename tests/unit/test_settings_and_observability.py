@@ -14,6 +14,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_settings_read_the_valora_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VALORA_DATABASE_URL", raising=False)
     monkeypatch.setenv("VALORA_KAFKA_BOOTSTRAP_SERVERS", "a:1, b:2")
     monkeypatch.setenv("VALORA_MLFLOW_TRACKING_URI", "http://mlflow.example:5000/")
     settings = ValoraSettings(_env_file=None)  # type: ignore[call-arg]

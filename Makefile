@@ -1,0 +1,52 @@
+# Valora developer commands. Prerequisites: see README.md.
+SHELL := /bin/bash
+UV ?= uv
+PKGS := $(notdir $(wildcard contracts/src/valora_* libs/*/src/valora_* services/*/src/valora_* cli/src/valora_*))
+PYTEST := $(UV) run pytest
+
+.PHONY: help setup run stop status test test-unit test-integration lint fmt schemas bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## install the Python environment (uv) and fetch the Kafka broker jars
+	$(UV) sync --frozen
+	$(UV) run valora stack fetch
+
+run: setup ## bring the platform up (real Kafka, PostgreSQL, MLflow) and show its status
+	$(UV) run valora stack up
+	$(UV) run valora stack status
+
+stop: ## stop everything `make run` started
+	$(UV) run valora stack down
+
+status: ## show each component, its address and health
+	$(UV) run valora stack status
+
+test: ## unit + integration tests (integration starts the real dev stack)
+	$(PYTEST) tests/unit tests/integration
+
+test-unit: ## fast tests: fakes and FastStream's in-memory broker
+	$(PYTEST) tests/unit -m unit
+
+test-integration: ## tests against real Kafka, PostgreSQL and MLflow
+	$(PYTEST) tests/integration -m integration
+
+lint: ## ruff (lint + format check), mypy --strict, pinned schemas
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy $(addprefix -p ,$(PKGS))
+	$(UV) run valora contracts check
+
+fmt: ## format and auto-fix
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+schemas: ## re-export the event JSON Schemas to contracts/schemas (commit the result)
+	$(UV) run valora contracts export
+
+bench: ## benchmarks: print throughput and latency figures
+	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(UV) run python $$b; done
+
+clean: stop ## stop the stack and delete its state (.valora/)
+	rm -rf .valora

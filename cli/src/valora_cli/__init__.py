@@ -1,0 +1,1 @@
+"""The valora command line."""

@@ -1,0 +1,11 @@
+"""The ``valora`` command line: one Typer app, one sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+from valora_cli import contracts, stack
+
+app = typer.Typer(help="Valora: event-driven MLOps for real-estate prices.", no_args_is_help=True)
+app.add_typer(contracts.app, name="contracts")
+app.add_typer(stack.app, name="stack")

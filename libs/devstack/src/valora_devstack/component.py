@@ -1,0 +1,381 @@
+"""The Component protocol and the process-backed base classes of the dev stack.
+
+Adding a Valora service to the stack is a few lines::
+
+    ServiceProcess(
+        settings,
+        name="gateway",
+        argv=[sys.executable, "-m", "valora_gateway"],
+        port=18080,
+        health_url="http://127.0.0.1:18080/health/live",
+        depends_on=("kafka", "postgres"),
+    )
+
+registered with :func:`valora_devstack.stack.register_component`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from valora_devstack.process import (
+    DevstackError,
+    group_alive,
+    pid_alive,
+    pid_matches,
+    port_open,
+    read_pid,
+    remove_pid,
+    spawn,
+    stop_group,
+    tail,
+    wait_port_closed,
+    wait_until,
+)
+from valora_devstack.settings import DevstackSettings, HostPort
+
+__all__ = [
+    "Component",
+    "ComponentStatus",
+    "ExternalEndpoint",
+    "ProcessComponent",
+    "ServiceProcess",
+    "State",
+    "http_ok",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class State(StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: State
+    pid: int | None
+    address: str
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+@runtime_checkable
+class Component(Protocol):
+    """Something the stack starts, stops and reports on."""
+
+    name: str
+    depends_on: tuple[str, ...]
+
+    def status(self) -> ComponentStatus: ...
+
+    def up(self) -> bool:
+        """Make it running and healthy; True when a process was started (False: was running)."""
+        ...
+
+    def down(self) -> bool:
+        """Stop it (whole process group) and wait for its ports; True when something stopped."""
+        ...
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class ProcessComponent:
+    """A component that is one detached process group with a pid file and a health check.
+
+    Subclasses give ``argv``, ``ports``, ``address`` and ``healthy``; they may override
+    ``prepare`` (before start), ``launch`` (how to start; default: spawn argv), ``converge``
+    (idempotent set-up after it is healthy, run on every ``up``) and ``wait_ready``.
+    """
+
+    name: str = "process"
+    marker: str = ""  # substring of the process command line (guards against pid reuse)
+    depends_on: tuple[str, ...] = ()
+    term_signal: signal.Signals = signal.SIGTERM
+
+    def __init__(self, settings: DevstackSettings) -> None:
+        self.settings = settings
+
+    # ---- to implement ---------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ports(self) -> Sequence[HostPort]:
+        raise NotImplementedError
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def healthy(self) -> bool:
+        """Cheap health check used by ``status`` (and by ``wait_ready`` by default)."""
+        raise NotImplementedError
+
+    # ---- hooks ----------------------------------------------------------------------------
+    @property
+    def start_timeout(self) -> float:
+        return 60.0
+
+    def env(self) -> Mapping[str, str]:
+        return {}
+
+    def prepare(self) -> None:
+        """Create directories / config before the process starts."""
+
+    def launch(self) -> int:
+        """Start the process detached; return the pid of the process-group leader."""
+        return spawn(self.argv(), pid_file=self.pid_file, log_file=self.log_file, env=self.env())
+
+    def wait_ready(self, pid: int) -> None:
+        ok = wait_until(
+            self.healthy,
+            timeout=self.start_timeout,
+            interval=0.25,
+            abort=lambda: None if pid_alive(pid) else f"{self.name} exited during start-up",
+        )
+        if not ok:
+            raise DevstackError(f"{self.name} not healthy after {self.start_timeout:.0f}s")
+
+    def converge(self) -> None:
+        """Idempotent set-up once healthy (topics, roles, migrations); runs on every ``up``."""
+
+    # ---- machinery ------------------------------------------------------------------------
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.log_dir / f"{self.name}.log"
+
+    def current_pid(self) -> int | None:
+        """The pid from the pid file if that process is still ours and alive (read-only)."""
+        pid = read_pid(self.pid_file)
+        if pid is not None and pid_matches(pid, self.marker):
+            return pid
+        return None
+
+    def _orphan_group(self) -> int | None:
+        """A dead leader's process group that still has members (e.g. after ``kill -9``)."""
+        pid = read_pid(self.pid_file)
+        if pid is None or pid_alive(pid):  # alive but not ours: pid reuse, not our group
+            return None
+        return pid if group_alive(pid) else None
+
+    def _clean_stale(self) -> bool:
+        """Remove a stale pid file, first killing what is left of its process group.
+
+        Returns True when orphaned processes were stopped.
+        """
+        pid = read_pid(self.pid_file)
+        if pid is None or pid_matches(pid, self.marker):
+            return False
+        orphans = self._orphan_group()
+        if orphans is not None:
+            logger.warning(
+                "killing orphaned processes of a dead leader",
+                extra={"component": self.name, "pgid": orphans},
+            )
+            stop_group(
+                orphans,
+                name=self.name,
+                timeout=self.settings.stop_timeout_s,
+                term_signal=self.term_signal,
+            )
+        logger.info("removing stale pid file", extra={"component": self.name, "pid": pid})
+        remove_pid(self.pid_file)
+        if orphans is not None:
+            self._wait_ports_closed()
+        return orphans is not None
+
+    def _wait_ports_closed(self) -> None:
+        for p in self.ports:
+            if not wait_port_closed(p.host, p.port, timeout=10):
+                raise DevstackError(f"{self.name}: port {p} still open after stop")
+
+    def _foreign_port(self) -> HostPort | None:
+        return next((p for p in self.ports if port_open(p.host, p.port, timeout=0.2)), None)
+
+    def status(self) -> ComponentStatus:
+        pid = self.current_pid()
+        if pid is None:
+            detail = ""
+            if (orphans := self._orphan_group()) is not None:
+                detail = f"leader died; orphaned processes left in group {orphans}"
+            elif (busy := self._foreign_port()) is not None:
+                detail = f"port {busy} is used by a process the dev stack did not start"
+            return ComponentStatus(self.name, State.STOPPED, None, self.address, detail)
+        state = State.RUNNING if self.healthy() else State.UNHEALTHY
+        return ComponentStatus(self.name, state, pid, self.address)
+
+    def up(self) -> bool:
+        self._clean_stale()
+        pid = self.current_pid()
+        if pid is not None:
+            if self.healthy() or wait_until(self.healthy, timeout=self.start_timeout):
+                logger.info("already running", extra={"component": self.name, "pid": pid})
+                self.converge()
+                return False
+            logger.warning("unhealthy, restarting", extra={"component": self.name, "pid": pid})
+            self.down()
+        busy = self._foreign_port()
+        if busy is not None:
+            raise DevstackError(
+                f"{self.name}: port {busy} is in use by a process the dev stack did not start"
+            )
+        started = time.monotonic()
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        pid = self.launch()
+        logger.info("started", extra={"component": self.name, "pid": pid})
+        try:
+            self.wait_ready(pid)
+        except Exception as exc:
+            log_tail = tail(self.log_file)
+            self.down()
+            raise DevstackError(f"{self.name} failed to start: {exc}\n{log_tail}") from exc
+        ready = time.monotonic()
+        self.converge()
+        logger.info(
+            "ready",
+            extra={
+                "component": self.name,
+                "pid": pid,
+                "address": self.address,
+                "start_s": round(ready - started, 2),
+                "converge_s": round(time.monotonic() - ready, 2),
+            },
+        )
+        return True
+
+    def down(self) -> bool:
+        stopped = self._clean_stale()
+        pid = self.current_pid()
+        if pid is not None:
+            started = time.monotonic()
+            stop_group(
+                pid,
+                name=self.name,
+                timeout=self.settings.stop_timeout_s,
+                term_signal=self.term_signal,
+            )
+            stopped = True
+            logger.info(
+                "stopped",
+                extra={
+                    "component": self.name,
+                    "pid": pid,
+                    "stop_s": round(time.monotonic() - started, 2),
+                },
+            )
+            remove_pid(self.pid_file)
+            self._wait_ports_closed()
+        return stopped
+
+
+class ServiceProcess(ProcessComponent):
+    """A Python (or any) service process with one port and an HTTP health URL."""
+
+    def __init__(
+        self,
+        settings: DevstackSettings,
+        *,
+        name: str,
+        argv: Sequence[str],
+        port: int,
+        health_url: str,
+        host: str = "127.0.0.1",
+        env: Mapping[str, str] | None = None,
+        depends_on: Sequence[str] = (),
+        marker: str | None = None,
+        start_timeout: float = 60.0,
+    ) -> None:
+        super().__init__(settings)
+        self.name = name
+        self._argv = list(argv)
+        self._host_port = HostPort(host, port)
+        self.health_url = health_url
+        self._env = dict(env or {})
+        self.depends_on = tuple(depends_on)
+        self.marker = marker if marker is not None else " ".join(self._argv[1:3])
+        self._start_timeout = start_timeout
+
+    @property
+    def address(self) -> str:
+        return f"http://{self._host_port}"
+
+    @property
+    def ports(self) -> Sequence[HostPort]:
+        return [self._host_port]
+
+    @property
+    def start_timeout(self) -> float:
+        return self._start_timeout
+
+    def argv(self) -> list[str]:
+        return list(self._argv)
+
+    def env(self) -> Mapping[str, str]:
+        return self._env
+
+    def healthy(self) -> bool:
+        return http_ok(self.health_url)
+
+
+class ExternalEndpoint:
+    """A component the dev stack does not run (e.g. a configured PostgreSQL): only checked."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        check: Callable[[], bool],
+        depends_on: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.address = address
+        self._check = check
+        self.depends_on = tuple(depends_on)
+
+    def _reachable(self) -> bool:
+        try:
+            return bool(self._check())
+        except Exception:
+            logger.debug("external check failed", exc_info=True, extra={"component": self.name})
+            return False
+
+    def status(self) -> ComponentStatus:
+        state = State.RUNNING if self._reachable() else State.UNHEALTHY
+        return ComponentStatus(self.name, state, None, self.address, "external")
+
+    def up(self) -> bool:
+        if not self._reachable():
+            raise DevstackError(f"{self.name}: external endpoint {self.address} is not reachable")
+        logger.info("external endpoint reachable", extra={"component": self.name})
+        return False
+
+    def down(self) -> bool:
+        return False

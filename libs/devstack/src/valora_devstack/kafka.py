@@ -1,0 +1,332 @@
+"""Apache Kafka in KRaft mode (combined broker+controller) as a local ``java`` process.
+
+Jars come from ``$KAFKA_HOME/libs`` or are fetched once with Maven into
+``<cache_dir>/kafka-<version>/libs`` (the pom is package data). Storage is formatted once with
+a cluster id kept in ``<state_dir>/kafka/cluster.id``; the broker logs to
+``<state_dir>/logs/kafka.log`` (log4j2) and its stdout/stderr to ``kafka.stdout.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from valora_devstack.component import ExternalEndpoint, ProcessComponent
+from valora_devstack.process import DevstackError, pid_alive, port_open, spawn, wait_until
+from valora_devstack.settings import DevstackSettings, HostPort
+
+__all__ = ["HEALTH_TOPIC", "KafkaBroker", "external_kafka", "kafka_classpath", "run_async"]
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TOPIC = "__valora_devstack_health"
+_T = TypeVar("_T")
+
+
+def run_async(factory: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a coroutine from sync code, also when the caller is inside a running event loop."""
+
+    async def _main() -> _T:
+        return await factory()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_main())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _main()).result()
+
+
+def _jar_dir_ok(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("kafka_2.13-*.jar"))
+
+
+def kafka_classpath(settings: DevstackSettings) -> str:
+    """The java class path of the broker, fetching the jars with Maven when needed."""
+    if settings.kafka_home is not None:
+        libs = settings.kafka_home.expanduser() / "libs"
+        if not _jar_dir_ok(libs):
+            raise DevstackError(f"KAFKA_HOME={settings.kafka_home} has no libs/kafka_2.13-*.jar")
+        return f"{libs}/*"
+    libs = settings.cache_path / f"kafka-{settings.kafka_version}" / "libs"
+    if not _jar_dir_ok(libs):
+        _fetch_jars(settings.kafka_version, libs)
+    return f"{libs}/*"
+
+
+def _fetch_jars(version: str, libs: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise DevstackError(
+            "Kafka jars are not cached and Maven (mvn) is not installed: install Maven "
+            "or set KAFKA_HOME to a Kafka distribution"
+        )
+    work = libs.parent
+    work.mkdir(parents=True, exist_ok=True)
+    pom = work / "pom.xml"
+    pom.write_text(
+        resources.files("valora_devstack").joinpath("resources/kafka-pom.xml").read_text()
+    )
+    tmp = work / "libs.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    started = time.monotonic()
+    logger.info("fetching Kafka jars with Maven", extra={"version": version, "dir": str(libs)})
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+            f"-Dkafka.version={version}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not _jar_dir_ok(tmp):
+        raise DevstackError(
+            f"mvn failed to fetch Kafka {version}:\n{result.stdout[-4000:]}"
+            f"\n{result.stderr[-4000:]}"
+        )
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.replace(libs)
+    logger.info(
+        "Kafka jars fetched",
+        extra={"version": version, "fetch_s": round(time.monotonic() - started, 1)},
+    )
+
+
+def _new_cluster_id() -> str:
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+class KafkaBroker(ProcessComponent):
+    name = "kafka"
+    marker = "kafka.Kafka"
+
+    def __init__(self, settings: DevstackSettings) -> None:
+        super().__init__(settings)
+        self.classpath = ""
+        self.home = settings.state_path / "kafka"
+        self.data_dir = self.home / "data"
+        self.broker = HostPort(settings.kafka_address.host, settings.kafka_address.port)
+        self.controller = HostPort(self.broker.host, settings.kafka_controller_port)
+
+    @property
+    def address(self) -> str:
+        return str(self.broker)
+
+    @property
+    def ports(self) -> Sequence[HostPort]:
+        return [self.broker, self.controller]
+
+    @property
+    def start_timeout(self) -> float:
+        return self.settings.kafka_start_timeout_s
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.log_dir / "kafka.stdout.log"
+
+    def healthy(self) -> bool:
+        return port_open(self.broker.host, self.broker.port)
+
+    # ---- files ----------------------------------------------------------------------------
+    def _server_properties(self) -> str:
+        b, c = self.broker, self.controller
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{c}",
+            "listeners": f"PLAINTEXT://{b},CONTROLLER://{c}",
+            "advertised.listeners": f"PLAINTEXT://{b}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.retention.hours": "168",
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _java(self) -> str:
+        java = shutil.which("java")
+        if java is None:
+            raise DevstackError("java not found: install a JDK 17+ (apt-get install default-jdk)")
+        return java
+
+    def _jvm_opts(self) -> list[str]:
+        return [
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.settings.log_dir}",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+        ]
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "server.properties").write_text(self._server_properties())
+        (self.home / "log4j2.properties").write_text(
+            resources.files("valora_devstack")
+            .joinpath("resources/kafka-log4j2.properties")
+            .read_text()
+        )
+        self.classpath = kafka_classpath(self.settings)
+        if not (self.data_dir / "meta.properties").exists():
+            self._format()
+
+    def _format(self) -> None:
+        id_file = self.home / "cluster.id"
+        if not id_file.exists():
+            id_file.write_text(_new_cluster_id() + "\n")
+        cluster_id = id_file.read_text().strip()
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                self._java(),
+                *self._jvm_opts(),
+                "-cp",
+                self.classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.home / "server.properties"),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DevstackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
+        logger.info(
+            "kafka storage formatted",
+            extra={"cluster_id": cluster_id, "format_s": round(time.monotonic() - started, 2)},
+        )
+
+    def argv(self) -> list[str]:
+        return [
+            self._java(),
+            *self._jvm_opts(),
+            "-cp",
+            self.classpath,
+            "kafka.Kafka",
+            str(self.home / "server.properties"),
+        ]
+
+    def launch(self) -> int:
+        return spawn(self.argv(), pid_file=self.pid_file, log_file=self.log_file, cwd=self.home)
+
+    # ---- readiness ------------------------------------------------------------------------
+    def wait_ready(self, pid: int) -> None:
+        deadline = time.monotonic() + self.start_timeout
+
+        def abort() -> str | None:
+            return None if pid_alive(pid) else "kafka exited during start-up"
+
+        if not wait_until(self.healthy, timeout=self.start_timeout, abort=abort):
+            raise DevstackError("kafka port not open in time")
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if (reason := abort()) is not None:
+                raise DevstackError(reason)
+            try:
+                run_async(lambda: produce_consume_roundtrip(str(self.broker)))
+                return
+            except Exception as exc:
+                last_error = exc
+                logger.debug("kafka not ready yet", extra={"error": repr(exc)})
+                time.sleep(0.5)
+        raise DevstackError(f"kafka did not accept produce+consume in time: {last_error!r}")
+
+    def converge(self) -> None:
+        from valora_contracts import ALL_TOPICS
+        from valora_messaging.admin import ensure_topics
+
+        created = run_async(
+            lambda: ensure_topics(bootstrap_servers=str(self.broker), topics=ALL_TOPICS)
+        )
+        if created:
+            logger.info("topics created", extra={"component": self.name, "topics": created})
+
+
+async def produce_consume_roundtrip(bootstrap: str, timeout_s: float = 15.0) -> None:
+    """Produce one record to the health topic and read it back (proves the broker works)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        if HEALTH_TOPIC not in set(await admin.list_topics()):
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1)])
+    finally:
+        await admin.close()
+
+    payload = uuid.uuid4().hex.encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10_000)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(HEALTH_TOPIC, payload)
+    finally:
+        await producer.stop()
+
+    tp = TopicPartition(HEALTH_TOPIC, meta.partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, meta.offset)
+        batches = await consumer.getmany(tp, timeout_ms=int(timeout_s * 1000), max_records=1)
+        records = batches.get(tp, [])
+        if not records or records[0].value != payload:
+            raise DevstackError("health record not read back")
+    finally:
+        await consumer.stop()
+
+
+def external_kafka(settings: DevstackSettings) -> ExternalEndpoint:
+    addrs = settings.kafka_bootstrap_list
+
+    def check() -> bool:
+        for a in addrs:
+            host, _, port = a.rpartition(":")
+            if port_open(host, int(port), timeout=2):
+                return True
+        return False
+
+    return ExternalEndpoint("kafka", settings.kafka_bootstrap_servers, check)

@@ -1,0 +1,195 @@
+"""The dev stack: a registry of components and ``up`` / ``down`` / ``status`` over them.
+
+Components start in dependency waves (independent ones in parallel: PostgreSQL and Kafka start
+together, MLflow after PostgreSQL) and stop in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from valora_devstack.component import Component, ComponentStatus
+from valora_devstack.kafka import KafkaBroker, external_kafka, kafka_classpath
+from valora_devstack.mlflow_server import MlflowServer
+from valora_devstack.postgres import PostgresCluster, external_postgres, find_pg_bin
+from valora_devstack.process import DevstackError
+from valora_devstack.settings import DevstackSettings
+
+__all__ = [
+    "ComponentFactory",
+    "StackInfo",
+    "UpResult",
+    "components",
+    "down",
+    "fetch",
+    "info",
+    "register_component",
+    "status",
+    "up",
+]
+
+logger = logging.getLogger(__name__)
+
+ComponentFactory = Callable[[DevstackSettings], Component | None]
+
+
+def _postgres(settings: DevstackSettings) -> Component:
+    if settings.postgres_is_managed:
+        return PostgresCluster(settings)
+    return external_postgres(settings)
+
+
+def _kafka(settings: DevstackSettings) -> Component:
+    return KafkaBroker(settings) if settings.kafka_is_managed else external_kafka(settings)
+
+
+_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer]
+
+
+def register_component(factory: ComponentFactory) -> ComponentFactory:
+    """Add a component (e.g. a Valora service as ``ServiceProcess``) to every stack built later.
+
+    A factory returning None is skipped (for components that depend on configuration).
+    """
+    if factory not in _REGISTRY:
+        _REGISTRY.append(factory)
+    return factory
+
+
+def components(settings: DevstackSettings | None = None) -> list[Component]:
+    settings = settings or DevstackSettings()
+    built = [c for f in _REGISTRY if (c := f(settings)) is not None]
+    return built
+
+
+def _waves(comps: Sequence[Component]) -> list[list[Component]]:
+    by_name = {c.name: c for c in comps}
+    done: set[str] = set()
+    waves: list[list[Component]] = []
+    pending = list(comps)
+    while pending:
+        wave = [c for c in pending if all(d in done or d not in by_name for d in c.depends_on)]
+        if not wave:
+            raise DevstackError(f"dependency cycle among {[c.name for c in pending]}")
+        waves.append(wave)
+        done.update(c.name for c in wave)
+        pending = [c for c in pending if c not in wave]
+    return waves
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where the stack's services are; what clients and tests need."""
+
+    kafka_bootstrap_servers: str
+    database_url: str
+    mlflow_tracking_uri: str
+
+    @classmethod
+    def from_settings(cls, settings: DevstackSettings) -> StackInfo:
+        return cls(
+            kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+            database_url=settings.database_url_str,
+            mlflow_tracking_uri=settings.mlflow_url_str,
+        )
+
+
+@dataclass(frozen=True)
+class UpResult:
+    info: StackInfo
+    started: list[str] = field(default_factory=list)
+    statuses: list[ComponentStatus] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _select(comps: Sequence[Component], only: Iterable[str] | None) -> list[Component]:
+    if only is None:
+        return list(comps)
+    wanted = set(only)
+    unknown = wanted - {c.name for c in comps}
+    if unknown:
+        raise DevstackError(f"unknown components: {sorted(unknown)}")
+    return [c for c in comps if c.name in wanted]
+
+
+def up(settings: DevstackSettings | None = None, *, only: Iterable[str] | None = None) -> UpResult:
+    """Start what is not running (idempotent: healthy components are left alone)."""
+    settings = settings or DevstackSettings()
+    comps = _select(components(settings), only)
+    started: list[str] = []
+    seconds: dict[str, float] = {}
+    t_all = time.monotonic()
+
+    def bring_up(c: Component) -> tuple[str, bool, float]:
+        t0 = time.monotonic()
+        did_start = c.up()
+        return c.name, did_start, round(time.monotonic() - t0, 2)
+
+    for wave in _waves(comps):
+        with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+            futures = [pool.submit(bring_up, c) for c in wave]
+            errors: list[BaseException] = []
+            for fut in futures:
+                try:
+                    name, did_start, secs = fut.result()
+                except BaseException as exc:
+                    errors.append(exc)
+                    continue
+                seconds[name] = secs
+                if did_start:
+                    started.append(name)
+            if errors:
+                raise errors[0]
+    logger.info(
+        "stack up",
+        extra={
+            "started": started,
+            "component_s": seconds,
+            "total_s": round(time.monotonic() - t_all, 2),
+        },
+    )
+    return UpResult(
+        info=StackInfo.from_settings(settings),
+        started=started,
+        statuses=[c.status() for c in comps],
+        seconds=seconds,
+    )
+
+
+def down(
+    settings: DevstackSettings | None = None, *, only: Iterable[str] | None = None
+) -> list[str]:
+    """Stop the stack's processes (reverse dependency order); returns the names stopped."""
+    settings = settings or DevstackSettings()
+    comps = _select(components(settings), only)
+    stopped: list[str] = []
+    for wave in reversed(_waves(comps)):
+        for c in reversed(wave):
+            if c.down():
+                stopped.append(c.name)
+    logger.info("stack down", extra={"stopped": stopped})
+    return stopped
+
+
+def status(settings: DevstackSettings | None = None) -> list[ComponentStatus]:
+    settings = settings or DevstackSettings()
+    return [c.status() for c in components(settings)]
+
+
+def info(settings: DevstackSettings | None = None) -> StackInfo:
+    return StackInfo.from_settings(settings or DevstackSettings())
+
+
+def fetch(settings: DevstackSettings | None = None) -> dict[str, str]:
+    """Fetch what ``up`` needs ahead of time (the Kafka jars) and locate the binaries."""
+    settings = settings or DevstackSettings()
+    found: dict[str, str] = {}
+    if settings.kafka_is_managed:
+        found["kafka_classpath"] = kafka_classpath(settings)
+    if settings.postgres_is_managed:
+        found["postgres_bin"] = str(find_pg_bin())
+    return found
