@@ -21,11 +21,14 @@ from pydantic import AnyHttpUrl, PostgresDsn
 from valora_devstack import DevstackSettings, StackInfo, State, down, status, up
 from valora_devstack.kafka import produce_consume_roundtrip
 from valora_devstack.process import pid_alive
+from valora_devstack.services import SERVICES
 from valora_devstack.settings import parse_pg_url
+from valora_devstack.stack import INFRASTRUCTURE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ISOLATED_PORTS = {"kafka": 29092, "controller": 29093, "postgres": 25432, "mlflow": 25000}
+ISOLATED_SERVICE_PORT_OFFSET = 20000  # ingestion 28101, validator 28102, ...
 
 
 def _port_free(port: int) -> bool:
@@ -66,6 +69,7 @@ def isolated() -> Iterator[DevstackSettings]:
         ),
         manage_postgres=True,
         mlflow_tracking_uri=AnyHttpUrl(f"http://127.0.0.1:{ISOLATED_PORTS['mlflow']}"),
+        service_port_offset=ISOLATED_SERVICE_PORT_OFFSET,
     )
     try:
         yield settings
@@ -74,7 +78,8 @@ def isolated() -> Iterator[DevstackSettings]:
 
 
 def test_session_stack_serves_kafka_postgres_and_mlflow(devstack: StackInfo) -> None:
-    assert {s.name: s.state for s in status(DevstackSettings())} == {
+    states = {s.name: s.state for s in status(DevstackSettings())}
+    assert {name: states[name] for name in INFRASTRUCTURE} == {
         "postgres": State.RUNNING,
         "kafka": State.RUNNING,
         "mlflow": State.RUNNING,
@@ -132,14 +137,16 @@ def test_down_leaves_no_process_and_no_port(isolated: DevstackSettings) -> None:
     up(isolated)
     pids = _pids(isolated)
     stopped = down(isolated)
-    assert sorted(stopped) == ["kafka", "mlflow", "postgres"]
+    assert sorted(stopped) == sorted(pids)
+    assert set(INFRASTRUCTURE) | {"ingestion", "validator"} <= set(stopped)
     assert all(s.state is State.STOPPED for s in status(isolated))
     assert all(s.pid is None for s in status(isolated))
     for name, pid in pids.items():
         assert pid is not None
         assert not pid_alive(pid), f"{name} still alive"
     assert _processes_mentioning(str(isolated.state_path)) == []
-    for port in ISOLATED_PORTS.values():
+    service_ports = [spec.port + ISOLATED_SERVICE_PORT_OFFSET for spec in SERVICES]
+    for port in [*ISOLATED_PORTS.values(), *service_ports]:
         assert _port_free(port), f"port {port} still in use"
     assert down(isolated) == []  # idempotent
 

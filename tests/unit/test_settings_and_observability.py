@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
@@ -36,6 +37,16 @@ def test_bad_urls_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         ValoraSettings(_env_file=None)  # type: ignore[call-arg]
 
 
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_root_logger")
 def test_json_logging_includes_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging(service="svc", level="INFO", json=True)
     logging.getLogger("valora.test").info("hello", extra={"listing_id": "abc"})
@@ -64,8 +75,8 @@ def test_health_app_reports_each_check() -> None:
         raise ConnectionError("down")
 
     client = TestClient(health_app(ready={"kafka": ok, "db": broken}))
-    assert client.get("/live").status_code == 200
-    ready = client.get("/ready")
+    assert client.get("/health/live").status_code == 200
+    ready = client.get("/health/ready")
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "checks": {"kafka": True, "db": False}}
-    assert TestClient(health_app(ready={"kafka": ok})).get("/ready").status_code == 200
+    assert TestClient(health_app(ready={"kafka": ok})).get("/health/ready").status_code == 200

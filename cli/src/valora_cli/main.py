@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from valora_cli import contracts, stack
+from valora_cli import contracts, listings, stack
 
 app = typer.Typer(help="Valora: event-driven MLOps for real-estate prices.", no_args_is_help=True)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(stack.app, name="stack")
+app.add_typer(listings.app, name="listings")

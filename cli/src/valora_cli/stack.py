@@ -66,14 +66,18 @@ def _table(statuses: list[ComponentStatus], seconds: dict[str, float] | None = N
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+Only = Annotated[
+    list[str] | None,
+    typer.Option("--only", help="Only these components (repeatable), e.g. --only kafka."),
+]
 
 
 @app.command()
-def up(verbose: Verbose = False) -> None:
+def up(verbose: Verbose = False, only: Only = None) -> None:
     """Start whatever is not running (idempotent), wait until healthy, create topics, migrate."""
     _configure_logging(verbose)
     try:
-        result = devstack.up(DevstackSettings())
+        result = devstack.up(DevstackSettings(), only=only or None)
     except DevstackError as exc:
         err_console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -96,11 +100,11 @@ def fetch(verbose: Verbose = False) -> None:
 
 
 @app.command()
-def down(verbose: Verbose = False) -> None:
+def down(verbose: Verbose = False, only: Only = None) -> None:
     """Stop every dev-stack process (whole process groups) and wait until its ports are free."""
     _configure_logging(verbose)
     try:
-        stopped = devstack.down(DevstackSettings())
+        stopped = devstack.down(DevstackSettings(), only=only or None)
     except DevstackError as exc:
         err_console.print(f"[red]stack down failed:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -101,7 +102,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-class ProcessComponent:
+class ProcessComponent(ABC):
     """A component that is one detached process group with a pid file and a health check.
 
     Subclasses give ``argv``, ``ports``, ``address`` and ``healthy``; they may override
@@ -119,34 +120,39 @@ class ProcessComponent:
 
     # ---- to implement ---------------------------------------------------------------------
     @property
-    def address(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def address(self) -> str: ...
 
     @property
-    def ports(self) -> Sequence[HostPort]:
-        raise NotImplementedError
+    @abstractmethod
+    def ports(self) -> Sequence[HostPort]: ...
 
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
+    @abstractmethod
     def healthy(self) -> bool:
         """Cheap health check used by ``status`` (and by ``wait_ready`` by default)."""
-        raise NotImplementedError
 
     # ---- hooks ----------------------------------------------------------------------------
     @property
     def start_timeout(self) -> float:
         return 60.0
 
+    def argv(self) -> list[str]:
+        """Command line of the process started by the default ``launch``."""
+        return []
+
     def env(self) -> Mapping[str, str]:
         return {}
 
     def prepare(self) -> None:
-        """Create directories / config before the process starts."""
+        """Create directories / config before the process starts (hook; default: nothing)."""
+        return None
 
     def launch(self) -> int:
         """Start the process detached; return the pid of the process-group leader."""
-        return spawn(self.argv(), pid_file=self.pid_file, log_file=self.log_file, env=self.env())
+        argv = self.argv()
+        if not argv:
+            raise DevstackError(f"{self.name}: no command line to launch")
+        return spawn(argv, pid_file=self.pid_file, log_file=self.log_file, env=self.env())
 
     def wait_ready(self, pid: int) -> None:
         ok = wait_until(
@@ -160,6 +166,7 @@ class ProcessComponent:
 
     def converge(self) -> None:
         """Idempotent set-up once healthy (topics, roles, migrations); runs on every ``up``."""
+        return None
 
     # ---- machinery ------------------------------------------------------------------------
     @property

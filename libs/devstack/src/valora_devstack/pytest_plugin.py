@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from valora_devstack.component import State
 from valora_devstack.settings import DevstackSettings
-from valora_devstack.stack import StackInfo, down, up
+from valora_devstack.stack import INFRASTRUCTURE, StackInfo, down, status, up
 
 __all__ = ["devstack", "devstack_settings"]
 
@@ -42,10 +43,22 @@ def devstack(devstack_settings: DevstackSettings) -> Iterator[StackInfo]:
             mp.setenv("VALORA_MLFLOW_TRACKING_URI", info.mlflow_tracking_uri)
             yield info
         return
-    result = up(settings)
+    # Tests run their own service instances: pause the stack's (e.g. from `make run`) so they
+    # do not consume the tests' records, and resume them afterwards.
+    paused = [
+        s.name
+        for s in status(settings)
+        if s.name not in INFRASTRUCTURE and s.state is not State.STOPPED
+    ]
+    if paused:
+        logger.warning("pausing dev-stack services for the tests", extra={"services": paused})
+        down(settings, only=paused)
+    result = up(settings, only=INFRASTRUCTURE)
     try:
         yield result.info
     finally:
         keep = os.environ.get("VALORA_DEVSTACK_KEEP", "").lower() in ("1", "true", "yes")
         if result.started and not keep:
             down(settings, only=result.started)
+        elif paused:
+            up(settings, only=paused)

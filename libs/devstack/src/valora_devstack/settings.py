@@ -97,6 +97,12 @@ class DevstackSettings(ValoraSettings):
         description="MLflow backend store. Default: the 'mlflow' database of the private "
         "PostgreSQL, or SQLite under the state dir when PostgreSQL is external.",
     )
+    service_port_offset: int = Field(
+        default=0,
+        ge=0,
+        le=50000,
+        description="Added to every Valora service's port (run a second stack beside the first).",
+    )
     kafka_start_timeout_s: float = Field(default=120.0, gt=0)
     postgres_start_timeout_s: float = Field(default=60.0, gt=0)
     mlflow_start_timeout_s: float = Field(default=120.0, gt=0)

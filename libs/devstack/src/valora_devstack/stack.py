@@ -17,9 +17,11 @@ from valora_devstack.kafka import KafkaBroker, external_kafka, kafka_classpath
 from valora_devstack.mlflow_server import MlflowServer
 from valora_devstack.postgres import PostgresCluster, external_postgres, find_pg_bin
 from valora_devstack.process import DevstackError
+from valora_devstack.services import service_factories
 from valora_devstack.settings import DevstackSettings
 
 __all__ = [
+    "INFRASTRUCTURE",
     "ComponentFactory",
     "StackInfo",
     "UpResult",
@@ -47,7 +49,10 @@ def _kafka(settings: DevstackSettings) -> Component:
     return KafkaBroker(settings) if settings.kafka_is_managed else external_kafka(settings)
 
 
-_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer]
+INFRASTRUCTURE = ("postgres", "kafka", "mlflow")
+"""The real components everything else needs; tests bring up only these."""
+
+_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer, *service_factories()]
 
 
 def register_component(factory: ComponentFactory) -> ComponentFactory:

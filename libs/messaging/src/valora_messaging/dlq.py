@@ -12,7 +12,7 @@ from valora_contracts import DeadLetter, TopicSpec, dlq_for
 from valora_messaging.codec import encode_event
 from valora_messaging.publishing import OutgoingRecord, publish_many
 
-__all__ = ["FailedRecord", "dead_letter_from_record", "publish_dead_letters"]
+__all__ = ["FailedRecord", "dead_letter_from_record", "dead_letter_record", "publish_dead_letters"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,27 @@ def dead_letter_from_record(*, record: FailedRecord, service: str) -> DeadLetter
     )
 
 
+def dead_letter_record(*, record: FailedRecord, source: TopicSpec, service: str) -> OutgoingRecord:
+    """The DLQ record for ``record`` (logged as a warning: a dead letter is never silent)."""
+    letter = dead_letter_from_record(record=record, service=service)
+    logger.warning(
+        "dead-lettering record",
+        extra={
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "error_type": letter.error_type,
+            "error": letter.error[:300],
+        },
+    )
+    return OutgoingRecord(
+        topic=dlq_for(source).name,
+        value=encode_event(letter),
+        key=record.key,
+        headers={"error_type": letter.error_type, "source_topic": record.topic},
+    )
+
+
 async def publish_dead_letters(
     *,
     broker: KafkaBroker,
@@ -54,26 +75,5 @@ async def publish_dead_letters(
     Called before the handler returns, so the source offset is committed only once the dead
     letter is durable. Returns the number published.
     """
-    target = dlq_for(source).name
-    outgoing = []
-    for record in records:
-        letter = dead_letter_from_record(record=record, service=service)
-        logger.warning(
-            "dead-lettering record",
-            extra={
-                "source_topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "error_type": letter.error_type,
-                "error": letter.error[:300],
-            },
-        )
-        outgoing.append(
-            OutgoingRecord(
-                topic=target,
-                value=encode_event(letter),
-                key=record.key,
-                headers={"error_type": letter.error_type, "source_topic": record.topic},
-            )
-        )
+    outgoing = [dead_letter_record(record=r, source=source, service=service) for r in records]
     return await publish_many(broker=broker, records=outgoing)

@@ -1,6 +1,6 @@
 """Valora observability: structured logging, Prometheus metrics and health endpoints."""
 
-from valora_observability.health import HealthCheck, health_app, run_checks
+from valora_observability.health import HealthCheck, health_app, run_checks, service_routes
 from valora_observability.logs import configure_logging
 from valora_observability.metrics import LATENCY_BUCKETS, ServiceMetrics, metrics_app
 
@@ -12,4 +12,5 @@ __all__ = [
     "health_app",
     "metrics_app",
     "run_checks",
+    "service_routes",
 ]

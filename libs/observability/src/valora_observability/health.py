@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-__all__ = ["HealthCheck", "health_app", "run_checks"]
+__all__ = ["HealthCheck", "health_app", "run_checks", "service_routes"]
 
 HealthCheck = Callable[[], Awaitable[bool]]
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ async def run_checks(
 
 
 def health_app(*, ready: Mapping[str, HealthCheck]) -> ASGIApp:
-    """``/live`` answers 200 while the process serves; ``/ready`` 200 only if every check holds."""
+    """``/health/live`` is 200 while the process serves; ``/health/ready`` only if every check
+    holds (503 with the failing checks otherwise)."""
 
     async def live(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -48,4 +49,17 @@ def health_app(*, ready: Mapping[str, HealthCheck]) -> ASGIApp:
             status_code=200 if ok else 503,
         )
 
-    return Starlette(routes=[Route("/live", live), Route("/ready", readiness)])
+    return Starlette(
+        routes=[
+            Route("/health/live", live),
+            Route("/health/ready", readiness),
+        ]
+    )
+
+
+def service_routes(
+    *, metrics_app: ASGIApp, ready: Mapping[str, HealthCheck]
+) -> list[tuple[str, ASGIApp]]:
+    """``asgi_routes`` for a FastStream ``AsgiFastStream``: ``/metrics`` and the health pair."""
+    health = health_app(ready=ready)
+    return [("/metrics", metrics_app), ("/health/live", health), ("/health/ready", health)]
