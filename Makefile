@@ -13,9 +13,8 @@ setup: ## install the Python environment (uv) and fetch the Kafka broker jars
 	$(UV) sync --frozen
 	$(UV) run valora stack fetch
 
-run: setup ## bring the platform up (real Kafka, PostgreSQL, MLflow) and show its status
-	$(UV) run valora stack up
-	$(UV) run valora stack status
+run: setup ## bring the platform up, train a first model, and show a real prediction
+	$(UV) run valora demo
 
 stop: ## stop everything `make run` started
 	$(UV) run valora stack down
@@ -46,7 +45,8 @@ schemas: ## re-export the event JSON Schemas to contracts/schemas (commit the re
 	$(UV) run valora contracts export
 
 bench: ## benchmarks: print throughput and latency figures
-	@set -e; for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(UV) run python $$b; done
+	$(UV) run valora stack up --only postgres --only kafka --only mlflow
+	$(UV) run python tests/benchmarks/report.py
 
 clean: stop ## stop the stack and delete its state (.valora/)
 	rm -rf .valora

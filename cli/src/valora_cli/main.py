@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from valora_cli import contracts, listings, stack
+from valora_cli import contracts, demo, listings, stack, train
 
 app = typer.Typer(help="Valora: event-driven MLOps for real-estate prices.", no_args_is_help=True)
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(stack.app, name="stack")
 app.add_typer(listings.app, name="listings")
+app.add_typer(train.app, name="train")
+app.add_typer(demo.app, name="demo")

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from valora_devstack.component import State
 from valora_devstack.settings import DevstackSettings
-from valora_devstack.stack import INFRASTRUCTURE, StackInfo, down, status, up
+from valora_devstack.stack import INFRASTRUCTURE, StackInfo, down, services_paused, up
 
 __all__ = ["devstack", "devstack_settings"]
 
@@ -44,21 +43,12 @@ def devstack(devstack_settings: DevstackSettings) -> Iterator[StackInfo]:
             yield info
         return
     # Tests run their own service instances: pause the stack's (e.g. from `make run`) so they
-    # do not consume the tests' records, and resume them afterwards.
-    paused = [
-        s.name
-        for s in status(settings)
-        if s.name not in INFRASTRUCTURE and s.state is not State.STOPPED
-    ]
-    if paused:
-        logger.warning("pausing dev-stack services for the tests", extra={"services": paused})
-        down(settings, only=paused)
-    result = up(settings, only=INFRASTRUCTURE)
-    try:
-        yield result.info
-    finally:
-        keep = os.environ.get("VALORA_DEVSTACK_KEEP", "").lower() in ("1", "true", "yes")
-        if result.started and not keep:
-            down(settings, only=result.started)
-        elif paused:
-            up(settings, only=paused)
+    # do not consume the tests' records; they start again after the session.
+    with services_paused(settings):
+        result = up(settings, only=INFRASTRUCTURE)
+        try:
+            yield result.info
+        finally:
+            keep = os.environ.get("VALORA_DEVSTACK_KEEP", "").lower() in ("1", "true", "yes")
+            if result.started and not keep:
+                down(settings, only=result.started)

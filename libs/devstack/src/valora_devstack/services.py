@@ -32,6 +32,19 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingestion", "valora_ingestion", 8101, "VALORA_INGESTION_PORT", ("kafka",)),
     ServiceSpec("validator", "valora_validator", 8102, "VALORA_VALIDATOR_PORT", ("kafka",)),
+    ServiceSpec(
+        "trainer", "valora_trainer", 8103, "VALORA_TRAINER_PORT", ("kafka", "postgres", "mlflow")
+    ),
+    ServiceSpec(
+        "predictor",
+        "valora_predictor",
+        8104,
+        "VALORA_PREDICTOR_PORT",
+        ("kafka", "postgres", "mlflow"),
+    ),
+    ServiceSpec(
+        "gateway", "valora_gateway", 8000, "VALORA_GATEWAY_PORT", ("kafka", "postgres", "mlflow")
+    ),
 )
 
 

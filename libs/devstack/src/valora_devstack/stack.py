@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from valora_devstack.component import Component, ComponentStatus
+from valora_devstack.component import Component, ComponentStatus, State
 from valora_devstack.kafka import KafkaBroker, external_kafka, kafka_classpath
 from valora_devstack.mlflow_server import MlflowServer
 from valora_devstack.postgres import PostgresCluster, external_postgres, find_pg_bin
@@ -30,6 +31,7 @@ __all__ = [
     "fetch",
     "info",
     "register_component",
+    "services_paused",
     "status",
     "up",
 ]
@@ -198,3 +200,23 @@ def fetch(settings: DevstackSettings | None = None) -> dict[str, str]:
     if settings.postgres_is_managed:
         found["postgres_bin"] = str(find_pg_bin())
     return found
+
+
+@contextmanager
+def services_paused(settings: DevstackSettings | None = None) -> Iterator[list[str]]:
+    """Stop the stack's running Valora services for a while (tests and benchmarks run their own
+    instances, which must not share input with them), and start them again afterwards."""
+    settings = settings or DevstackSettings()
+    paused = [
+        s.name
+        for s in status(settings)
+        if s.name not in INFRASTRUCTURE and s.state is not State.STOPPED
+    ]
+    if paused:
+        logger.warning("pausing dev-stack services", extra={"services": paused})
+        down(settings, only=paused)
+    try:
+        yield paused
+    finally:
+        if paused:
+            up(settings, only=paused)

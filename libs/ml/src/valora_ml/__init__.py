@@ -1,4 +1,5 @@
-"""Valora ML: synthetic listings generator."""
+"""Valora ML: synthetic listings, feature pipeline, conformal intervals, metrics, profiles, and
+the MLflow price model."""
 
 from valora_ml.errors import DriftSpecError, MlError
 

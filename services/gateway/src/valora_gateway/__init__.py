@@ -1,0 +1,1 @@
+"""Valora gateway: REST and batch prediction, talking to the predictor over Kafka."""

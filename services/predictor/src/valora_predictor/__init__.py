@@ -1,0 +1,1 @@
+"""Valora predictor: serves the champion model over Kafka and stores every prediction."""

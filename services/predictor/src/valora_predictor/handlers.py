@@ -1,0 +1,262 @@
+"""The predictor's handlers: prediction requests, validated listings, promotions.
+
+Plain classes with keyword-only dependencies; entrypoints only convert records and call them.
+Offsets are committed by FastStream after a handler returns: a raised error redelivers the batch,
+and storage is idempotent, so a redelivery never adds a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from valora_contracts import (
+    LISTINGS_VALIDATED,
+    PREDICTIONS_MADE,
+    PREDICTIONS_REQUESTS,
+    ModelPromoted,
+    PredictionReply,
+    PredictionRequested,
+    PredictionResult,
+    ValidatedListing,
+)
+from valora_messaging import (
+    FailedRecord,
+    InRecord,
+    OutgoingRecord,
+    encode_event,
+    to_failed,
+)
+
+from valora_predictor.errors import InvalidRecordError, NoChampionError, PredictionFailedError
+from valora_predictor.holder import ModelHolder
+from valora_predictor.output import Output, PredictorMetrics
+from valora_predictor.store import PredictionRow
+from valora_predictor.valuation import ValuationItem, Valuer, made_event, result_of
+
+__all__ = [
+    "PromotionHandler",
+    "RequestHandler",
+    "StreamHandler",
+    "stream_input_id",
+]
+
+logger = logging.getLogger(__name__)
+NO_CHAMPION = "no champion model is being served yet"
+
+
+def _made_records(
+    rows: Sequence[PredictionRow],
+    items: Sequence[ValuationItem],
+    results: Sequence[PredictionResult] | None = None,
+) -> list[OutgoingRecord]:
+    if not rows:  # nothing valued (no champion, model error)
+        return []
+    return [
+        OutgoingRecord(
+            topic=PREDICTIONS_MADE.name,
+            value=encode_event(
+                made_event(r, features=item.features, result=results[i] if results else None)
+            ),
+            key=(r.listing_id or r.input_id).encode(),
+        )
+        for i, (r, item) in enumerate(zip(rows, items, strict=True))
+    ]
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    requests: int
+    predictions: int
+    errors: int
+    dead_lettered: int
+
+
+class RequestHandler:
+    """``predictions.requests.v1``: value every request of a batch in one call, reply to each."""
+
+    def __init__(self, *, valuer: Valuer, output: Output, metrics: PredictorMetrics) -> None:
+        self._valuer = valuer
+        self._output = output
+        self._metrics = metrics
+
+    async def handle_batch(self, records: Sequence[InRecord]) -> RequestOutcome:
+        started = time.perf_counter()
+        requests: list[PredictionRequested] = []
+        failed: list[FailedRecord] = []
+        for record in records:
+            try:
+                requests.append(PredictionRequested.model_validate_json(record.value))
+            except ValueError as exc:
+                failed.append(to_failed(record, InvalidRecordError(f"invalid request: {exc}")))
+        items = [
+            ValuationItem(
+                source=req.source,
+                input_id=item.input_id,
+                listing_id=item.listing_id,
+                features=item.features,
+                trace_id=req.trace_id,
+                batch_job_id=req.batch_job_id,
+                correlation_id=req.correlation_id,
+            )
+            for req in requests
+            for item in req.items
+        ]
+        error: str | None = None
+        rows: list[PredictionRow] = []
+        try:
+            rows = await self._valuer.value(items)
+        except NoChampionError:
+            error = NO_CHAMPION
+        except PredictionFailedError as exc:
+            logger.error("prediction failed", extra={"error": str(exc)})
+            error = f"prediction failed: {exc}"
+        outgoing: list[OutgoingRecord] = []
+        results = [result_of(r) for r in rows]
+        position = 0
+        for req in requests:
+            if error is None:
+                mine = results[position : position + len(req.items)]
+                position += len(req.items)
+                reply = PredictionReply(
+                    correlation_id=req.correlation_id, trace_id=req.trace_id, results=mine
+                )
+            else:
+                reply = PredictionReply(
+                    correlation_id=req.correlation_id, trace_id=req.trace_id, error=error
+                )
+            outgoing.append(
+                OutgoingRecord(
+                    topic=req.reply_to, value=encode_event(reply), key=req.correlation_id.encode()
+                )
+            )
+        outgoing.extend(_made_records(rows, items, results))
+        await self._output.publish(outgoing)
+        await self._output.dead_letter(source=PREDICTIONS_REQUESTS, records=failed)
+        m = self._metrics
+        if error is not None:
+            m.errors.labels(m.base.service, "no_champion" if error == NO_CHAMPION else "model").inc(
+                len(requests)
+            )
+        for source in {r.source for r in rows}:
+            count = sum(1 for r in rows if r.source == source)
+            m.observe(
+                topic=PREDICTIONS_REQUESTS.name,
+                source=source,
+                rows=count,
+                seconds=time.perf_counter() - started,
+            )
+        return RequestOutcome(
+            requests=len(requests),
+            predictions=len(rows),
+            errors=len(requests) if error else 0,
+            dead_lettered=len(failed),
+        )
+
+
+def stream_input_id(listing: ValidatedListing) -> str:
+    """Idempotency key of a streamed listing: the same listing content is valued once."""
+    key = f"{listing.listing_id}:{listing.content_hash[:32]}"
+    if len(key) <= 255:
+        return key
+    return "h:" + hashlib.blake2b(key.encode(), digest_size=32).hexdigest()
+
+
+class StreamHandler:
+    """``listings.validated.v1``: value every new listing (vectorised), store, publish."""
+
+    def __init__(
+        self,
+        *,
+        valuer: Valuer,
+        output: Output,
+        metrics: PredictorMetrics,
+        no_champion_retry_s: float,
+        chunk_rows: int = 500,
+    ) -> None:
+        self._valuer = valuer
+        self._output = output
+        self._metrics = metrics
+        self._retry_s = no_champion_retry_s
+        self._chunk = max(1, chunk_rows)
+
+    async def handle_batch(self, records: Sequence[InRecord]) -> int:
+        """Returns the number of predictions; raises :class:`NoChampionError` (so the batch is
+        nacked and redelivered, never lost) while no champion is served."""
+        started = time.perf_counter()
+        items: list[ValuationItem] = []
+        decoded: list[InRecord] = []
+        failed: list[FailedRecord] = []
+        for record in records:
+            try:
+                listing = ValidatedListing.model_validate_json(record.value)
+            except ValueError as exc:
+                failed.append(to_failed(record, InvalidRecordError(f"invalid listing: {exc}")))
+                continue
+            decoded.append(record)
+            items.append(
+                ValuationItem(
+                    source="stream",
+                    input_id=stream_input_id(listing),
+                    listing_id=listing.listing_id,
+                    features=listing.features,
+                    trace_id=listing.trace_id,
+                )
+            )
+        if items and not self._valuer.has_champion:
+            await asyncio.sleep(self._retry_s)
+            if not self._valuer.has_champion:
+                logger.warning("no champion: listings left for redelivery", extra={"n": len(items)})
+                raise NoChampionError("no champion model is being served yet")
+        chunks = [
+            (items[i : i + self._chunk], decoded[i : i + self._chunk])
+            for i in range(0, len(items), self._chunk)
+        ]
+        # Chunks run concurrently: one's database and Kafka round trips overlap another's model
+        # call. Any failure raises, and the whole batch is redelivered (storage is idempotent).
+        counts = await asyncio.gather(*(self._chunk_once(it, rec, failed) for it, rec in chunks))
+        await self._output.dead_letter(source=LISTINGS_VALIDATED, records=failed)
+        rows = sum(counts)
+        if rows:
+            self._metrics.observe(
+                topic=LISTINGS_VALIDATED.name,
+                source="stream",
+                rows=rows,
+                seconds=time.perf_counter() - started,
+            )
+        return rows
+
+    async def _chunk_once(
+        self, items: list[ValuationItem], records: list[InRecord], failed: list[FailedRecord]
+    ) -> int:
+        try:
+            rows = await self._valuer.value(items)
+        except PredictionFailedError as exc:
+            failed.extend(to_failed(r, InvalidRecordError(str(exc))) for r in records)
+            return 0
+        await self._output.publish(_made_records(rows, items))
+        return len(rows)
+
+
+class PromotionHandler:
+    """``models.promoted.v1``: start loading the new champion in the background."""
+
+    def __init__(self, *, holder: ModelHolder) -> None:
+        self._holder = holder
+
+    async def handle(self, value: bytes) -> bool:
+        """True when a refresh was started (the event is for the served model name)."""
+        try:
+            event = ModelPromoted.model_validate_json(value)
+        except ValueError as exc:
+            logger.warning("ignoring invalid promotion event", extra={"error": str(exc)[:300]})
+            return False
+        if event.model_name != self._holder.model_name:
+            return False
+        logger.info("champion promoted", extra={"model_version": event.model_version})
+        self._holder.refresh_in_background(reason=f"promoted {event.model_version}")
+        return True

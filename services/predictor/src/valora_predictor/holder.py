@@ -1,0 +1,130 @@
+"""The champion currently served, and its hot swap.
+
+A new version is loaded in a worker thread and warmed up while the old one keeps serving; then a
+single reference assignment swaps it in. A batch takes ``holder.current`` once, so it is valued
+entirely by one version, and no request ever waits on (or fails because of) a swap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import pandas as pd
+
+from valora_predictor.errors import ModelLoadError
+from valora_predictor.model import ModelHandle, ModelLoader, ModelRef
+
+__all__ = ["ModelHolder", "warmup_frame"]
+
+logger = logging.getLogger(__name__)
+
+
+def warmup_frame() -> pd.DataFrame:
+    """One plausible house, used to warm a model up before it serves."""
+    return pd.DataFrame(
+        {
+            "area": [100.0],
+            "bedrooms": [2],
+            "bathrooms": [1],
+            "age": [10.0],
+            "garage": [1],
+            "neighbourhood": ["Centro"],
+        }
+    )
+
+
+class ModelHolder:
+    """Holds the served :class:`ModelHandle`; refreshes it from the champion alias."""
+
+    def __init__(
+        self,
+        *,
+        loader: ModelLoader,
+        model_name: str,
+        on_swap: Callable[[ModelHandle], None] | None = None,
+    ) -> None:
+        self._loader = loader
+        self._name = model_name
+        self._current: ModelHandle | None = None
+        self._lock = asyncio.Lock()
+        self._on_swap = on_swap
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def model_name(self) -> str:
+        return self._name
+
+    @property
+    def current(self) -> ModelHandle | None:
+        return self._current
+
+    def install(self, handle: ModelHandle) -> None:
+        """Swap ``handle`` in (one reference assignment: atomic for every reader)."""
+        previous = self._current
+        self._current = handle
+        if self._on_swap is not None:
+            self._on_swap(handle)
+        logger.info(
+            "champion swapped in",
+            extra={
+                "model_name": handle.ref.name,
+                "model_version": handle.ref.version,
+                "previous_version": previous.ref.version if previous else None,
+            },
+        )
+
+    async def refresh(self) -> ModelHandle | None:
+        """Resolve the champion alias; load and swap in the version if it is new."""
+        async with self._lock:
+            ref = await asyncio.to_thread(self._loader.resolve_champion, self._name)
+            if ref is None:
+                return self._current
+            current = self._current
+            if current is not None and current.ref.version == ref.version:
+                return current
+            handle = await self._load(ref)
+            self.install(handle)
+            return handle
+
+    async def _load(self, ref: ModelRef) -> ModelHandle:
+        started = time.perf_counter()
+
+        def load_and_warm() -> ModelHandle:
+            handle = self._loader.load(ref)
+            handle.predict(warmup_frame())
+            return handle
+
+        handle = await asyncio.to_thread(load_and_warm)
+        logger.info(
+            "model ready",
+            extra={"model_version": ref.version, "load_s": round(time.perf_counter() - started, 3)},
+        )
+        return handle
+
+    def refresh_in_background(self, *, reason: str) -> None:
+        """Start a refresh without waiting for it (used on ``models.promoted.v1``)."""
+        task = asyncio.create_task(self._refresh_logged(reason))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_logged(self, reason: str) -> None:
+        try:
+            await self.refresh()
+        except (ModelLoadError, OSError) as exc:
+            logger.error("champion refresh failed", extra={"reason": reason, "error": str(exc)})
+        except Exception:
+            logger.exception("champion refresh failed", extra={"reason": reason})
+
+    async def poll_forever(self, *, interval_s: float, idle_interval_s: float) -> None:
+        """Re-read the alias periodically (faster while nothing is served)."""
+        while True:
+            await self._refresh_logged("poll")
+            await asyncio.sleep(interval_s if self._current is not None else idle_interval_s)
+
+    async def wait_idle(self) -> None:
+        """Wait for background refreshes (tests, shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

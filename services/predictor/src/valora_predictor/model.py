@@ -1,0 +1,200 @@
+"""The served model behind a small protocol, and its MLflow loader.
+
+Everything else in the predictor sees only :class:`ModelHandle` (tests pass a fake). The MLflow
+loader follows the trainer's convention (:mod:`valora_ml.pricemodel`): the champion is
+``models:/<name>@champion``, a pyfunc :class:`~valora_ml.pricemodel.PriceModel` holding the
+feature pipeline, with the split-conformal half-width and level in the MLmodel metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from valora_ml.features import FEATURE_COLUMNS
+from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
+
+from valora_predictor.errors import ModelLoadError
+
+__all__ = [
+    "FloatArray",
+    "MlflowModelLoader",
+    "ModelHandle",
+    "ModelLoader",
+    "ModelOutput",
+    "ModelRef",
+    "PyfuncModelHandle",
+]
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version."""
+
+    name: str
+    version: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Vectorised predictions: one price and interval bound per input row."""
+
+    price: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+
+
+class ModelHandle(Protocol):
+    """A loaded model version, ready to predict."""
+
+    @property
+    def ref(self) -> ModelRef: ...
+
+    @property
+    def level(self) -> float:
+        """Nominal coverage of the interval (e.g. 0.9)."""
+        ...
+
+    @property
+    def known_neighbourhoods(self) -> frozenset[str] | None:
+        """Neighbourhoods seen in training (``None``: unknown, no warning is given)."""
+        ...
+
+    def predict(self, frame: pd.DataFrame) -> ModelOutput:
+        """Prices and interval bounds for a frame with the six English feature columns."""
+        ...
+
+
+class ModelLoader(Protocol):
+    """Resolves the champion alias and loads versions (blocking: call from a thread)."""
+
+    def resolve_champion(self, name: str) -> ModelRef | None: ...
+
+    def load(self, ref: ModelRef) -> ModelHandle: ...
+
+
+class PyfuncModelHandle:
+    """A :class:`PriceModel` (fast path: its pipeline) or any pyfunc plus metadata interval."""
+
+    def __init__(
+        self,
+        *,
+        ref: ModelRef,
+        pyfunc: Any,
+        half_width: float,
+        level: float,
+        known_neighbourhoods: Collection[str] | None,
+    ) -> None:
+        self._ref = ref
+        self._pyfunc = pyfunc
+        self._half_width = half_width
+        self._level = level
+        self._known = frozenset(known_neighbourhoods) if known_neighbourhoods else None
+        try:
+            python_model = pyfunc.unwrap_python_model()
+        except Exception:  # not a python-function model: use the generic pyfunc predict
+            python_model = None
+        self._price_model = python_model if isinstance(python_model, PriceModel) else None
+
+    @property
+    def ref(self) -> ModelRef:
+        return self._ref
+
+    @property
+    def level(self) -> float:
+        return self._level
+
+    @property
+    def known_neighbourhoods(self) -> frozenset[str] | None:
+        return self._known
+
+    def predict(self, frame: pd.DataFrame) -> ModelOutput:
+        columns = frame[list(FEATURE_COLUMNS)]
+        if self._price_model is not None:  # its pipeline coerces the columns itself
+            price = np.asarray(self._price_model.pipeline.predict(columns), dtype=float)
+        else:
+            price = np.asarray(self._pyfunc.predict(columns), dtype=float).reshape(-1)
+        return ModelOutput(
+            price=price, lower=price - self._half_width, upper=price + self._half_width
+        )
+
+
+def _known_neighbourhoods(price_model: PriceModel | None) -> list[str] | None:
+    if price_model is None:
+        return None
+    try:
+        encoder = price_model.pipeline.named_steps["encode"].named_transformers_["neighbourhood"]
+        return [str(c) for c in encoder.categories_]
+    except (AttributeError, KeyError, TypeError):
+        profile = price_model.reference_profile
+        if profile is not None and "neighbourhood" in profile.categorical:
+            return list(profile.categorical["neighbourhood"].frequencies)
+    return None
+
+
+class MlflowModelLoader:
+    """Loads registered versions from an MLflow tracking server over HTTP."""
+
+    def __init__(self, *, tracking_uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self._tracking_uri = tracking_uri
+        self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def resolve_champion(self, name: str) -> ModelRef | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self._client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise ModelLoadError(f"cannot resolve {name}@{CHAMPION_ALIAS}: {exc}") from exc
+        return ModelRef(name=name, version=str(mv.version), run_id=str(mv.run_id or ""))
+
+    def load(self, ref: ModelRef) -> ModelHandle:
+        import mlflow.pyfunc
+        from mlflow.artifacts import download_artifacts
+
+        uri = f"models:/{ref.name}/{ref.version}"
+        try:
+            with tempfile.TemporaryDirectory(prefix="valora-model-") as tmp:
+                path = download_artifacts(
+                    artifact_uri=uri,
+                    dst_path=tmp,
+                    tracking_uri=self._tracking_uri,
+                    registry_uri=self._tracking_uri,
+                )
+                pyfunc = mlflow.pyfunc.load_model(path)
+                interval = interval_from_metadata(pyfunc.metadata.metadata)
+                try:
+                    python_model = pyfunc.unwrap_python_model()
+                except Exception:
+                    python_model = None
+                price_model = python_model if isinstance(python_model, PriceModel) else None
+                handle = PyfuncModelHandle(
+                    ref=ref,
+                    pyfunc=pyfunc,
+                    half_width=interval.half_width,
+                    level=interval.level,
+                    known_neighbourhoods=_known_neighbourhoods(price_model),
+                )
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load {uri}: {exc}") from exc
+        logger.info(
+            "model loaded",
+            extra={"model_name": ref.name, "model_version": ref.version, "run_id": ref.run_id},
+        )
+        return handle

@@ -1,0 +1,66 @@
+"""Where the predictor's results go (Kafka), and its Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from faststream.kafka import KafkaBroker
+from valora_contracts import TopicSpec
+from valora_messaging import FailedRecord, OutgoingRecord, publish_dead_letters, publish_many
+from valora_observability import ServiceMetrics
+
+__all__ = ["BrokerOutput", "Output", "PredictorMetrics"]
+
+
+class Output(Protocol):
+    """Where results go: replies and events (awaited until durable), and dead letters."""
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None: ...
+
+    async def dead_letter(self, *, source: TopicSpec, records: Sequence[FailedRecord]) -> None: ...
+
+
+class BrokerOutput:
+    """:class:`Output` through the FastStream broker (pipelined, all acks awaited)."""
+
+    def __init__(self, *, broker: KafkaBroker, service: str) -> None:
+        self._broker = broker
+        self._service = service
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        if records:
+            await publish_many(broker=self._broker, records=records)
+
+    async def dead_letter(self, *, source: TopicSpec, records: Sequence[FailedRecord]) -> None:
+        if records:
+            await publish_dead_letters(
+                broker=self._broker, source=source, records=records, service=self._service
+            )
+
+
+class PredictorMetrics:
+    """Prometheus metrics of the predictor, on the service's registry."""
+
+    def __init__(self, *, metrics: ServiceMetrics) -> None:
+        self.base = metrics
+        self.predictions = metrics.counter(
+            "valora_predictions_total", "Predictions answered, by source.", ["source"]
+        )
+        self.batch_rows = metrics.histogram(
+            "valora_predictor_batch_rows", "Inputs valued per batch (count).", ["topic"]
+        )
+        self.errors = metrics.counter(
+            "valora_predictor_errors_total", "Requests answered with an error.", ["reason"]
+        )
+        self.model_version = metrics.gauge(
+            "valora_predictor_model_version",
+            "Served champion version (1 = served).",
+            ["model_name", "model_version"],
+        )
+
+    def observe(self, *, topic: str, source: str, rows: int, seconds: float) -> None:
+        service = self.base.service
+        self.predictions.labels(service, source).inc(rows)
+        self.batch_rows.labels(service, topic).observe(rows)
+        self.base.handler_seconds.labels(service, topic).observe(seconds)

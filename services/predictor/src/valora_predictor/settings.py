@@ -1,0 +1,62 @@
+"""Settings of the predictor service (``VALORA_PREDICTOR_*`` plus the shared Kafka knobs)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from valora_messaging import KafkaSettings
+
+__all__ = ["PredictorSettings"]
+
+
+class PredictorSettings(KafkaSettings):
+    """Knobs of the predictor service."""
+
+    service_name: str = Field(default="predictor", description="Name used in logs and metrics.")
+    kafka_batch_max_records: int = Field(
+        default=2000, ge=1, description="Records handed to a batch handler at most."
+    )
+    kafka_batch_timeout_ms: int = Field(
+        default=5, ge=0, description="Longest a batch consumer waits to fill a batch."
+    )
+    predictor_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
+    predictor_port: int = Field(default=8104, ge=0, le=65535, description="HTTP port.")
+    predictor_group_id: str = Field(
+        default="valora-predictor", description="Consumer group of prediction requests."
+    )
+    predictor_stream_group_id: str = Field(
+        default="valora-predictor-stream", description="Consumer group of validated listings."
+    )
+    predictor_stream_enabled: bool = Field(
+        default=True, description="Value every validated listing (listings.validated.v1)."
+    )
+    predictor_instance_id: str | None = Field(
+        default=None, description="Name of this instance in logs; default: hostname-pid."
+    )
+    predictor_champion_poll_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the champion alias is re-read (a safety net besides "
+        "models.promoted.v1, and how a first champion is found).",
+    )
+    predictor_no_champion_poll_s: float = Field(
+        default=2.0, gt=0, description="Alias poll interval while no champion is loaded."
+    )
+    predictor_no_champion_retry_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="With no champion, a stream batch waits this long, then is nacked and "
+        "redelivered (never lost).",
+    )
+    predictor_stream_chunk_rows: int = Field(
+        default=500,
+        ge=1,
+        description="A stream batch is valued in chunks of this many rows, concurrently.",
+    )
+    predictor_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
+
+    @property
+    def instance_id(self) -> str:
+        return self.predictor_instance_id or f"{socket.gethostname()}-{os.getpid()}"

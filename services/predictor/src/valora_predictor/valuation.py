@@ -1,0 +1,192 @@
+"""Vectorised valuation: many inputs, one model call, one bulk insert.
+
+Plain code taking its dependencies (holder, store) as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import orjson
+import pandas as pd
+from valora_contracts import (
+    ListingFeatures,
+    PredictionInterval,
+    PredictionMade,
+    PredictionResult,
+    PredictionSource,
+    new_id,
+)
+
+from valora_predictor.errors import NoChampionError, PredictionFailedError
+from valora_predictor.holder import ModelHolder
+from valora_predictor.model import ModelHandle
+from valora_predictor.store import PredictionRow, PredictionStore
+
+__all__ = [
+    "ValuationItem",
+    "Valuer",
+    "features_frame",
+    "input_hash",
+    "made_event",
+    "result_of",
+    "unknown_neighbourhood_warning",
+]
+
+logger = logging.getLogger(__name__)
+THREAD_THRESHOLD = 256
+"""Batches larger than this are predicted in a worker thread (the event loop keeps serving)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValuationItem:
+    """One house to value, with where it came from."""
+
+    source: PredictionSource
+    input_id: str
+    listing_id: str | None
+    features: ListingFeatures
+    trace_id: str
+    batch_job_id: str | None = None
+    correlation_id: str | None = None
+
+
+def features_frame(features: Sequence[ListingFeatures]) -> pd.DataFrame:
+    """The six English feature columns, one row per input."""
+    return pd.DataFrame(
+        {
+            "area": [f.area for f in features],
+            "bedrooms": [f.bedrooms for f in features],
+            "bathrooms": [f.bathrooms for f in features],
+            "age": [f.age for f in features],
+            "garage": [f.garage for f in features],
+            "neighbourhood": [f.neighbourhood for f in features],
+        }
+    )
+
+
+def input_hash(features: dict[str, object]) -> str:
+    """A stable hash of the features (sorted-key JSON, blake2b-128)."""
+    return hashlib.blake2b(
+        orjson.dumps(features, option=orjson.OPT_SORT_KEYS), digest_size=16
+    ).hexdigest()
+
+
+def unknown_neighbourhood_warning(name: str) -> str:
+    return (
+        f"unknown neighbourhood {name!r}: not seen in training; valued as an unseen "
+        "neighbourhood (never re-mapped to a known one)"
+    )
+
+
+def _warnings(handle: ModelHandle, features: ListingFeatures) -> list[str]:
+    known = handle.known_neighbourhoods
+    if known is not None and features.neighbourhood not in known:
+        return [unknown_neighbourhood_warning(features.neighbourhood)]
+    return []
+
+
+class Valuer:
+    """Predict a batch with the current champion and store it idempotently."""
+
+    def __init__(
+        self,
+        *,
+        holder: ModelHolder,
+        store: PredictionStore,
+        id_factory: Callable[[], str] = new_id,
+    ) -> None:
+        self._holder = holder
+        self._store = store
+        self._new_id = id_factory
+
+    @property
+    def has_champion(self) -> bool:
+        return self._holder.current is not None
+
+    async def value(self, items: Sequence[ValuationItem]) -> list[PredictionRow]:
+        """Stored rows, in the order of ``items`` (existing rows for redelivered inputs)."""
+        handle = self._holder.current
+        if handle is None:
+            raise NoChampionError("no champion model is being served yet")
+        if not items:
+            return []
+        frame = features_frame([i.features for i in items])
+        started = time.perf_counter()
+        try:
+            if len(items) > THREAD_THRESHOLD:
+                output = await asyncio.to_thread(handle.predict, frame)
+            else:
+                output = handle.predict(frame)
+        except Exception as exc:
+            raise PredictionFailedError(f"model {handle.ref.version} failed: {exc}") from exc
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        ref, level = handle.ref, handle.level
+        prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
+        rows: list[PredictionRow] = []
+        for i, item in enumerate(items):
+            features = item.features.model_dump()
+            rows.append(
+                PredictionRow(
+                    prediction_id=self._new_id(),
+                    source=item.source,
+                    input_id=item.input_id,
+                    listing_id=item.listing_id,
+                    batch_job_id=item.batch_job_id,
+                    correlation_id=item.correlation_id,
+                    features=features,
+                    price=prices[i],
+                    lower_bound=min(lowers[i], prices[i]),
+                    upper_bound=max(uppers[i], prices[i]),
+                    interval_level=level,
+                    model_name=ref.name,
+                    model_version=ref.version,
+                    run_id=ref.run_id,
+                    input_hash=input_hash(features),
+                    trace_id=item.trace_id,
+                    latency_ms=latency_ms,
+                    warnings=_warnings(handle, item.features),
+                )
+            )
+        stored = await self._store.save(rows)
+        return [stored[r.key] for r in rows]
+
+
+def result_of(row: PredictionRow) -> PredictionResult:
+    return PredictionResult(
+        prediction_id=row.prediction_id,
+        input_id=row.input_id,
+        listing_id=row.listing_id,
+        price=row.price,
+        interval=PredictionInterval(
+            lower_bound=row.lower_bound, upper_bound=row.upper_bound, level=row.interval_level
+        ),
+        model_name=row.model_name,
+        model_version=row.model_version,
+        run_id=row.run_id,
+        warnings=list(row.warnings),
+    )
+
+
+def made_event(
+    row: PredictionRow,
+    *,
+    features: ListingFeatures | None = None,
+    result: PredictionResult | None = None,
+) -> PredictionMade:
+    """The ``predictions.made.v1`` event of a stored row (event id = prediction id, so a
+    re-published event is recognisably the same one)."""
+    return PredictionMade(
+        event_id=row.prediction_id,
+        trace_id=row.trace_id,
+        source=row.source,  # type: ignore[arg-type]
+        features=features or ListingFeatures.model_validate(row.features),
+        result=result or result_of(row),
+        input_hash=row.input_hash,
+        latency_ms=row.latency_ms,
+    )

@@ -1,0 +1,1 @@
+"""Valora trainer service: training store, Optuna search, MLflow registry, gate, promotion."""

@@ -1,0 +1,184 @@
+"""The MLflow side of a run: tracking, model registration, the ``champion`` alias.
+
+:class:`Registry` is what the pipeline needs; :class:`MlflowRegistry` implements it over the
+MLflow tracking server (HTTP). Unit tests pass a fake.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from valora_ml.pricemodel import CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
+
+from valora_trainer.errors import TransientTrainingError
+
+__all__ = ["MlflowRegistry", "ModelRef", "Registry", "pip_requirements"]
+
+logger = logging.getLogger(__name__)
+Predict = Callable[[pd.DataFrame], np.ndarray[Any, Any]]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version."""
+
+    version: str
+    run_id: str
+    tags: Mapping[str, str]
+
+
+class Registry(Protocol):
+    def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str]) -> str: ...
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> None: ...
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None: ...
+    def log_artifacts(self, run_id: str, local_dir: Path) -> None: ...
+    def end_run(self, run_id: str, status: str) -> None: ...
+    def register_model(
+        self,
+        *,
+        run_id: str,
+        model_name: str,
+        model: PriceModel,
+        example: pd.DataFrame,
+        metadata: Mapping[str, Any],
+        profile_path: Path,
+    ) -> str: ...
+    def champion(self, model_name: str) -> ModelRef | None: ...
+    def get_version(self, model_name: str, version: str) -> ModelRef: ...
+    def load_predictor(self, model_name: str, version: str) -> Predict: ...
+    def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None: ...
+    def set_champion(self, model_name: str, version: str) -> None: ...
+    def run_metrics(self, run_id: str) -> dict[str, float]: ...
+    def run_tags(self, run_id: str) -> dict[str, str]: ...
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path: ...
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of the logged model (explicit: no slow inference by MLflow)."""
+    from importlib.metadata import version
+
+    names = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "pydantic")
+    return [f"{name}=={version(name)}" for name in names]
+
+
+class MlflowRegistry:
+    """:class:`Registry` over an MLflow tracking server."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def _wrap(self, what: str, exc: Exception) -> TransientTrainingError:
+        return TransientTrainingError(f"MLflow {what} failed: {exc}")
+
+    def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            experiment_id = (
+                found.experiment_id if found else self.client.create_experiment(experiment)
+            )
+            run = self.client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+        except MlflowException as exc:
+            raise self._wrap("start_run", exc) from exc
+        return str(run.info.run_id)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        for key, value in params.items():
+            self.client.log_param(run_id, key, str(value)[:6000])
+
+    def log_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> None:
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, float(value), step=step)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    def log_artifacts(self, run_id: str, local_dir: Path) -> None:
+        self.client.log_artifacts(run_id, str(local_dir))
+
+    def end_run(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def register_model(
+        self,
+        *,
+        run_id: str,
+        model_name: str,
+        model: PriceModel,
+        example: pd.DataFrame,
+        metadata: Mapping[str, Any],
+        profile_path: Path,
+    ) -> str:
+        signature = infer_signature(
+            example, model.predict_price(example), params={"interval": False}
+        )
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=model,
+                artifacts={PROFILE_ARTIFACT: str(profile_path)},
+                signature=signature,
+                input_example=example,
+                registered_model_name=model_name,
+                metadata=dict(metadata),
+                pip_requirements=pip_requirements(),
+            )
+        version = info.registered_model_version
+        if version is None:
+            raise TransientTrainingError("MLflow registered no model version")
+        return str(version)
+
+    def champion(self, model_name: str) -> ModelRef | None:
+        try:
+            mv = self.client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise self._wrap("champion look-up", exc) from exc
+        return ModelRef(version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags or {}))
+
+    def get_version(self, model_name: str, version: str) -> ModelRef:
+        mv = self.client.get_model_version(model_name, version)
+        return ModelRef(version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags or {}))
+
+    def load_predictor(self, model_name: str, version: str) -> Predict:
+        loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+
+        def predict(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+            return np.asarray(loaded.predict(frame), dtype=float)
+
+        return predict
+
+    def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(model_name, version, key, value)
+
+    def set_champion(self, model_name: str, version: str) -> None:
+        self.client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+    def run_tags(self, run_id: str) -> dict[str, str]:
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path:
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))

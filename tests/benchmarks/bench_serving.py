@@ -1,0 +1,238 @@
+"""Serving benchmark: gateway latency/throughput vs an in-process baseline, and streaming.
+
+Run against the running dev stack (``uv run valora stack up``)::
+
+    uv run python tests/benchmarks/bench_serving.py
+    uv run python tests/benchmarks/bench_serving.py --requests 2000 --stream-n 50000
+
+Registers a small model (the trainer's convention) under a unique name, starts the predictor and
+the gateway as subprocesses, and for concurrency 1, 8 and 64 prints p50/p95/p99 latency and
+requests/s of ``POST /predict`` through the gateway (HTTP -> Kafka -> predictor -> PostgreSQL ->
+Kafka -> HTTP), beside a baseline: a minimal FastAPI app (also a uvicorn subprocess) that calls
+the same model directly. The load generator is a tiny keep-alive HTTP/1.1 client, one connection
+per concurrent caller. Then it publishes validated listings and measures the streaming valuation
+rate (listing published -> prediction row stored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from valora_contracts import ListingFeatures
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from test_serving_support import (
+    SEED_BODY,
+    RawHttpClient,
+    ServiceProcess,
+    ServingRun,
+    free_port,
+    new_log_dir,
+    register_model,
+    set_champion,
+)
+
+CONCURRENCY = (1, 8, 64)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def load(port: int, *, concurrency: int, total: int) -> tuple[list[float], float, int]:
+    """``total`` POST /predict over ``concurrency`` connections: latencies (ms), rps, errors."""
+    latencies: list[float] = []
+    errors = 0
+    remaining = total
+
+    async def caller() -> None:
+        nonlocal remaining, errors
+        client = RawHttpClient("127.0.0.1", port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                status, _ = await client.post("/predict", SEED_BODY)
+                latencies.append((time.perf_counter() - started) * 1000)
+                errors += status != 200
+        finally:
+            await client.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, total / (time.perf_counter() - started), errors
+
+
+def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
+    """The baseline server: FastAPI calling the champion model in-process, per request."""
+    import uvicorn
+    from fastapi import FastAPI
+    from valora_predictor.model import MlflowModelLoader
+    from valora_predictor.valuation import features_frame
+
+    loader = MlflowModelLoader(tracking_uri=tracking_uri)
+    ref = loader.resolve_champion(model_name)
+    assert ref is not None
+    handle = loader.load(ref)
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(house: ListingFeatures) -> dict[str, object]:
+        out = handle.predict(features_frame([house]))
+        return {
+            "predicted_price": float(out.price[0]),
+            "confidence_interval": {
+                "lower_bound": float(out.lower[0]),
+                "upper_bound": float(out.upper[0]),
+            },
+            "model_version": ref.version,
+        }
+
+    @app.get("/health/ready")
+    def ready() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def stored_count(database_url: str, model_name: str, source: str) -> int:
+    from sqlalchemy import text
+    from valora_db import create_engine
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        text("SELECT count(*) FROM predictions WHERE model_name=:m AND source=:s"),
+                        {"m": model_name, "s": source},
+                    )
+                ).scalar_one()
+            )
+    finally:
+        await engine.dispose()
+
+
+async def bench_stream(run: ServingRun, n: int) -> float:
+    """Publish ``n`` validated listings; return listings/s until all ``n`` rows are stored."""
+    from aiokafka import AIOKafkaProducer
+    from valora_contracts import LISTINGS_VALIDATED, ListingFeatures, ValidatedListing, utcnow
+    from valora_ml.synthetic import generate_listings, iter_records
+
+    frame = generate_listings(n, seed=5)
+    now = utcnow()
+    values = []
+    for i, record in enumerate(iter_records(frame)):
+        record.pop("price", None)
+        listing = ValidatedListing(
+            listing_id=f"{run.run_id}-{i}",
+            source="bench",
+            ingested_at=now,
+            features=ListingFeatures.model_validate(record),
+            content_hash=f"{run.run_id}{i:08d}",
+            contract_version="bench",
+        )
+        values.append((listing.listing_id.encode(), listing.model_dump_json().encode()))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=run.bootstrap, acks="all", linger_ms=5, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = [await producer.send(LISTINGS_VALIDATED.name, v, key=k) for k, v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    published = time.perf_counter() - started
+    while (count := await stored_count(run.database_url, run.model_name, "stream")) < n:
+        if time.perf_counter() - started > 600:
+            raise TimeoutError(f"only {count} of {n} listings stored")
+        await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - started
+    print(f"  published {n} listings in {published:.2f} s; all stored after {elapsed:.2f} s")
+    return n / elapsed
+
+
+def row(name: str, c: int, lat: list[float], rps: float, errors: int) -> str:
+    return (
+        f"{name:<10} c={c:<3} p50={percentile(lat, 0.5):7.1f} ms  p95={percentile(lat, 0.95):7.1f}"
+        f" ms  p99={percentile(lat, 0.99):7.1f} ms  {rps:8.1f} req/s  errors={errors}"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    from valora_settings import ValoraSettings
+
+    base = ValoraSettings()
+    run = ServingRun(
+        run_id=f"bench{uuid.uuid4().hex[:8]}",
+        bootstrap=base.kafka_bootstrap_servers,
+        database_url=base.database_url_str,
+        tracking_uri=base.mlflow_url_str,
+        log_dir=new_log_dir("valora-bench-serving-"),
+    )
+    print(f"logs: {run.log_dir}")
+    version = await asyncio.to_thread(
+        register_model, tracking_uri=run.tracking_uri, name=run.model_name, seed=1
+    )
+    await asyncio.to_thread(
+        set_champion, tracking_uri=run.tracking_uri, name=run.model_name, version=version
+    )
+    await run.prepare_groups()
+    predictor = run.predictor()
+    gateway = run.gateway(
+        VALORA_GATEWAY_MICROBATCH_MAX_INFLIGHT=str(args.max_inflight),
+        VALORA_GATEWAY_MICROBATCH_WINDOW_MS=str(args.window_ms),
+    )
+    baseline_port = free_port()
+    baseline = ServiceProcess(
+        "bench_serving_baseline", run.env(), baseline_port, run.log_dir / "baseline.log"
+    )
+    with baseline.log_path.open("ab") as log:
+        baseline.process = subprocess.Popen(  # noqa: ASYNC220 - starting, not waiting
+            [sys.executable, __file__, "--baseline-server", str(baseline_port), run.model_name],
+            env=run.env(),
+            stdout=log,
+            stderr=log,
+        )
+    predictor.start()
+    gateway.start()
+    try:
+        for service in (predictor, gateway, baseline):
+            await asyncio.to_thread(service.wait_ready, 240)
+        print(f"model {run.model_name} v{version}; cpus={os.cpu_count()}")
+        for name, port in (("baseline", baseline_port), ("gateway", gateway.port)):
+            if args.requests <= 0:
+                break
+            await load(port, concurrency=8, total=200)  # warm-up
+            for c in CONCURRENCY:
+                lat, rps, errors = await load(port, concurrency=c, total=args.requests)
+                print(row(name, c, lat, rps, errors))
+        if args.stream_n:
+            rate = await bench_stream(run, args.stream_n)
+            print(f"streaming  {rate:8.1f} listings/s (validated listing -> stored row)")
+    finally:
+        for service in (gateway, predictor, baseline):
+            service.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--baseline-server":
+        baseline_main(int(sys.argv[2]), os.environ["VALORA_MLFLOW_TRACKING_URI"], sys.argv[3])
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests per level")
+    parser.add_argument("--max-inflight", type=int, default=2, help="gateway micro-batches out")
+    parser.add_argument("--window-ms", type=float, default=0.0, help="gateway batching window")
+    parser.add_argument("--stream-n", type=int, default=20_000, help="listings to stream")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,81 @@
+"""``make bench``: run every benchmark in one go and write ``docs/benchmarks.md``.
+
+Each ``bench_*.py`` runs as its own process, one after the other on the same machine and stack;
+its ``BENCH_JSON`` lines (see ``benchlib.emit``) become rows of the table, with the command
+that produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUT = ROOT / "docs" / "benchmarks.md"
+
+
+def run_one(script: Path) -> tuple[list[dict[str, object]], int, float]:
+    command = [sys.executable, str(script.relative_to(ROOT))]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    figures: list[dict[str, object]] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        if line.startswith("BENCH_JSON "):
+            figures.append(json.loads(line.removeprefix("BENCH_JSON ")))
+    return figures, proc.wait(), time.monotonic() - started
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def main() -> int:
+    scripts = sorted(HERE.glob("bench_*.py"))
+    rows: list[str] = []
+    failures: list[str] = []
+    for script in scripts:
+        print(f"== {script.name}", flush=True)
+        figures, code, seconds = run_one(script)
+        command = f"uv run python tests/benchmarks/{script.name}"
+        if code != 0:
+            failures.append(f"{script.name} exited {code}")
+        for f in figures:
+            rows.append(
+                f"| {f['benchmark']} | {f['metric']} | {_fmt(f['value'])} {f['unit']} "
+                f"| {f.get('target') or ''} | `{command}` |"
+            )
+        print(f"== {script.name}: {len(figures)} figures in {seconds:.0f} s", flush=True)
+    load = os.getloadavg()
+    header = [
+        "# Benchmarks",
+        "",
+        f"Measured side by side in one run of `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
+        f"UTC: {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, load average {load[0]:.1f} at the end. Real Kafka, "
+        "PostgreSQL and MLflow from the dev stack.",
+        "",
+        "| benchmark | figure | value | target | command |",
+        "|---|---|---|---|---|",
+    ]
+    footer = ["", *(f"- failed: {f}" for f in failures)]
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text("\n".join(header + rows + footer) + "\n", encoding="utf-8")
+    print(f"wrote {OUT.relative_to(ROOT)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Predictor handlers, valuation and hot swap with fakes (no Kafka, PostgreSQL or MLflow)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from valora_contracts import (
+    ListingFeatures,
+    ModelMetrics,
+    ModelPromoted,
+    PredictionInput,
+    PredictionMade,
+    PredictionReply,
+    PredictionRequested,
+    ValidatedListing,
+    utcnow,
+)
+from valora_messaging import FailedRecord, InRecord, OutgoingRecord
+from valora_observability import ServiceMetrics
+from valora_predictor.errors import NoChampionError
+from valora_predictor.handlers import (
+    PromotionHandler,
+    RequestHandler,
+    StreamHandler,
+    stream_input_id,
+)
+from valora_predictor.holder import ModelHolder
+from valora_predictor.model import ModelOutput, ModelRef
+from valora_predictor.output import PredictorMetrics
+from valora_predictor.store import PredictionRow, RowKey
+from valora_predictor.valuation import Valuer, input_hash
+
+pytestmark = pytest.mark.unit
+
+FEATURES = ListingFeatures.model_validate(
+    {"area": 120.5, "quartos": 3, "banheiros": 2, "idade": 5.0, "garagem": 1, "bairro": "Zona Sul"}
+)
+
+
+class FakeModel:
+    def __init__(self, version: str, *, offset: float = 0.0) -> None:
+        self._ref = ModelRef(name="m", version=version, run_id=f"run-{version}")
+        self.offset = offset
+        self.calls: list[int] = []
+
+    @property
+    def ref(self) -> ModelRef:
+        return self._ref
+
+    @property
+    def level(self) -> float:
+        return 0.9
+
+    @property
+    def known_neighbourhoods(self) -> frozenset[str]:
+        return frozenset({"Zona Sul", "Centro"})
+
+    def predict(self, frame: pd.DataFrame) -> ModelOutput:
+        self.calls.append(len(frame))
+        price = frame["area"].to_numpy(dtype=float) * 1000.0 + self.offset
+        return ModelOutput(price=price, lower=price - 10.0, upper=price + 10.0)
+
+
+@dataclass
+class FakeLoader:
+    models: dict[str, FakeModel]
+    champion: str | None
+    gate: threading.Event | None = None
+
+    def resolve_champion(self, name: str) -> ModelRef | None:
+        if self.champion is None:
+            return None
+        return self.models[self.champion].ref
+
+    def load(self, ref: ModelRef) -> FakeModel:
+        if self.gate is not None:
+            assert self.gate.wait(5)
+        return self.models[ref.version]
+
+
+@dataclass
+class FakeStore:
+    rows: dict[RowKey, PredictionRow] = field(default_factory=dict)
+    saves: int = 0
+
+    async def save(self, rows: Sequence[PredictionRow]) -> dict[RowKey, PredictionRow]:
+        self.saves += 1
+        for row in rows:
+            self.rows.setdefault(row.key, row)
+        return {row.key: self.rows[row.key] for row in rows}
+
+
+@dataclass
+class FakeOutput:
+    published: list[OutgoingRecord] = field(default_factory=list)
+    dead: list[FailedRecord] = field(default_factory=list)
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        self.published.extend(records)
+
+    async def dead_letter(self, *, source: Any, records: Sequence[FailedRecord]) -> None:
+        self.dead.extend(records)
+
+    def replies(self) -> list[PredictionReply]:
+        return [
+            PredictionReply.model_validate_json(r.value)
+            for r in self.published
+            if r.topic.startswith("predictions.replies.")
+        ]
+
+    def made(self) -> list[PredictionMade]:
+        return [
+            PredictionMade.model_validate_json(r.value)
+            for r in self.published
+            if r.topic == "predictions.made.v1"
+        ]
+
+
+def _record(value: bytes, offset: int = 0, topic: str = "t") -> InRecord:
+    return InRecord(value=value, key=None, topic=topic, partition=0, offset=offset)
+
+
+def _request(*features: ListingFeatures, reply_to: str = "predictions.replies.gw-1.v1") -> bytes:
+    event = PredictionRequested(
+        reply_to=reply_to, items=[PredictionInput(features=f) for f in features]
+    )
+    return event.model_dump_json().encode()
+
+
+async def _holder(loader: FakeLoader) -> ModelHolder:
+    holder = ModelHolder(loader=loader, model_name="m")
+    await holder.refresh()
+    return holder
+
+
+def _metrics() -> PredictorMetrics:
+    return PredictorMetrics(metrics=ServiceMetrics("predictor"))
+
+
+async def test_requests_are_valued_in_one_call_and_answered_each() -> None:
+    model = FakeModel("1")
+    holder = await _holder(FakeLoader({"1": model}, champion="1"))
+    store, output = FakeStore(), FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=store), output=output, metrics=_metrics()
+    )
+    unknown = FEATURES.model_copy(update={"neighbourhood": "Atlantis"})
+    records = [_record(_request(FEATURES, unknown), 0), _record(_request(FEATURES), 1)]
+
+    outcome = await handler.handle_batch(records)
+
+    assert outcome.predictions == 3
+    assert model.calls[-1] == 3  # one vectorised call for the whole batch
+    replies = output.replies()
+    assert [len(r.results) for r in replies] == [2, 1]
+    first = replies[0].results[0]
+    assert first.price == pytest.approx(120_500.0)
+    assert first.interval.lower_bound == pytest.approx(120_490.0)
+    assert first.model_version == "1"
+    assert replies[0].results[1].warnings  # unknown neighbourhood: still valued, flagged
+    assert "Atlantis" in replies[0].results[1].warnings[0]
+    assert len(output.made()) == 3
+    assert len(store.rows) == 3
+
+
+async def test_redelivered_request_returns_the_stored_prediction() -> None:
+    holder = await _holder(FakeLoader({"1": FakeModel("1"), "2": FakeModel("2")}, champion="1"))
+    store, output = FakeStore(), FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=store), output=output, metrics=_metrics()
+    )
+    raw = _request(FEATURES)
+    await handler.handle_batch([_record(raw)])
+    holder.install(FakeModel("2"))  # a swap between the delivery and the redelivery
+    await handler.handle_batch([_record(raw)])
+
+    first, second = output.replies()
+    assert second.results[0].prediction_id == first.results[0].prediction_id
+    assert second.results[0].model_version == "1"  # what is on record
+    assert len(store.rows) == 1
+
+
+async def test_no_champion_answers_every_request_with_an_error() -> None:
+    holder = await _holder(FakeLoader({}, champion=None))
+    output = FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    await handler.handle_batch([_record(_request(FEATURES)), _record(_request(FEATURES), 1)])
+    replies = output.replies()
+    assert len(replies) == 2
+    assert all(r.error and r.error.startswith("no champion") for r in replies)
+    assert not output.made()
+
+
+async def test_undecodable_request_is_dead_lettered() -> None:
+    holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
+    output = FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    outcome = await handler.handle_batch([_record(b"{not json"), _record(_request(FEATURES), 1)])
+    assert outcome.dead_lettered == 1
+    assert len(output.dead) == 1
+    assert len(output.replies()) == 1
+
+
+def _listing(listing_id: str) -> bytes:
+    listing = ValidatedListing(
+        listing_id=listing_id,
+        source="unit",
+        ingested_at=utcnow(),
+        features=FEATURES,
+        content_hash=f"hash-{listing_id}",
+        contract_version="1",
+    )
+    return listing.model_dump_json().encode()
+
+
+async def test_stream_values_listings_idempotently() -> None:
+    holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
+    store, output = FakeStore(), FakeOutput()
+    handler = StreamHandler(
+        valuer=Valuer(holder=holder, store=store),
+        output=output,
+        metrics=_metrics(),
+        no_champion_retry_s=0,
+    )
+    records = [_record(_listing(f"L{i}"), i) for i in range(5)]
+    assert await handler.handle_batch(records) == 5
+    assert await handler.handle_batch(records) == 5  # redelivery
+    assert len(store.rows) == 5
+    assert {r.source for r in store.rows.values()} == {"stream"}
+    made = output.made()
+    assert {m.event_id for m in made[:5]} == {m.event_id for m in made[5:]}  # same events again
+
+
+async def test_stream_without_champion_is_nacked_not_lost() -> None:
+    holder = await _holder(FakeLoader({}, champion=None))
+    store = FakeStore()
+    handler = StreamHandler(
+        valuer=Valuer(holder=holder, store=store),
+        output=FakeOutput(),
+        metrics=_metrics(),
+        no_champion_retry_s=0,
+    )
+    with pytest.raises(NoChampionError):
+        await handler.handle_batch([_record(_listing("L1"))])
+    assert not store.rows
+
+
+def test_stream_input_id_is_bounded() -> None:
+    listing = ValidatedListing.model_validate_json(_listing("x" * 200))
+    assert len(stream_input_id(listing)) <= 255
+
+
+async def test_promotion_swaps_in_background_while_requests_keep_being_served() -> None:
+    gate = threading.Event()
+    models = {"1": FakeModel("1"), "2": FakeModel("2", offset=1.0)}
+    loader = FakeLoader(models, champion="1")
+    holder = await _holder(loader)
+    loader.champion, loader.gate = "2", gate
+    output = FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    promoted = ModelPromoted(
+        model_name="m",
+        model_version="2",
+        run_id="run-2",
+        metrics=ModelMetrics(
+            rmse=1, mae=1, mape=0.1, r2=0.9, interval_coverage=0.9, n_train=1, n_test=1
+        ),
+    )
+    assert await PromotionHandler(holder=holder).handle(promoted.model_dump_json().encode())
+    # the new version is still loading: requests are answered by the old one, without waiting
+    await asyncio.wait_for(handler.handle_batch([_record(_request(FEATURES))]), 1.0)
+    assert output.replies()[-1].results[0].model_version == "1"
+    gate.set()
+    await holder.wait_idle()
+    await handler.handle_batch([_record(_request(FEATURES), 1)])
+    assert output.replies()[-1].results[0].model_version == "2"
+
+
+async def test_promotion_of_another_model_is_ignored() -> None:
+    holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
+    event = {
+        "model_name": "other",
+        "model_version": "9",
+        "run_id": "r",
+        "metrics": {
+            "rmse": 1, "mae": 1, "mape": 0.1, "r2": 0.9, "interval_coverage": 0.9,
+            "n_train": 1, "n_test": 1,
+        },
+    }  # fmt: skip
+    assert not await PromotionHandler(holder=holder).handle(orjson.dumps(event))
+    assert not await PromotionHandler(holder=holder).handle(b"garbage")
+
+
+def test_input_hash_is_stable_and_order_independent() -> None:
+    a = {"area": 1.0, "bedrooms": 2}
+    assert input_hash(a) == input_hash({"bedrooms": 2, "area": 1.0})
+    assert input_hash(a) != input_hash({"area": 1.5, "bedrooms": 2})
+
+
+def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
+    from sklearn.linear_model import LinearRegression
+    from valora_ml.features import build_feature_pipeline
+    from valora_ml.pricemodel import PriceModel
+    from valora_ml.synthetic import generate_listings
+    from valora_predictor.model import PyfuncModelHandle, _known_neighbourhoods
+
+    frame = generate_listings(200, seed=3)
+    pipeline = build_feature_pipeline(LinearRegression()).fit(frame, frame["price"])
+    price_model = PriceModel(pipeline, half_width=1000.0, level=0.9, model_family="lr")
+
+    class Pyfunc:
+        def unwrap_python_model(self) -> PriceModel:
+            return price_model
+
+    handle = PyfuncModelHandle(
+        ref=ModelRef("m", "1", "r"),
+        pyfunc=Pyfunc(),
+        half_width=1000.0,
+        level=0.9,
+        known_neighbourhoods=_known_neighbourhoods(price_model),
+    )
+    out = handle.predict(frame.head(3))
+    assert np.allclose(out.upper - out.lower, 2000.0)
+    assert handle.known_neighbourhoods is not None
+    assert "Zona Sul" in handle.known_neighbourhoods
