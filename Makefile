@@ -3,8 +3,11 @@ SHELL := /bin/bash
 UV ?= uv
 PKGS := $(notdir $(wildcard contracts/src/valora_* libs/*/src/valora_* services/*/src/valora_* cli/src/valora_*))
 PYTEST := $(UV) run pytest
+# kustomize (for the deployment checks) is installed with `go install` into GOPATH/bin.
+export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
-.PHONY: help setup run stop status test test-unit test-integration lint fmt schemas bench clean
+.PHONY: help setup run stop status test test-unit test-integration lint fmt schemas bench clean \
+	compose-up compose-down kfp-compile deploy-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,8 +25,8 @@ stop: ## stop everything `make run` started
 status: ## show each component, its address and health
 	$(UV) run valora stack status
 
-test: ## unit + integration tests (integration starts the real dev stack)
-	$(PYTEST) tests/unit tests/integration
+test: ## unit, integration (starts the real dev stack) and offline deployment tests
+	$(PYTEST) tests/unit tests/integration tests/deploy
 
 test-unit: ## fast tests: fakes and FastStream's in-memory broker
 	$(PYTEST) tests/unit -m unit
@@ -47,6 +50,19 @@ schemas: ## re-export the event JSON Schemas to contracts/schemas (commit the re
 bench: ## benchmarks: print throughput and latency figures
 	$(UV) run valora stack up --only postgres --only kafka --only mlflow
 	$(UV) run python tests/benchmarks/report.py
+
+compose-up: ## build and start the docker compose stack (compose/.env from .env.example on first use)
+	test -f compose/.env || cp .env.example compose/.env
+	docker compose -f compose/docker-compose.yml --env-file compose/.env up -d --build --wait
+
+compose-down: ## stop the docker compose stack
+	docker compose -f compose/docker-compose.yml --env-file compose/.env down --remove-orphans
+
+kfp-compile: ## compile the Kubeflow pipeline to kubeflow/pipeline.yaml (commit it)
+	$(UV) run python kubeflow/pipeline.py --output kubeflow/pipeline.yaml
+
+deploy-check: ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement
+	$(PYTEST) tests/deploy -m deploy
 
 clean: stop ## stop the stack and delete its state (.valora/)
 	rm -rf .valora

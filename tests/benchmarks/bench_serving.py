@@ -25,6 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchlib import emit
 from valora_contracts import ListingFeatures
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -218,9 +219,33 @@ async def main(args: argparse.Namespace) -> None:
             for c in CONCURRENCY:
                 lat, rps, errors = await load(port, concurrency=c, total=args.requests)
                 print(row(name, c, lat, rps, errors))
+                bench = f"serving: {name} (POST /predict), concurrency {c}"
+                for q in (0.5, 0.95, 0.99):
+                    target = {(8, 0.5): "<= 10", (8, 0.99): "<= 50"}.get((c, q))
+                    emit(
+                        benchmark=bench,
+                        metric=f"latency p{round(q * 100)}",
+                        value=percentile(lat, q),
+                        unit="ms",
+                        target=target if name == "gateway" else None,
+                    )
+                emit(
+                    benchmark=bench,
+                    metric=f"throughput ({errors} errors)",
+                    value=rps,
+                    unit="req/s",
+                    target=">= baseline" if name == "gateway" and c == 64 else None,
+                )
         if args.stream_n:
             rate = await bench_stream(run, args.stream_n)
             print(f"streaming  {rate:8.1f} listings/s (validated listing -> stored row)")
+            emit(
+                benchmark="serving: streaming valuation",
+                metric="validated listing -> stored prediction row",
+                value=rate,
+                unit="listings/s",
+                target=">= 5,000",
+            )
     finally:
         for service in (gateway, predictor, baseline):
             service.stop()

@@ -83,7 +83,10 @@ def demo(
     """Start everything, train a first model, and predict through the gateway."""
     settings = DevstackSettings()
     try:
-        devstack.up(settings)
+        with console.status("starting Kafka, PostgreSQL, MLflow and the Valora services..."):
+            result = devstack.up(settings)
+        for status in result.statuses:
+            console.print(f"  {status.name:<14} {status.state.value:<9} {status.address}")
     except DevstackError as exc:
         console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -101,7 +104,9 @@ def demo(
             source="demo",
             file_format=listings.FileFormat.auto,
         )
-        train.train(model=None, trials=trials, wait=False, timeout=timeout)
+        train.train(
+            model=None, trials=trials, reason=train.Reason.manual, wait=False, timeout=timeout
+        )
         champion = wait_for_champion(gateway, timeout_s=timeout)
     else:
         champion = probe.json()

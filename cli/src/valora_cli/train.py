@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -42,6 +43,13 @@ from valora_messaging import (
 __all__ = ["app"]
 
 app = typer.Typer(help="Train a model (publish a training request).")
+
+
+class Reason(StrEnum):
+    manual = "manual"
+    schedule = "schedule"
+
+
 console = Console()
 EXIT_REJECTED = 3
 
@@ -154,13 +162,19 @@ def train(
         str | None, typer.Option(help="Model name (default: VALORA_MODEL_NAME).")
     ] = None,
     trials: Annotated[int | None, typer.Option(min=1, help="Override the Optuna trials.")] = None,
+    reason: Annotated[
+        Reason, typer.Option(help="Why: manual (operator) or schedule (e.g. a CronJob).")
+    ] = Reason.manual,
     wait: Annotated[bool, typer.Option(help="Follow the run and print its result.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
 ) -> None:
-    """Publish a TrainingRequested event (reason: manual)."""
+    """Publish a TrainingRequested event."""
     settings = KafkaSettings()
     event = TrainingRequested(
-        model_name=model or settings.model_name, reason="manual", requested_by="cli", trials=trials
+        model_name=model or settings.model_name,
+        reason=reason.value,
+        requested_by="cli",
+        trials=trials,
     )
 
     async def run() -> int:

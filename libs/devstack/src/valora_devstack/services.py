@@ -45,6 +45,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "gateway", "valora_gateway", 8000, "VALORA_GATEWAY_PORT", ("kafka", "postgres", "mlflow")
     ),
+    ServiceSpec(
+        "drift-monitor",
+        "valora_drift_monitor",
+        8105,
+        "VALORA_DRIFT_PORT",
+        ("kafka", "postgres", "mlflow"),
+    ),
 )
 
 

@@ -33,6 +33,9 @@ class KafkaSettings(ValoraSettings):
     kafka_graceful_timeout_s: float = Field(
         default=15.0, gt=0, description="On shutdown, how long in-flight work may take to finish."
     )
+    kafka_topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor of topics created from the registry."
+    )
     kafka_auto_offset_reset: str = Field(
         default="earliest", description="Where a new consumer group starts."
     )

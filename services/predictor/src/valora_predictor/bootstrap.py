@@ -16,6 +16,7 @@ from valora_contracts import (
 )
 from valora_db import create_engine
 from valora_messaging import create_broker, ensure_topics
+from valora_ml.tracking import use_tracking_server
 from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
 
 from valora_predictor.entrypoints import register_subscribers
@@ -44,6 +45,7 @@ def build_app(
         configure_logging(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
+    use_tracking_server(settings.mlflow_url_str)
     metrics = ServiceMetrics(settings.service_name)
     predictor_metrics = PredictorMetrics(metrics=metrics)
     broker = create_broker(settings=settings, client_id="predictor")

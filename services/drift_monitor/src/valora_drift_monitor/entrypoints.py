@@ -1,0 +1,71 @@
+"""FastStream subscribers of the drift monitor: thin, they only call the handlers."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_MADE, SALES_OBSERVED
+from valora_messaging import batch_consumer_options, records_of
+
+from valora_drift_monitor.handlers import (
+    ListingsHandler,
+    PredictionsHandler,
+    PromotionsHandler,
+    SalesHandler,
+)
+from valora_drift_monitor.settings import DriftSettings
+
+__all__ = ["group_ids", "register_subscribers"]
+
+
+def group_ids(settings: DriftSettings) -> dict[str, str]:
+    """One consumer group per input topic, so a slow topic never stalls another's rebalance."""
+    base = settings.drift_group_id
+    return {
+        LISTINGS_VALIDATED.name: f"{base}.listings",
+        PREDICTIONS_MADE.name: f"{base}.predictions",
+        SALES_OBSERVED.name: f"{base}.sales",
+    }
+
+
+def register_subscribers(
+    broker: KafkaBroker,
+    *,
+    settings: DriftSettings,
+    listings: ListingsHandler,
+    predictions: PredictionsHandler,
+    sales: SalesHandler,
+    promotions: PromotionsHandler,
+) -> None:
+    groups = group_ids(settings)
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]
+        LISTINGS_VALIDATED.name,
+        **batch_consumer_options(settings=settings, group_id=groups[LISTINGS_VALIDATED.name]),
+    )
+    async def on_validated_listings(msg: KafkaMessage) -> None:
+        await listings.handle_batch(records_of(msg.raw_message))
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]
+        PREDICTIONS_MADE.name,
+        **batch_consumer_options(settings=settings, group_id=groups[PREDICTIONS_MADE.name]),
+    )
+    async def on_predictions_made(msg: KafkaMessage) -> None:
+        await predictions.handle_batch(records_of(msg.raw_message))
+
+    @broker.subscriber(  # type: ignore[untyped-decorator]
+        SALES_OBSERVED.name,
+        **batch_consumer_options(settings=settings, group_id=groups[SALES_OBSERVED.name]),
+    )
+    async def on_sales_observed(msg: KafkaMessage) -> None:
+        await sales.handle_batch(records_of(msg.raw_message))
+
+    # No consumer group: every replica sees every promotion, from the latest offset (the
+    # champion alias itself is read at start-up).
+    @broker.subscriber(
+        MODELS_PROMOTED.name, auto_offset_reset="latest", ack_policy=AckPolicy.ACK_FIRST
+    )
+    async def on_model_promoted(msg: KafkaMessage) -> None:
+        for record in records_of(msg.raw_message):
+            await promotions.handle(record.value)

@@ -1,0 +1,100 @@
+"""Prometheus metrics of the drift monitor: the latest statistics and the alert states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge
+from valora_contracts import DriftAlert
+from valora_ml.drift import FeatureDrift
+from valora_observability import ServiceMetrics
+
+from valora_drift_monitor.ports import SegmentPerformance
+
+__all__ = ["DriftMetrics"]
+
+
+class DriftMetrics:
+    """Gauges of the latest window's statistics and of firing alerts, plus counters."""
+
+    def __init__(self, *, metrics: ServiceMetrics, model_name: str) -> None:
+        self.base = metrics
+        self.service = metrics.service
+        self.model_name = model_name
+        labels = ["model_name", "kind", "feature"]
+        self.psi: Gauge = metrics.gauge(
+            "valora_drift_psi", "PSI of the latest window vs the reference.", labels
+        )
+        self.test_statistic: Gauge = metrics.gauge(
+            "valora_drift_test_statistic",
+            "KS or chi-square statistic of the latest window.",
+            [*labels, "test"],
+        )
+        self.p_value: Gauge = metrics.gauge(
+            "valora_drift_p_value", "Corrected p-value of the latest window's test.", labels
+        )
+        self.performance: Gauge = metrics.gauge(
+            "valora_drift_performance",
+            "Rolling realised error (mae in currency, mape as a fraction).",
+            ["model_name", "model_version", "segment", "statistic"],
+        )
+        self.performance_ratio: Gauge = metrics.gauge(
+            "valora_drift_performance_ratio",
+            "Rolling realised error divided by the model's test error.",
+            ["model_name", "model_version", "segment", "statistic"],
+        )
+        self.firing: Gauge = metrics.gauge(
+            "valora_drift_alert_firing",
+            "1 while an alert condition fires (value = 2 when critical).",
+            ["model_name", "kind", "feature", "statistic"],
+        )
+        self.reference_version: Gauge = metrics.gauge(
+            "valora_drift_reference_version", "Model version used as the reference.", ["model_name"]
+        )
+        self.windows: Counter = metrics.counter(
+            "valora_drift_windows_total", "Windows evaluated, by kind.", ["kind"]
+        )
+        self.unreferenced: Counter = metrics.counter(
+            "valora_drift_unreferenced_total",
+            "Windows not evaluated because no reference profile was available.",
+            ["kind"],
+        )
+        self.alerts: Counter = metrics.counter(
+            "valora_drift_alerts_total", "Alert events sent.", ["kind", "state", "severity"]
+        )
+        self.outcomes: Counter = metrics.counter(
+            "valora_drift_events_total", "Events consumed by the monitor.", ["event"]
+        )
+        self.store_errors: Counter = metrics.counter(
+            "valora_drift_store_errors_total", "Evaluations not persisted (PostgreSQL).", ["kind"]
+        )
+        for kind in ("data", "prediction"):
+            self.windows.labels(self.service, kind)
+            self.unreferenced.labels(self.service, kind)
+
+    def observe_features(self, kind: str, results: Sequence[FeatureDrift]) -> None:
+        self.windows.labels(self.service, kind).inc()
+        for r in results:
+            common = (self.service, self.model_name, kind, r.feature)
+            self.psi.labels(*common).set(r.psi)
+            self.test_statistic.labels(*common, r.test).set(r.statistic)
+            self.p_value.labels(*common).set(r.p_adjusted)
+
+    def observe_performance(
+        self, perf: SegmentPerformance, statistic: str, value: float, test: float
+    ) -> None:
+        labels = (self.service, self.model_name, perf.model_version, perf.segment, statistic)
+        self.performance.labels(*labels).set(value)
+        self.performance_ratio.labels(*labels).set(value / test)
+
+    def observe_alert(self, alert: DriftAlert) -> None:
+        self.alerts.labels(self.service, alert.kind, alert.state, alert.severity).inc()
+        level = 0.0 if alert.state == "resolved" else (2.0 if alert.severity == "critical" else 1.0)
+        self.set_firing(alert.kind, alert.feature, alert.statistic, level)
+
+    def set_firing(self, kind: str, feature: str, statistic: str, level: float) -> None:
+        self.firing.labels(self.service, self.model_name, kind, feature, statistic).set(level)
+
+    def count(self, event: str, n: int = 1) -> None:
+        if n:
+            self.outcomes.labels(self.service, event).inc(n)

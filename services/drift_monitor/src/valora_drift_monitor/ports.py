@@ -1,0 +1,111 @@
+"""What the handlers need from storage, as protocols (PostgreSQL in production, fakes in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from valora_messaging import OutgoingRecord
+
+from valora_drift_monitor.alerting import AlertPolicy
+from valora_drift_monitor.planning import Evaluation, Plan, RetrainPolicy
+
+__all__ = [
+    "AlertStore",
+    "LabelRow",
+    "OutcomeStore",
+    "PredictionRow",
+    "SegmentPerformance",
+    "WindowRecord",
+]
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    model_name: str
+    model_version: str
+    kind: Literal["data", "prediction"]
+    start: datetime
+    end: datetime
+    size: int
+    replica: str
+    features: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    model_name: str
+    listing_id: str
+    model_version: str
+    predicted_price: float
+    neighbourhood: str
+    predicted_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    listing_id: str
+    price: float
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class SegmentPerformance:
+    """Rolling realised error of one model version on one segment (``all`` or a neighbourhood)."""
+
+    model_version: str
+    segment: str
+    size: int
+    mae: float
+    mape: float
+    start: datetime
+    end: datetime
+
+
+class AlertStore(Protocol):
+    async def apply(
+        self,
+        evaluations: Sequence[Evaluation],
+        *,
+        now: datetime,
+        policy: AlertPolicy,
+        retrain: RetrainPolicy,
+    ) -> Plan:
+        """Lock the conditions, decide, persist states, alerts and outbox events atomically."""
+        ...
+
+    async def record_window(self, record: WindowRecord) -> None: ...
+
+    async def mark_published(self, event_ids: Sequence[str]) -> None: ...
+
+    async def pending(
+        self, *, older_than: datetime, limit: int
+    ) -> list[tuple[str, OutgoingRecord]]:
+        """Outbox events not yet acknowledged by Kafka, oldest first."""
+        ...
+
+    async def firing(self, model_name: str) -> list[tuple[str, str, str, str]]:
+        """(kind, feature, statistic, severity) of the conditions firing now."""
+        ...
+
+
+class OutcomeStore(Protocol):
+    async def add_predictions(self, rows: Sequence[PredictionRow]) -> set[str]:
+        """Store predictions; join them to known sales. Returns versions with new outcomes."""
+        ...
+
+    async def add_sales(self, model_name: str, rows: Sequence[LabelRow]) -> set[str]:
+        """Store sales; join them to known predictions. Returns versions with new outcomes."""
+        ...
+
+    async def add_listing_prices(self, model_name: str, rows: Sequence[LabelRow]) -> set[str]:
+        """Join prices of listings seen after a prediction of them (nothing else is stored)."""
+        ...
+
+    async def performance(
+        self, *, model_name: str, model_version: str, size: int, since: datetime, segments: bool
+    ) -> list[SegmentPerformance]: ...
+
+    async def prune(self, *, before: datetime) -> int: ...

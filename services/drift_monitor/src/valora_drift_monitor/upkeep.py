@@ -1,0 +1,119 @@
+"""Background upkeep: find the champion, re-send the outbox, prune old join state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+from valora_contracts import utcnow
+from valora_messaging import OutgoingRecord
+
+from valora_drift_monitor.errors import DriftStoreError
+from valora_drift_monitor.metrics import DriftMetrics
+from valora_drift_monitor.ports import AlertStore, OutcomeStore
+from valora_drift_monitor.reference import References
+from valora_drift_monitor.settings import DriftSettings
+
+__all__ = ["Upkeep"]
+
+logger = logging.getLogger(__name__)
+Publish = Callable[[Sequence[OutgoingRecord]], Awaitable[object]]
+_REFRESH_FACTOR = 10  # with a champion, re-check the alias 10x less often (promotions push)
+
+
+class Upkeep:
+    """Periodic tasks of one replica, started and stopped with the app."""
+
+    def __init__(
+        self,
+        *,
+        references: References,
+        alerts: AlertStore,
+        outcomes: OutcomeStore,
+        publish: Publish,
+        metrics: DriftMetrics,
+        settings: DriftSettings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._references = references
+        self._alerts = alerts
+        self._outcomes = outcomes
+        self._publish = publish
+        self._metrics = metrics
+        self._settings = settings
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load the champion now (if any), then keep the loops running."""
+        await self.refresh_reference()
+        await self.restore_gauges()
+        s = self._settings
+        self._tasks = [
+            asyncio.create_task(self._loop(self._reference_delay, self.refresh_reference)),
+            asyncio.create_task(self._loop(lambda: s.drift_outbox_interval_s, self.sweep_outbox)),
+            asyncio.create_task(self._loop(lambda: 3600.0, self.prune)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def _reference_delay(self) -> float:
+        base = self._settings.drift_reference_poll_s
+        return base if self._references.champion is None else base * _REFRESH_FACTOR
+
+    async def _loop(self, delay: Callable[[], float], step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(delay())
+            try:
+                await step()
+            except Exception:  # a failing chore must not end the loop
+                logger.exception("upkeep step failed", extra={"step": step.__name__})
+
+    async def refresh_reference(self) -> None:
+        champion = await self._references.refresh_champion()
+        if champion is None:
+            logger.info(
+                "no champion yet: consuming without judging drift",
+                extra={"model_name": self._references.model_name},
+            )
+            return
+        version = champion.model_version
+        self._metrics.reference_version.labels(self._metrics.service, champion.model_name).set(
+            float(version) if version.isdigit() else -1.0
+        )
+
+    async def restore_gauges(self) -> None:
+        """Firing gauges reflect the stored states after a restart."""
+        try:
+            firing = await self._alerts.firing(self._references.model_name)
+        except DriftStoreError as exc:
+            logger.warning("alert states not read", extra={"error": str(exc)})
+            return
+        for kind, feature, statistic, severity in firing:
+            level = 2.0 if severity == "critical" else 1.0
+            self._metrics.set_firing(kind, feature, statistic, level)
+
+    async def sweep_outbox(self) -> None:
+        """Re-send events committed but never acknowledged (e.g. a crash right after commit)."""
+        grace = timedelta(seconds=self._settings.drift_outbox_grace_s)
+        pending = await self._alerts.pending(older_than=self._clock() - grace, limit=500)
+        if not pending:
+            return
+        await self._publish([record for _, record in pending])
+        await self._alerts.mark_published([event_id for event_id, _ in pending])
+        logger.warning("re-sent outbox events", extra={"count": len(pending)})
+
+    async def prune(self) -> None:
+        before = self._clock() - timedelta(days=self._settings.drift_retention_days)
+        deleted = await self._outcomes.prune(before=before)
+        if deleted:
+            logger.info("pruned drift join state", extra={"rows": deleted})
