@@ -6,7 +6,7 @@ PYTEST := $(UV) run pytest
 # kustomize (for the deployment checks) is installed with `go install` into GOPATH/bin.
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
-.PHONY: help setup run stop status test test-unit test-integration lint fmt schemas bench clean \
+.PHONY: help setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench clean \
 	compose-up compose-down kfp-compile deploy-check
 
 help: ## list targets
@@ -25,11 +25,15 @@ stop: ## stop everything `make run` started
 status: ## show each component, its address and health
 	$(UV) run valora stack status
 
-test: ## unit, integration (starts the real dev stack) and offline deployment tests
-	$(PYTEST) tests/unit tests/integration tests/deploy
+test: ## unit, API fuzzing, integration (starts the real dev stack), offline deployment tests
+	$(PYTEST) tests/unit tests/fuzz tests/integration tests/deploy
 
-test-unit: ## fast tests: fakes and FastStream's in-memory broker
-	$(PYTEST) tests/unit -m unit
+test-e2e: ## whole platform + fault tests (kill -9, outages) on an isolated real stack
+	$(UV) run valora stack fetch
+	$(PYTEST) tests/e2e -m e2e -s
+
+test-unit: ## fast tests: fakes, FastStream's in-memory broker, schemathesis over fakes
+	$(PYTEST) tests/unit tests/fuzz -m unit
 
 test-integration: ## tests against real Kafka, PostgreSQL and MLflow
 	$(PYTEST) tests/integration -m integration

@@ -81,6 +81,8 @@ def test_features_serialise_with_english_names() -> None:
         ("bairro", "Zona\x00Sul", "bairro"),
         ("bairro", "   ", "bairro"),
         ("quartos", "three", "quartos"),
+        ("quartos", 2**67, "quartos"),
+        ("garagem", 10_001, "garagem"),
         ("quartos", 2.5, "quartos"),
     ],
 )

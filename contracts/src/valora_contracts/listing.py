@@ -42,6 +42,10 @@ def _alias(english: str, portuguese: str | None = None) -> AliasChoices:
 
 Price = Annotated[FiniteFloat, Field(gt=0)]
 
+MAX_COUNT = 10_000
+"""Physical-sanity bound of counts (bedrooms, bathrooms, parking spaces); the data contract's
+ranges are far narrower. Without it a 2**67 would pass and break 64-bit encoders downstream."""
+
 
 class ListingFeatures(BaseModel):
     """The model's input features. Types and physical sanity only; ranges are the validator's."""
@@ -52,16 +56,25 @@ class ListingFeatures(BaseModel):
         gt=0, validation_alias=_alias("area"), description="Living area in square metres."
     )
     bedrooms: int = Field(
-        ge=0, validation_alias=_alias("bedrooms", "quartos"), description="Number of bedrooms."
+        ge=0,
+        le=MAX_COUNT,
+        validation_alias=_alias("bedrooms", "quartos"),
+        description="Number of bedrooms.",
     )
     bathrooms: int = Field(
-        ge=0, validation_alias=_alias("bathrooms", "banheiros"), description="Number of bathrooms."
+        ge=0,
+        le=MAX_COUNT,
+        validation_alias=_alias("bathrooms", "banheiros"),
+        description="Number of bathrooms.",
     )
     age: FiniteFloat = Field(
         ge=0, validation_alias=_alias("age", "idade"), description="Age of the building in years."
     )
     garage: int = Field(
-        ge=0, validation_alias=_alias("garage", "garagem"), description="Parking spaces."
+        ge=0,
+        le=MAX_COUNT,
+        validation_alias=_alias("garage", "garagem"),
+        description="Parking spaces.",
     )
     neighbourhood: CleanStr = Field(
         validation_alias=_alias("neighbourhood", "bairro"), description="Neighbourhood name."

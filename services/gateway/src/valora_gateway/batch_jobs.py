@@ -54,8 +54,13 @@ def _records(data: bytes, fmt: UploadFormat) -> Iterator[dict[str, Any]]:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             raise InvalidUploadError("the CSV file has no header row")
-        for row in reader:
-            yield {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+        try:
+            for row in reader:
+                yield {k: v for k, v in row.items() if k is not None and v not in ("", None)}
+        except csv.Error as exc:
+            raise InvalidUploadError(
+                f"the CSV file is malformed (line {reader.line_num}): {exc}"
+            ) from exc
         return
     for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():

@@ -25,7 +25,7 @@ from valora_gateway.batch_jobs import BatchJobRunner
 from valora_gateway.champion import ChampionLookup, ChampionSource, MlflowChampionSource
 from valora_gateway.client import PredictionClient
 from valora_gateway.deps import Services
-from valora_gateway.errors import BrokerUnavailableError
+from valora_gateway.errors import BrokerUnavailableError, InvalidListingError
 from valora_gateway.replies import ReplyRouter
 from valora_gateway.repository import Repository
 from valora_gateway.settings import GatewaySettings
@@ -106,14 +106,14 @@ def build_app(
         router.on_reply(raw.value or b"")
 
     async def publish_listings(records: list[dict[str, Any]]) -> int:
-        outgoing = [
-            OutgoingRecord(
-                topic=LISTINGS_RAW.name,
-                value=orjson.dumps(r),
-                key=str(r["listing_id"]).encode() if r.get("listing_id") else None,
-            )
-            for r in records
-        ]
+        outgoing = []
+        for number, r in enumerate(records):
+            try:
+                value = orjson.dumps(r)
+                key = str(r["listing_id"]).encode() if r.get("listing_id") else None
+            except (TypeError, UnicodeEncodeError) as exc:  # orjson.JSONEncodeError is a TypeError
+                raise InvalidListingError(f"listing {number} cannot be encoded: {exc}") from exc
+            outgoing.append(OutgoingRecord(topic=LISTINGS_RAW.name, value=value, key=key))
         try:
             return await publish_all(broker=broker, records=outgoing)
         except Exception as exc:

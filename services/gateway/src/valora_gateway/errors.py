@@ -6,6 +6,7 @@ __all__ = [
     "BatchJobNotFoundError",
     "BrokerUnavailableError",
     "GatewayError",
+    "InvalidListingError",
     "InvalidUploadError",
     "NoChampionError",
     "PayloadTooLargeError",
@@ -75,6 +76,13 @@ class PayloadTooLargeError(GatewayError):
 class InvalidUploadError(GatewayError):
     status = 422
     code = "invalid_upload"
+
+
+class InvalidListingError(GatewayError):
+    """A listing body that cannot be encoded as JSON (e.g. lone surrogates, huge integers)."""
+
+    status = 422
+    code = "validation_error"
 
 
 class UnauthorizedError(GatewayError):

@@ -55,6 +55,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's answer to a body that is not UTF-8: as invalid as any malformed body.
+            fields = [{"field": "body", "message": "the body is not valid UTF-8 JSON"}]
+            return _json(
+                422, "validation_error", "invalid request: body is not UTF-8 JSON", fields=fields
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             {"error": code, "message": str(exc.detail)},

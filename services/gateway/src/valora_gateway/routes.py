@@ -170,7 +170,20 @@ def build_router(
             error=p.error,
         )
 
-    @router.get("/batch-jobs/{job_id}/results", responses=ERRORS, tags=["batch jobs"])
+    @router.get(
+        "/batch-jobs/{job_id}/results",
+        responses={
+            **ERRORS,
+            200: {
+                "description": "The results, as CSV or JSON Lines (`format`).",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            },
+        },
+        tags=["batch jobs"],
+    )
     async def batch_job_results(
         job_id: str,
         services: ServicesDep,
@@ -261,7 +274,11 @@ def build_router(
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready", tags=["health"])
+    @router.get(
+        "/health/ready",
+        tags=["health"],
+        responses={503: {"description": "Not ready: the failing checks are listed."}},
+    )
     async def ready(services: ServicesDep) -> JSONResponse:
         results = await run_checks(services.ready_checks)
         ok = all(results.values())
