@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from valora_deploycheck import consistency, kubeflow
+from valora_deploycheck import artifacts, kubeflow
 from valora_deploycheck.expectations import ServiceExpectation, static_topics
 from valora_deploycheck.findings import errors, format_findings
 from valora_deploycheck.runner import Paths
@@ -48,7 +48,7 @@ def test_a_stale_committed_pipeline_is_reported(compiled: Path, tmp_path: Path) 
 
 
 def test_dockerfile_pins_and_targets(paths: Paths) -> None:
-    found = consistency.check_dockerfile(paths.dockerfile, paths.root)
+    found = artifacts.check_dockerfile(paths.dockerfile, paths.root)
     assert not errors(found), format_findings(found)
 
 
@@ -57,11 +57,11 @@ def test_dockerfile_version_drift_is_reported(paths: Paths, tmp_path: Path) -> N
     broken.write_text(
         paths.dockerfile.read_text().replace("ARG MLFLOW_VERSION=", "ARG MLFLOW_VERSION=0.0.1-")
     )
-    assert any("MLFLOW_VERSION" in str(f) for f in consistency.check_dockerfile(broken, paths.root))
+    assert any("MLFLOW_VERSION" in str(f) for f in artifacts.check_dockerfile(broken, paths.root))
 
 
 def test_prometheus_scrapes_every_service(paths: Paths, services: list[ServiceExpectation]) -> None:
-    found = consistency.check_prometheus(paths.prometheus, services)
+    found = artifacts.check_prometheus(paths.prometheus, services)
     assert not errors(found), format_findings(found)
 
 
@@ -70,7 +70,7 @@ def test_dashboards_use_metrics_the_services_export(
 ) -> None:
     assert paths.dashboards
     for dash in paths.dashboards:
-        found = consistency.check_dashboard_metrics(dash, paths.root, services)
+        found = artifacts.check_dashboard_metrics(dash, paths.root, services)
         assert not errors(found), format_findings(found)
 
 
@@ -85,7 +85,7 @@ def test_a_dashboard_with_an_unknown_metric_is_reported(
     )
     assert any(
         "valora_deadletters_total" in str(f)
-        for f in consistency.check_dashboard_metrics(broken, paths.root, services)
+        for f in artifacts.check_dashboard_metrics(broken, paths.root, services)
     )
 
 
@@ -97,11 +97,11 @@ def test_topics_spelled_in_deployment_files_exist(paths: Paths, tmp_path: Path) 
         paths.pipeline,
         *sorted(paths.k8s.rglob("*.yaml")),
     ]
-    found = consistency.check_topic_mentions(files)
+    found = artifacts.check_topic_mentions(files)
     assert not found, format_findings(found)
     bogus = tmp_path / "x.yaml"
     bogus.write_text("topic: listings.cooked.v1\nok: " + next(iter(static_topics())) + "\n")
-    assert [f.message for f in consistency.check_topic_mentions([bogus])] == [
+    assert [f.message for f in artifacts.check_topic_mentions([bogus])] == [
         "topic listings.cooked.v1 is not in valora_contracts.ALL_TOPICS"
     ]
 

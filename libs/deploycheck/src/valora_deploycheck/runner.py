@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from valora_deploycheck import compose, consistency, k8s, kubeflow
+from valora_deploycheck import artifacts, compose, consistency, k8s, kubeflow
 from valora_deploycheck.expectations import discover_services, repo_root
 from valora_deploycheck.findings import Finding
 
@@ -40,10 +40,10 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
     out += compose.check_compose(p.compose, p.env_example)
     project = compose.load_compose(p.compose, p.env_example)
     out += consistency.check_compose_consistency(project, services)
-    out += consistency.check_dockerfile(p.dockerfile, p.root)
-    out += consistency.check_prometheus(p.prometheus, services)
+    out += artifacts.check_dockerfile(p.dockerfile, p.root)
+    out += artifacts.check_prometheus(p.prometheus, services)
     for dash in p.dashboards:
-        out += consistency.check_dashboard_metrics(dash, p.root, services)
+        out += artifacts.check_dashboard_metrics(dash, p.root, services)
     keys = secret_template_keys(p.secret_template)
     for overlay in k8s.OVERLAYS:
         where = f"k8s/overlays/{overlay}"
@@ -59,5 +59,5 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
         compiled = kubeflow.compile_pipeline(p.pipeline, Path(tmp) / "pipeline.yaml")
         out += kubeflow.check_pipeline(compiled, p.pipeline_yaml)
     files = [p.compose, p.prometheus, *p.dashboards, p.pipeline, *sorted(p.k8s.rglob("*.yaml"))]
-    out += consistency.check_topic_mentions(files)
+    out += artifacts.check_topic_mentions(files)
     return out
