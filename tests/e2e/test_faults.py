@@ -12,10 +12,11 @@
 
 Figures (counts, recovery seconds) are printed with the ``[fault]`` prefix (``pytest -s``).
 
-Sizes (CI defaults; the issue's full sizes in brackets):
-``VALORA_E2E_BROKER_LISTINGS`` 20,000 [100,000], ``VALORA_E2E_BROKER_DOWN_S`` 5 [30],
-``VALORA_E2E_PUBLISH_RATE`` 2,000 listings/s, ``VALORA_E2E_PG_DOWN_S`` 30 [30],
-``VALORA_E2E_PG_STREAM`` 3,000 [20,000], ``VALORA_E2E_KILL_LISTINGS`` 6,000 [20,000].
+Sizes (CI defaults; larger runs in brackets):
+``VALORA_E2E_BROKER_LISTINGS`` 100,000 (the issue's size), ``VALORA_E2E_BROKER_DOWN_S`` 5 [30],
+``VALORA_E2E_PUBLISH_RATE`` 5,000 listings/s, ``VALORA_E2E_KILL_RATE`` 500 listings/s,
+``VALORA_E2E_PG_DOWN_S`` 30 (the issue's), ``VALORA_E2E_PG_STREAM`` 3,000 [20,000],
+``VALORA_E2E_KILL_LISTINGS`` 6,000 [20,000].
 """
 
 from __future__ import annotations
@@ -32,14 +33,10 @@ import pytest
 from e2e_support import (
     Load,
     Services,
-    TopicCollector,
-    TopicLog,
     by_source,
     gateway_load,
     kill9,
     listings,
-    prepare,
-    publish,
     query,
     raw_values,
     register_champion,
@@ -50,15 +47,24 @@ from e2e_support import (
     wait_ready,
     write_training_config,
 )
+from kafka_support import (
+    TopicCollector,
+    TopicLog,
+    prepare,
+    producer_session,
+    publish,
+    send_all,
+)
 from valora_devstack import DevstackSettings, up
 from valora_devstack.kafka import KafkaBroker
 from valora_devstack.postgres import PostgresCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-BROKER_LISTINGS = int(os.environ.get("VALORA_E2E_BROKER_LISTINGS", "20000"))
+BROKER_LISTINGS = int(os.environ.get("VALORA_E2E_BROKER_LISTINGS", "100000"))
 BROKER_DOWN_S = float(os.environ.get("VALORA_E2E_BROKER_DOWN_S", "5"))
-PUBLISH_RATE = float(os.environ.get("VALORA_E2E_PUBLISH_RATE", "2000"))
+PUBLISH_RATE = float(os.environ.get("VALORA_E2E_PUBLISH_RATE", "5000"))
+KILL_RATE = float(os.environ.get("VALORA_E2E_KILL_RATE", "500"))
 PG_DOWN_S = float(os.environ.get("VALORA_E2E_PG_DOWN_S", "30"))
 PG_STREAM = int(os.environ.get("VALORA_E2E_PG_STREAM", "3000"))
 KILL_LISTINGS = int(os.environ.get("VALORA_E2E_KILL_LISTINGS", "6000"))
@@ -85,14 +91,15 @@ def paced(values: list[bytes], rate: float, chunk: int = 500) -> Any:
     async def run(bootstrap: str, progress: Callable[[int], None] | None = None) -> int:
         sent = 0
         started = time.monotonic()
-        for start in range(0, len(values), chunk):
-            part = values[start : start + chunk]
-            sent += await publish(bootstrap, "listings.raw.v1", part)
-            if progress:
-                progress(sent)
-            ahead = sent / rate - (time.monotonic() - started)
-            if ahead > 0:
-                await asyncio.sleep(ahead)
+        async with producer_session(bootstrap) as producer:
+            for start in range(0, len(values), chunk):
+                part = values[start : start + chunk]
+                sent += await send_all(producer, "listings.raw.v1", part)
+                if progress:
+                    progress(sent)
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
         return sent
 
     return run
@@ -371,7 +378,7 @@ async def test_kill9_each_service_once(
     request = TrainingRequested(model_name=model, reason="manual", requested_by="e2e", trials=2)
     try:
         t0 = time.monotonic()
-        publishing = asyncio.create_task(paced(raw_values(records), PUBLISH_RATE / 4)(boot))
+        publishing = asyncio.create_task(paced(raw_values(records), KILL_RATE)(boot))
         plan = [("ingestion", 0.1), ("validator", 0.25), ("predictor", 0.4), ("gateway", 0.55),
                 ("trainer", 0.7)]  # fmt: skip
         for name, fraction in plan:

@@ -26,11 +26,8 @@ import httpx
 import pytest
 from e2e_support import (
     Services,
-    TopicCollector,
     by_source,
     listings,
-    prepare,
-    publish,
     query,
     raw_values,
     run_env,
@@ -40,6 +37,7 @@ from e2e_support import (
     wait_ready,
     write_training_config,
 )
+from kafka_support import TopicCollector, prepare, publish
 from valora_devstack import DevstackSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
