@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+import uvloop
 from benchlib import emit
 from valora_contracts import ListingFeatures
 
@@ -75,20 +77,22 @@ async def load(port: int, *, concurrency: int, total: int) -> tuple[list[float],
 
 def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
     """The baseline server: FastAPI calling the champion model in-process, per request."""
+    import pandas as pd
     import uvicorn
     from fastapi import FastAPI
     from valora_predictor.model import MlflowModelLoader
-    from valora_predictor.valuation import features_frame
 
     loader = MlflowModelLoader(tracking_uri=tracking_uri)
     ref = loader.resolve_champion(model_name)
     assert ref is not None
     handle = loader.load(ref)
+    gc.collect()
+    gc.freeze()  # as the services do after start-up
     app = FastAPI()
 
     @app.post("/predict")
     def predict(house: ListingFeatures) -> dict[str, object]:
-        out = handle.predict(features_frame([house]))
+        out = handle.predict(pd.DataFrame([house.model_dump()]))
         return {
             "predicted_price": float(out.price[0]),
             "confidence_interval": {
@@ -191,10 +195,11 @@ async def main(args: argparse.Namespace) -> None:
     )
     await run.prepare_groups()
     predictor = run.predictor()
-    gateway = run.gateway(
-        VALORA_GATEWAY_MICROBATCH_MAX_INFLIGHT=str(args.max_inflight),
-        VALORA_GATEWAY_MICROBATCH_WINDOW_MS=str(args.window_ms),
-    )
+    overrides = {
+        "VALORA_GATEWAY_MICROBATCH_MAX_INFLIGHT": args.max_inflight,
+        "VALORA_GATEWAY_MICROBATCH_WINDOW_MS": args.window_ms,
+    }
+    gateway = run.gateway(**{k: str(v) for k, v in overrides.items() if v is not None})
     baseline_port = free_port()
     baseline = ServiceProcess(
         "bench_serving_baseline", run.env(), baseline_port, run.log_dir / "baseline.log"
@@ -212,6 +217,8 @@ async def main(args: argparse.Namespace) -> None:
         for service in (predictor, gateway, baseline):
             await asyncio.to_thread(service.wait_ready, 240)
         print(f"model {run.model_name} v{version}; cpus={os.cpu_count()}")
+        gc.collect()
+        gc.freeze()  # MLflow's import heap: no generation-2 pauses in the load generator
         for name, port in (("baseline", baseline_port), ("gateway", gateway.port)):
             if args.requests <= 0:
                 break
@@ -257,7 +264,14 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="requests per level")
-    parser.add_argument("--max-inflight", type=int, default=2, help="gateway micro-batches out")
-    parser.add_argument("--window-ms", type=float, default=0.0, help="gateway batching window")
+    parser.add_argument(
+        "--max-inflight",
+        type=int,
+        default=None,
+        help="gateway micro-batches out (default: its own)",
+    )
+    parser.add_argument(
+        "--window-ms", type=float, default=None, help="gateway batching window (default: its own)"
+    )
     parser.add_argument("--stream-n", type=int, default=20_000, help="listings to stream")
-    asyncio.run(main(parser.parse_args()))
+    uvloop.run(main(parser.parse_args()))

@@ -9,7 +9,7 @@ import pytest
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from valora_contracts import LISTINGS_INGESTED, DeadLetter, IngestedListing, dlq_for
 from valora_messaging import (
-    FailedRecord,
+    InRecord,
     KafkaSettings,
     PermanentError,
     TransientError,
@@ -19,7 +19,9 @@ from valora_messaging import (
     decode_event,
     encode_event,
     publish_dead_letters,
+    records_decoder,
     retry_transient,
+    to_failed,
 )
 
 pytestmark = pytest.mark.unit
@@ -31,11 +33,12 @@ def _settings(**overrides: Any) -> KafkaSettings:
 
 def test_consumer_options_are_tuned_for_latency_and_commit_after_processing() -> None:
     options = consumer_options(settings=_settings(), group_id="g")
-    assert options["fetch_max_wait_ms"] <= 10
     assert options["ack_policy"].value == "nack_on_error"
+    assert options["decoder"] is records_decoder
     batch = batch_consumer_options(settings=_settings(kafka_batch_max_records=123), group_id="g")
     assert batch["batch"] is True
     assert batch["max_records"] == 123
+    assert batch["batch_timeout_ms"] <= 5  # an idle consumer is deaf this long per poll
 
 
 def test_decode_event_raises_permanent_error_on_bad_input() -> None:
@@ -58,25 +61,16 @@ async def test_dead_letter_helper_publishes_original_bytes_and_error() -> None:
     @broker.subscriber(
         LISTINGS_INGESTED.name, **consumer_options(settings=_settings(), group_id="t")
     )
-    async def consume(msg: KafkaMessage) -> None:
-        body = msg.body
+    async def consume(records: Any) -> None:
+        (record,) = records  # the decoder hands over the InRecords
+        assert isinstance(record, InRecord)
         try:
-            decode_event(body, IngestedListing)
+            decode_event(record.value, IngestedListing)
         except PermanentError as exc:
-            record = msg.raw_message
             await publish_dead_letters(
                 broker=broker,
                 source=LISTINGS_INGESTED,
-                records=[
-                    FailedRecord(
-                        value=body,
-                        key=None,
-                        topic=LISTINGS_INGESTED.name,
-                        partition=getattr(record, "partition", 0),
-                        offset=getattr(record, "offset", 0),
-                        error=exc,
-                    )
-                ],
+                records=[to_failed(record, exc)],
                 service="test",
             )
 

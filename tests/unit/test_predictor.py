@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import pytest
 from valora_contracts import (
     ListingFeatures,
@@ -33,7 +32,7 @@ from valora_predictor.handlers import (
     stream_input_id,
 )
 from valora_predictor.holder import ModelHolder
-from valora_predictor.model import ModelOutput, ModelRef
+from valora_predictor.model import FeatureColumns, ModelOutput, ModelRef
 from valora_predictor.output import PredictorMetrics
 from valora_predictor.store import PredictionRow, RowKey
 from valora_predictor.valuation import Valuer, input_hash
@@ -63,9 +62,9 @@ class FakeModel:
     def known_neighbourhoods(self) -> frozenset[str]:
         return frozenset({"Zona Sul", "Centro"})
 
-    def predict(self, frame: pd.DataFrame) -> ModelOutput:
-        self.calls.append(len(frame))
-        price = frame["area"].to_numpy(dtype=float) * 1000.0 + self.offset
+    def predict(self, columns: FeatureColumns) -> ModelOutput:
+        self.calls.append(len(columns["area"]))
+        price = np.asarray(columns["area"], dtype=float) * 1000.0 + self.offset
         return ModelOutput(price=price, lower=price - 10.0, upper=price + 10.0)
 
 
@@ -335,5 +334,9 @@ def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
     )
     out = handle.predict(frame.head(3))
     assert np.allclose(out.upper - out.lower, 2000.0)
+    assert np.allclose(out.price, pipeline.predict(frame.head(3)))
+    assert price_model.compile()  # as on load: the compiled path gives the same prices
+    columns = {c: frame[c].head(3).tolist() for c in frame.columns}
+    assert np.allclose(handle.predict(columns).price, out.price, rtol=1e-12)
     assert handle.known_neighbourhoods is not None
     assert "Zona Sul" in handle.known_neighbourhoods

@@ -15,10 +15,14 @@ from sqlalchemy.ext.asyncio import (
 __all__ = ["create_engine", "create_session_factory", "session_scope"]
 
 
-def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
-    """An asyncpg engine with pre-ping, so a restarted PostgreSQL is reconnected to."""
+def create_engine(
+    url: str, *, pool_size: int = 5, echo: bool = False, pre_ping: bool = True
+) -> AsyncEngine:
+    """An asyncpg engine. With ``pre_ping`` (the default) every checkout first pings the
+    server, so a restarted PostgreSQL is reconnected to transparently; a hot path may turn it
+    off (a round trip per checkout) if it retries on a disconnect itself."""
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, echo=echo
     )
 
 

@@ -5,6 +5,7 @@ from valora_messaging.batch import (
     InRecord,
     commit_offsets,
     from_consumer_records,
+    records_decoder,
     records_of,
     to_failed,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "from_consumer_records",
     "publish_dead_letters",
     "publish_many",
+    "records_decoder",
     "records_of",
     "retry_transient",
     "to_failed",

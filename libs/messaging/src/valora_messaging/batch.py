@@ -13,7 +13,14 @@ from typing import Any
 
 from valora_messaging.dlq import FailedRecord
 
-__all__ = ["InRecord", "commit_offsets", "from_consumer_records", "records_of", "to_failed"]
+__all__ = [
+    "InRecord",
+    "commit_offsets",
+    "from_consumer_records",
+    "records_decoder",
+    "records_of",
+    "to_failed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,18 @@ def records_of(raw_message: Any) -> list[InRecord]:
     """The records behind a FastStream Kafka message (one record, or a batch's tuple)."""
     records = raw_message if isinstance(raw_message, tuple | list) else (raw_message,)
     return from_consumer_records(records)
+
+
+async def records_decoder(message: Any) -> list[InRecord]:
+    """FastStream decoder (``decoder=`` of a subscriber): a handler's one argument becomes the
+    :class:`InRecord` list behind the message (one record, or a batch's tuple).
+
+    Handlers then take ``records: Any`` and no ``KafkaMessage`` context parameter: FastStream's
+    dependency injection resolves a context parameter in a worker thread, a thread hop per
+    message (or batch) on the hot path. Async, since a plain function would run in that pool
+    too.
+    """
+    return records_of(message.raw_message)
 
 
 def to_failed(record: InRecord, error: BaseException) -> FailedRecord:

@@ -14,6 +14,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
+from valora_messaging.batch import records_decoder
 from valora_messaging.settings import KafkaSettings
 
 __all__ = ["batch_consumer_options", "consumer_options", "create_broker"]
@@ -45,12 +46,14 @@ def create_broker(
 
 
 def consumer_options(*, settings: KafkaSettings, group_id: str) -> dict[str, Any]:
-    """Keyword arguments for ``broker.subscriber(...)``: one record per call, low latency."""
+    """Keyword arguments for ``broker.subscriber(...)``: one record per call, low latency; the
+    handler's one argument is the ``list[InRecord]`` (:func:`~valora_messaging.records_decoder`)."""
     return {
         "group_id": group_id,
         "auto_offset_reset": settings.kafka_auto_offset_reset,
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "decoder": records_decoder,
     }
 
 

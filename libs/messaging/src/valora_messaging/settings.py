@@ -13,13 +13,17 @@ class KafkaSettings(ValoraSettings):
 
     kafka_client_id: str = Field(default="valora", description="Kafka client id prefix.")
     kafka_fetch_max_wait_ms: int = Field(
-        default=5,
+        default=100,
         ge=0,
-        description="Longest a fetch waits for data. aiokafka's 500 ms default would add up to "
-        "half a second to every request-reply round trip.",
+        description="Longest the broker holds a fetch with no data. A long poll costs no latency "
+        "(the broker answers as soon as a record arrives), while a short one makes every idle "
+        "consumer poll the broker hundreds of times a second.",
     )
     kafka_linger_ms: int = Field(
-        default=1, ge=0, description="Producer linger: tiny, so batches form without delay."
+        default=0,
+        ge=0,
+        description="Producer linger. 0: a batch leaves as soon as the sender runs; records sent "
+        "in one go (as every handler sends its outputs) still travel as one batch.",
     )
     kafka_max_batch_size: int = Field(
         default=256 * 1024, ge=1024, description="Producer batch size in bytes."
@@ -28,7 +32,11 @@ class KafkaSettings(ValoraSettings):
         default=500, ge=1, description="Records handed to a batch handler at most."
     )
     kafka_batch_timeout_ms: int = Field(
-        default=20, ge=0, description="Longest a batch consumer waits to fill a batch."
+        default=2,
+        ge=0,
+        description="How long an idle batch consumer waits for records per poll (a poll returns "
+        "at once when records are buffered). FastStream then sleeps as long before the next "
+        "poll, so this is also the most an idle consumer adds to a record's latency.",
     )
     kafka_graceful_timeout_s: float = Field(
         default=15.0, gt=0, description="On shutdown, how long in-flight work may take to finish."

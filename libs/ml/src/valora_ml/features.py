@@ -9,7 +9,7 @@ existing one. The estimator is the pipeline's last step, so serving cannot skew 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,10 +27,15 @@ __all__ = [
     "NUMERIC_INPUTS",
     "UNKNOWN_NEIGHBOURHOOD",
     "DerivedFeatures",
+    "FeatureInput",
     "NeighbourhoodEncoder",
     "build_feature_pipeline",
     "coerce_features",
     "contract_frame",
+    "derived_columns",
+    "numeric_column",
+    "one_hot",
+    "text_column",
 ]
 
 NUMERIC_INPUTS: tuple[str, ...] = ("area", "bedrooms", "bathrooms", "age", "garage")
@@ -45,6 +50,25 @@ DERIVED_FEATURES: tuple[str, ...] = (
     "is_new",
 )
 UNKNOWN_NEIGHBOURHOOD = "__unknown__"
+FeatureInput = pd.DataFrame | Mapping[str, Any]
+"""The six input columns by name: a DataFrame, or a mapping of sequences (e.g. dict of lists)."""
+
+
+def numeric_column(values: Any, column: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """One numeric input as a float array (:class:`FeatureError` if it is not numeric)."""
+    try:
+        return np.asarray(values, dtype=float)  # the common case: numbers already
+    except (TypeError, ValueError):
+        pass
+    try:
+        return np.asarray(pd.to_numeric(values, errors="raise"), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise FeatureError(f"column {column!r} is not numeric: {exc}") from exc
+
+
+def text_column(values: Any) -> list[str]:
+    """The neighbourhood input as stripped strings."""
+    return [str(v).strip() for v in values]
 
 
 def coerce_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,13 +76,35 @@ def coerce_features(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
     if missing:
         raise FeatureError(f"missing feature columns: {', '.join(missing)}")
-    out = pd.DataFrame(index=frame.index)
-    for column in NUMERIC_INPUTS:
-        try:
-            out[column] = pd.to_numeric(frame[column], errors="raise").astype(float)
-        except (TypeError, ValueError) as exc:
-            raise FeatureError(f"column {column!r} is not numeric: {exc}") from exc
-    out["neighbourhood"] = frame["neighbourhood"].astype(str).str.strip()
+    columns: dict[str, Any] = {c: numeric_column(frame[c], c) for c in NUMERIC_INPUTS}
+    columns["neighbourhood"] = np.asarray(text_column(frame["neighbourhood"]), dtype=object)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def derived_columns(
+    columns: Mapping[str, np.ndarray[Any, np.dtype[np.float64]]], *, new_age_years: float
+) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    """The derived features (row-wise, pure numpy) from the numeric inputs, in
+    :data:`DERIVED_FEATURES` order. The one definition the pipeline and the compiled serving
+    path (:mod:`valora_ml.fastpath`) both use."""
+    bedrooms, bathrooms, age = columns["bedrooms"], columns["bathrooms"], columns["age"]
+    rooms = bedrooms + bathrooms
+    return {
+        "area_per_room": columns["area"] / np.maximum(rooms, 1.0),
+        "bathroom_ratio": bathrooms / np.maximum(bedrooms, 1.0),
+        "age_squared": age**2,
+        "total_rooms": rooms,
+        "is_new": (age <= new_age_years).astype(float),
+    }
+
+
+def one_hot(values: Sequence[str], categories: Sequence[str]) -> np.ndarray[Any, Any]:
+    """One column per category plus a last *unknown* column (values never seen in training)."""
+    index = {name: i for i, name in enumerate(categories)}
+    unknown = len(categories)
+    positions = np.fromiter((index.get(v, unknown) for v in values), dtype=np.int64)
+    out = np.zeros((len(values), unknown + 1), dtype=float)
+    out[np.arange(len(values)), positions] = 1.0
     return out
 
 
@@ -88,14 +134,13 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        frame = coerce_features(X)
-        rooms = frame["bedrooms"] + frame["bathrooms"]
-        frame["area_per_room"] = frame["area"] / np.maximum(rooms, 1.0)
-        frame["bathroom_ratio"] = frame["bathrooms"] / np.maximum(frame["bedrooms"], 1.0)
-        frame["age_squared"] = frame["age"] ** 2
-        frame["total_rooms"] = rooms
-        frame["is_new"] = (frame["age"] <= self.new_age_years).astype(float)
-        return frame
+        missing = [c for c in FEATURE_COLUMNS if c not in X.columns]
+        if missing:
+            raise FeatureError(f"missing feature columns: {', '.join(missing)}")
+        columns: dict[str, Any] = {c: numeric_column(X[c], c) for c in NUMERIC_INPUTS}
+        columns["neighbourhood"] = np.asarray(text_column(X["neighbourhood"]), dtype=object)
+        columns.update(derived_columns(columns, new_age_years=self.new_age_years))
+        return pd.DataFrame(columns, index=X.index)
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         return np.asarray([*FEATURE_COLUMNS, *DERIVED_FEATURES], dtype=object)
@@ -115,13 +160,7 @@ class NeighbourhoodEncoder(TransformerMixin, BaseEstimator):  # type: ignore[mis
         return self
 
     def transform(self, X: Any) -> np.ndarray:  # noqa: N803
-        values = _column(X)
-        index = {name: i for i, name in enumerate(self.categories_)}
-        unknown = len(self.categories_)
-        positions = np.fromiter((index.get(v, unknown) for v in values), dtype=np.int64)
-        out = np.zeros((len(values), unknown + 1), dtype=float)
-        out[np.arange(len(values)), positions] = 1.0
-        return out
+        return one_hot(_column(X), self.categories_)
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
         names = [f"neighbourhood={c}" for c in self.categories_]
@@ -135,7 +174,7 @@ def _column(X: Any) -> list[str]:  # noqa: N803
         series = X
     else:
         series = pd.Series(np.asarray(X, dtype=object).reshape(len(X), -1)[:, 0])
-    return [str(v).strip() for v in series.tolist()]
+    return text_column(series.tolist())
 
 
 def build_feature_pipeline(estimator: Any, *, new_age_years: float = 2.0) -> Pipeline:

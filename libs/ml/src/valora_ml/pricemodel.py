@@ -24,7 +24,8 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
 from valora_ml.conformal import interval_bounds
-from valora_ml.features import FEATURE_COLUMNS, coerce_features
+from valora_ml.fastpath import CompiledPipeline, compile_pipeline
+from valora_ml.features import FEATURE_COLUMNS, FeatureInput, coerce_features
 from valora_ml.model_errors import ModelFormatError
 from valora_ml.profile import PROFILE_FILENAME, ReferenceProfile
 
@@ -60,8 +61,25 @@ class PriceModel(PythonModel):
         if path:
             text = Path(path).read_text(encoding="utf-8")
             self.reference_profile = ReferenceProfile.model_validate_json(text)
+        self.compile()
 
-    def predict_price(self, frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_compiled", None)  # derived on load, never serialised
+        return state
+
+    def compile(self) -> bool:
+        """Use the verified numpy path for predictions (:mod:`valora_ml.fastpath`); True if
+        the pipeline compiled. Called on load; the pipeline itself stays the reference."""
+        self._compiled = compile_pipeline(self.pipeline)
+        return self._compiled is not None
+
+    def predict_price(self, columns: FeatureInput) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Prices for ``columns``: a DataFrame, or a mapping of the six input columns."""
+        compiled: CompiledPipeline | None = getattr(self, "_compiled", None)
+        if compiled is not None:
+            return compiled.predict(columns)
+        frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(dict(columns))
         return np.asarray(self.pipeline.predict(coerce_features(frame)), dtype=float)
 
     def predict(

@@ -19,7 +19,13 @@ from valora_contracts import (
 )
 from valora_db import create_engine, create_session_factory
 from valora_messaging import BrokerSink, OutgoingRecord, create_broker, ensure_topics, publish_many
-from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
+from valora_observability import (
+    ServiceMetrics,
+    configure_logging,
+    freeze_heap_hook,
+    metrics_app,
+    service_routes,
+)
 
 from valora_drift_monitor.alerting import AlertPolicy
 from valora_drift_monitor.engine import AlertEngine
@@ -164,5 +170,6 @@ def build_app(
             ready={"kafka": broker_ready, "database": database_ready},
         ),
         on_startup=[prepare],
+        after_startup=[freeze_heap_hook(reason="drift monitor started")],
         after_shutdown=[shutdown],
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_MADE, SALES_OBSERVED
-from valora_messaging import batch_consumer_options, records_of
+from valora_messaging import batch_consumer_options, records_decoder
 
 from valora_drift_monitor.handlers import (
     ListingsHandler,
@@ -44,28 +45,31 @@ def register_subscribers(
         LISTINGS_VALIDATED.name,
         **batch_consumer_options(settings=settings, group_id=groups[LISTINGS_VALIDATED.name]),
     )
-    async def on_validated_listings(msg: KafkaMessage) -> None:
-        await listings.handle_batch(records_of(msg.raw_message))
+    async def on_validated_listings(records: Any) -> None:
+        await listings.handle_batch(records)
 
     @broker.subscriber(  # type: ignore[untyped-decorator]
         PREDICTIONS_MADE.name,
         **batch_consumer_options(settings=settings, group_id=groups[PREDICTIONS_MADE.name]),
     )
-    async def on_predictions_made(msg: KafkaMessage) -> None:
-        await predictions.handle_batch(records_of(msg.raw_message))
+    async def on_predictions_made(records: Any) -> None:
+        await predictions.handle_batch(records)
 
     @broker.subscriber(  # type: ignore[untyped-decorator]
         SALES_OBSERVED.name,
         **batch_consumer_options(settings=settings, group_id=groups[SALES_OBSERVED.name]),
     )
-    async def on_sales_observed(msg: KafkaMessage) -> None:
-        await sales.handle_batch(records_of(msg.raw_message))
+    async def on_sales_observed(records: Any) -> None:
+        await sales.handle_batch(records)
 
     # No consumer group: every replica sees every promotion, from the latest offset (the
     # champion alias itself is read at start-up).
     @broker.subscriber(
-        MODELS_PROMOTED.name, auto_offset_reset="latest", ack_policy=AckPolicy.ACK_FIRST
+        MODELS_PROMOTED.name,
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.ACK_FIRST,
+        decoder=records_decoder,
     )
-    async def on_model_promoted(msg: KafkaMessage) -> None:
-        for record in records_of(msg.raw_message):
+    async def on_model_promoted(records: Any) -> None:
+        for record in records:
             await promotions.handle(record.value)

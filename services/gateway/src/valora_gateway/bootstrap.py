@@ -13,12 +13,17 @@ import orjson
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from valora_contracts import LISTINGS_RAW, PREDICTIONS_REQUESTS, PredictionReply, reply_topic
 from valora_db import create_engine
-from valora_messaging import OutgoingRecord, create_broker, encode_event, ensure_topics
+from valora_messaging import (
+    OutgoingRecord,
+    create_broker,
+    encode_event,
+    ensure_topics,
+    records_decoder,
+)
 from valora_messaging import publish_many as publish_all
-from valora_observability import ServiceMetrics, configure_logging
+from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
 from valora_gateway.app import create_http_app
 from valora_gateway.batch_jobs import BatchJobRunner
@@ -100,10 +105,11 @@ def build_app(
         auto_offset_reset="latest",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         ack_policy=AckPolicy.ACK_FIRST,
+        decoder=records_decoder,
     )
-    async def on_reply(msg: KafkaMessage) -> None:
-        raw: Any = msg.raw_message
-        router.on_reply(raw.value or b"")
+    async def on_reply(records: Any) -> None:
+        for record in records:
+            router.on_reply(record.value)
 
     async def publish_listings(records: list[dict[str, Any]]) -> int:
         outgoing = []
@@ -153,6 +159,7 @@ def build_app(
         listening["ok"] = True
         await client.batcher.start()
         runner_task = asyncio.create_task(runner.run_forever(), name="valora-batch-jobs")
+        freeze_heap(reason="gateway started")
         logger.info("gateway started", extra={"reply_topic": replies.name})
         try:
             yield

@@ -35,17 +35,19 @@ class Services:
     listings_topic: str
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    hand-off per request on the hot path."""
     services: Services = request.app.state.services
     return services
 
 
-def api_key_checker(key: SecretStr | None) -> Callable[[Request], None]:
+def api_key_checker(key: SecretStr | None) -> Callable[[Request], Awaitable[None]]:
     """A dependency raising :class:`UnauthorizedError` unless ``X-API-Key`` matches (no-op
     when no key is configured)."""
     expected = key.get_secret_value().encode() if key is not None else None
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no thread-pool hop (see above)
         if expected is None:
             return
         given = request.headers.get(API_KEY_HEADER, "").encode()

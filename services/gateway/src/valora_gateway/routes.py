@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -76,7 +76,9 @@ def _csv_cell(value: Any) -> str:
 
 
 def build_router(
-    *, write_guard: Callable[[Request], None], predict_guard: Callable[[Request], None]
+    *,
+    write_guard: Callable[[Request], Awaitable[None]],
+    predict_guard: Callable[[Request], Awaitable[None]],
 ) -> APIRouter:
     router = APIRouter()
     write = [Depends(write_guard)]

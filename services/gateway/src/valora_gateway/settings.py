@@ -56,7 +56,7 @@ class GatewaySettings(KafkaSettings):
         "whatever queued up while the event loop was busy).",
     )
     gateway_microbatch_max_inflight: int = Field(
-        default=2,
+        default=32,
         ge=1,
         description="Most micro-batches outstanding at once; further calls queue and form the "
         "next batch.",

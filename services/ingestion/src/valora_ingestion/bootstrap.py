@@ -7,7 +7,13 @@ import logging
 from faststream.asgi import AsgiFastStream
 from valora_contracts import LISTINGS_INGESTED, LISTINGS_RAW, dlq_for
 from valora_messaging import create_broker, create_sink, ensure_topics
-from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
+from valora_observability import (
+    ServiceMetrics,
+    configure_logging,
+    freeze_heap_hook,
+    metrics_app,
+    service_routes,
+)
 
 from valora_ingestion.dedupe import RecentKeys
 from valora_ingestion.entrypoints import register_subscribers
@@ -67,5 +73,6 @@ def build_app(
             metrics_app=metrics_app(metrics), ready={"kafka": broker_ready, "sink": sink_ready}
         ),
         on_startup=[start_sink],
+        after_startup=[freeze_heap_hook(reason="ingestion started")],
         after_shutdown=[sink.stop],
     )

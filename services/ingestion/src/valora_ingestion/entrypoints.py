@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from valora_contracts import LISTINGS_RAW
-from valora_messaging import batch_consumer_options, records_of
+from valora_messaging import batch_consumer_options
 
 from valora_ingestion.handlers import IngestionHandler
 from valora_ingestion.settings import IngestionSettings
@@ -22,5 +23,5 @@ def register_subscribers(
         LISTINGS_RAW.name,
         **batch_consumer_options(settings=settings, group_id=settings.ingestion_group_id),
     )
-    async def on_raw_listings(msg: KafkaMessage) -> None:
-        await handler.handle_batch(records_of(msg.raw_message))
+    async def on_raw_listings(records: Any) -> None:
+        await handler.handle_batch(records)

@@ -17,7 +17,13 @@ from valora_contracts import (
 from valora_db import create_engine
 from valora_messaging import create_broker, ensure_topics
 from valora_ml.tracking import use_tracking_server
-from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
+from valora_observability import (
+    ServiceMetrics,
+    configure_logging,
+    freeze_heap,
+    metrics_app,
+    service_routes,
+)
 
 from valora_predictor.entrypoints import register_subscribers
 from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
@@ -49,10 +55,14 @@ def build_app(
     metrics = ServiceMetrics(settings.service_name)
     predictor_metrics = PredictorMetrics(metrics=metrics)
     broker = create_broker(settings=settings, client_id="predictor")
-    engine = create_engine(settings.database_url_str, pool_size=settings.predictor_db_pool_size)
+    # No pre-ping: the store retries a batch once on a disconnect itself (see SqlPredictionStore)
+    engine = create_engine(
+        settings.database_url_str, pool_size=settings.predictor_db_pool_size, pre_ping=False
+    )
     loader = loader or MlflowModelLoader(tracking_uri=settings.mlflow_url_str)
 
     def on_swap(handle: ModelHandle) -> None:
+        freeze_heap(reason=f"model {handle.ref.version} loaded")  # the model is long-lived
         predictor_metrics.model_version.clear()
         predictor_metrics.model_version.labels(
             settings.service_name, handle.ref.name, handle.ref.version
@@ -106,6 +116,7 @@ def build_app(
             logger.warning("no champion yet", extra={"model_name": settings.model_name})
 
     async def after_startup() -> None:
+        freeze_heap(reason="predictor started")
         background.append(
             asyncio.create_task(
                 holder.poll_forever(

@@ -16,12 +16,13 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from valora_ml.features import FEATURE_COLUMNS
+from valora_ml.features import FEATURE_COLUMNS, FeatureInput
 from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
 
 from valora_predictor.errors import ModelLoadError
 
 __all__ = [
+    "FeatureColumns",
     "FloatArray",
     "MlflowModelLoader",
     "ModelHandle",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+FeatureColumns = FeatureInput
+"""The six English input columns by name (a dict of lists, or a DataFrame)."""
 logger = logging.getLogger(__name__)
 
 
@@ -69,8 +72,8 @@ class ModelHandle(Protocol):
         """Neighbourhoods seen in training (``None``: unknown, no warning is given)."""
         ...
 
-    def predict(self, frame: pd.DataFrame) -> ModelOutput:
-        """Prices and interval bounds for a frame with the six English feature columns."""
+    def predict(self, columns: FeatureColumns) -> ModelOutput:
+        """Prices and interval bounds for the six English feature columns."""
         ...
 
 
@@ -117,12 +120,12 @@ class PyfuncModelHandle:
     def known_neighbourhoods(self) -> frozenset[str] | None:
         return self._known
 
-    def predict(self, frame: pd.DataFrame) -> ModelOutput:
-        columns = frame[list(FEATURE_COLUMNS)]
-        if self._price_model is not None:  # its pipeline coerces the columns itself
-            price = np.asarray(self._price_model.pipeline.predict(columns), dtype=float)
+    def predict(self, columns: FeatureColumns) -> ModelOutput:
+        if self._price_model is not None:  # its compiled (verified) path, else its pipeline
+            price = self._price_model.predict_price(columns)
         else:
-            price = np.asarray(self._pyfunc.predict(columns), dtype=float).reshape(-1)
+            frame = pd.DataFrame({c: columns[c] for c in FEATURE_COLUMNS})
+            price = np.asarray(self._pyfunc.predict(frame), dtype=float).reshape(-1)
         return ModelOutput(
             price=price, lower=price - self._half_width, upper=price + self._half_width
         )

@@ -18,9 +18,6 @@ class PredictorSettings(KafkaSettings):
     kafka_batch_max_records: int = Field(
         default=2000, ge=1, description="Records handed to a batch handler at most."
     )
-    kafka_batch_timeout_ms: int = Field(
-        default=5, ge=0, description="Longest a batch consumer waits to fill a batch."
-    )
     predictor_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     predictor_port: int = Field(default=8104, ge=0, le=65535, description="HTTP port.")
     predictor_group_id: str = Field(
@@ -28,6 +25,16 @@ class PredictorSettings(KafkaSettings):
     )
     predictor_stream_group_id: str = Field(
         default="valora-predictor-stream", description="Consumer group of validated listings."
+    )
+    predictor_request_consumers: int = Field(
+        default=3,
+        ge=1,
+        description="Consumers of prediction requests in this process (one group): batches of "
+        "different partitions are handled concurrently, so one batch's database and Kafka "
+        "round trips overlap another's work. More than the topic's partitions sit idle.",
+    )
+    predictor_stream_consumers: int = Field(
+        default=2, ge=1, description="Consumers of validated listings in this process (ditto)."
     )
     predictor_stream_enabled: bool = Field(
         default=True, description="Value every validated listing (listings.validated.v1)."

@@ -7,13 +7,15 @@ request is answered with the prediction id, price and model version already on r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+import asyncpg
 import orjson
-from sqlalchemy import Table, select, text, tuple_
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from valora_db.predictions_store import Prediction
 
 __all__ = ["PredictionRow", "PredictionStore", "RowKey", "SqlPredictionStore"]
@@ -71,13 +73,14 @@ _JSON = ("features", "warnings")
 
 
 def _insert_sql() -> str:
-    """One ``INSERT .. SELECT FROM unnest(arrays)``: a single round trip for a whole batch, far
-    cheaper than a multi-row VALUES with a parameter per cell."""
+    """One ``INSERT .. SELECT FROM unnest($1::text[], ..)``: a single round trip for a whole
+    batch, far cheaper than a multi-row VALUES with a parameter per cell."""
     columns = ", ".join(_COLUMNS)
     arrays = ", ".join(
-        f"CAST(:{c} AS {'text' if c in _JSON else _SQL_TYPES.get(c, 'text')}[])" for c in _COLUMNS
+        f"${i}::{'text' if c in _JSON else _SQL_TYPES.get(c, 'text')}[]"
+        for i, c in enumerate(_COLUMNS, start=1)
     )
-    selected = ", ".join(f"CAST(t.{c} AS jsonb)" if c in _JSON else f"t.{c}" for c in _COLUMNS)
+    selected = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in _COLUMNS)
     return (
         f"INSERT INTO predictions ({columns}) SELECT {selected} "
         f"FROM unnest({arrays}) AS t({columns}) "
@@ -86,20 +89,37 @@ def _insert_sql() -> str:
     )
 
 
-_INSERT = text(_insert_sql())
+_INSERT = _insert_sql()
 
 
-def _arrays(rows: Sequence[PredictionRow]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
+    """One list per column (in :data:`_COLUMNS` order): the statement's parameters."""
+    out: list[list[Any]] = [[] for _ in _COLUMNS]
     for row in rows:
-        for c in _COLUMNS:
+        for i, c in enumerate(_COLUMNS):
             value = getattr(row, c)
-            out[c].append(orjson.dumps(value).decode() if c in _JSON else value)
+            out[i].append(orjson.dumps(value).decode() if c in _JSON else value)
     return out
 
 
+def _is_disconnect(exc: BaseException) -> bool:
+    """A lost or refused server connection (worth one retry on a fresh one), as opposed to an
+    error in the statement or the data."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = str(getattr(exc, "sqlstate", "") or "")
+        return state.startswith(("08", "57P"))  # connection exception, operator intervention
+    return isinstance(exc, asyncpg.InterfaceError | OSError)
+
+
 class SqlPredictionStore:
-    """Bulk insert (``ON CONFLICT DO NOTHING RETURNING``) plus one look-up of the conflicts."""
+    """Bulk insert (``ON CONFLICT DO NOTHING RETURNING``) plus one look-up of the conflicts.
+
+    The insert runs on the pooled connection's asyncpg driver (a prepared statement, cached
+    per connection): SQLAlchemy's statement handling and a pre-ping would each cost about as
+    much as the insert of a few rows. Disconnects are handled optimistically: the connection
+    is invalidated and the batch retried once on a fresh one (a restarted PostgreSQL); if that
+    fails too the error propagates and the input is redelivered.
+    """
 
     def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -110,13 +130,29 @@ class SqlPredictionStore:
             unique.setdefault(row.key, row)
         if not unique:
             return {}
-        # One statement is atomic on its own: autocommit saves the BEGIN and COMMIT round trips.
-        async with self._engine.connect() as plain:
-            conn = await plain.execution_options(isolation_level="AUTOCOMMIT")
-            result = await conn.execute(_INSERT, _arrays(list(unique.values())))
-            inserted = {(s, i) for s, i in result.all()}
-            existing = [k for k in unique if k not in inserted]
+        arrays = _arrays(unique.values())
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
+        ):
+            with attempt:
+                return await self._save_once(unique, arrays)
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    async def _save_once(
+        self, unique: dict[RowKey, PredictionRow], arrays: list[list[Any]]
+    ) -> dict[RowKey, PredictionRow]:
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = cast(asyncpg.Connection, raw.driver_connection)
+            try:
+                records = await driver.fetch(_INSERT, *arrays)  # autocommits: one statement
+            except BaseException as exc:
+                if _is_disconnect(exc):
+                    await conn.invalidate(exc if isinstance(exc, Exception) else None)
+                raise
+            inserted = {(r["source"], r["input_id"]) for r in records}
             stored = {k: unique[k] for k in inserted}
+            existing = [k for k in unique if k not in inserted]
             if existing:
                 query = select(*(_TABLE.c[c] for c in _COLUMNS)).where(
                     tuple_(_TABLE.c.source, _TABLE.c.input_id).in_(existing)
@@ -124,4 +160,5 @@ class SqlPredictionStore:
                 for record in (await conn.execute(query)).mappings():
                     row = PredictionRow(**dict(record))
                     stored[row.key] = row
+                await conn.commit()
         return stored

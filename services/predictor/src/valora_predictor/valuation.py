@@ -11,9 +11,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-import pandas as pd
 from valora_contracts import (
     ListingFeatures,
     PredictionInterval,
@@ -31,7 +31,7 @@ from valora_predictor.store import PredictionRow, PredictionStore
 __all__ = [
     "ValuationItem",
     "Valuer",
-    "features_frame",
+    "feature_columns",
     "input_hash",
     "made_event",
     "result_of",
@@ -56,18 +56,16 @@ class ValuationItem:
     correlation_id: str | None = None
 
 
-def features_frame(features: Sequence[ListingFeatures]) -> pd.DataFrame:
-    """The six English feature columns, one row per input."""
-    return pd.DataFrame(
-        {
-            "area": [f.area for f in features],
-            "bedrooms": [f.bedrooms for f in features],
-            "bathrooms": [f.bathrooms for f in features],
-            "age": [f.age for f in features],
-            "garage": [f.garage for f in features],
-            "neighbourhood": [f.neighbourhood for f in features],
-        }
-    )
+def feature_columns(features: Sequence[ListingFeatures]) -> dict[str, list[Any]]:
+    """The six English feature columns, one entry per input."""
+    return {
+        "area": [f.area for f in features],
+        "bedrooms": [f.bedrooms for f in features],
+        "bathrooms": [f.bathrooms for f in features],
+        "age": [f.age for f in features],
+        "garage": [f.garage for f in features],
+        "neighbourhood": [f.neighbourhood for f in features],
+    }
 
 
 def input_hash(features: dict[str, object]) -> str:
@@ -116,13 +114,13 @@ class Valuer:
             raise NoChampionError("no champion model is being served yet")
         if not items:
             return []
-        frame = features_frame([i.features for i in items])
+        columns = feature_columns([i.features for i in items])
         started = time.perf_counter()
         try:
             if len(items) > THREAD_THRESHOLD:
-                output = await asyncio.to_thread(handle.predict, frame)
+                output = await asyncio.to_thread(handle.predict, columns)
             else:
-                output = handle.predict(frame)
+                output = handle.predict(columns)
         except Exception as exc:
             raise PredictionFailedError(f"model {handle.ref.version} failed: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000.0

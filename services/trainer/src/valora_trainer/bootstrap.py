@@ -14,7 +14,13 @@ from sqlalchemy import text
 from valora_contracts import ALL_TOPICS
 from valora_db import create_engine, create_session_factory
 from valora_messaging import create_broker, ensure_topics, publish_many
-from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
+from valora_observability import (
+    ServiceMetrics,
+    configure_logging,
+    freeze_heap,
+    metrics_app,
+    service_routes,
+)
 
 from valora_trainer.config import TrainingConfig, load_config
 from valora_trainer.entrypoints import TrainerDeps, register_subscribers
@@ -105,6 +111,7 @@ def build_app(settings: TrainerSettings, *, config: TrainingConfig | None = None
         except Exception:  # MLflow or PostgreSQL briefly down: requests still work
             logger.warning("start-up training check failed", exc_info=True)
         tasks.append(asyncio.create_task(runner.run_forever(), name="training-runner"))
+        freeze_heap(reason="trainer started")
         logger.info("trainer started", extra={"model_name": settings.model_name})
 
     async def on_shutdown() -> None:

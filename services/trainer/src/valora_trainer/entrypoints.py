@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from valora_contracts import (
     LISTINGS_VALIDATED,
@@ -46,11 +45,6 @@ class TrainerDeps:
     new_labels_every: int
 
 
-def _records(message: Any) -> list[Any]:
-    raw = message.raw_message
-    return list(raw) if isinstance(raw, tuple | list) else [raw]
-
-
 async def _dead_letter(
     broker: KafkaBroker, deps: TrainerDeps, topic: TopicSpec, failed: list[FailedRecord]
 ) -> None:
@@ -68,8 +62,8 @@ def register_subscribers(broker: KafkaBroker, deps: TrainerDeps) -> None:
     single = consumer_options(settings=settings, group_id=settings.trainer_group_id)
 
     @broker.subscriber(LISTINGS_VALIDATED.name, **batch)  # type: ignore[untyped-decorator]
-    async def on_listings(body: Any, message: KafkaMessage) -> None:
-        decoded = decode_records(_records(message), ValidatedListing)
+    async def on_listings(records: Any) -> None:
+        decoded = decode_records(records, ValidatedListing)
         with deps.metrics.handler_seconds.labels(service, LISTINGS_VALIDATED.name).time():
             result = await handle_listings(
                 events=decoded.events,
@@ -83,8 +77,8 @@ def register_subscribers(broker: KafkaBroker, deps: TrainerDeps) -> None:
         deps.metrics.messages.labels(service, LISTINGS_VALIDATED.name, "stored").inc(result.stored)
 
     @broker.subscriber(SALES_OBSERVED.name, **batch)  # type: ignore[untyped-decorator]
-    async def on_sales(body: Any, message: KafkaMessage) -> None:
-        decoded = decode_records(_records(message), SaleObserved)
+    async def on_sales(records: Any) -> None:
+        decoded = decode_records(records, SaleObserved)
         result = await handle_sales(
             events=decoded.events,
             sessions=deps.sessions,
@@ -96,8 +90,8 @@ def register_subscribers(broker: KafkaBroker, deps: TrainerDeps) -> None:
         deps.metrics.messages.labels(service, SALES_OBSERVED.name, "stored").inc(result.stored)
 
     @broker.subscriber(TRAINING_REQUESTS.name, **single)  # type: ignore[untyped-decorator]
-    async def on_request(body: Any, message: KafkaMessage) -> None:
-        decoded = decode_records(_records(message), TrainingRequested)
+    async def on_request(records: Any) -> None:
+        decoded = decode_records(records, TrainingRequested)
         for event in decoded.events:
             await handle_training_request(
                 event=event,

@@ -12,7 +12,13 @@ from valora_contracts import (
     dlq_for,
 )
 from valora_messaging import create_broker, create_sink, ensure_topics
-from valora_observability import ServiceMetrics, configure_logging, metrics_app, service_routes
+from valora_observability import (
+    ServiceMetrics,
+    configure_logging,
+    freeze_heap_hook,
+    metrics_app,
+    service_routes,
+)
 
 from valora_validator.contract import load_contract
 from valora_validator.entrypoints import register_subscribers
@@ -81,5 +87,6 @@ def build_app(
             metrics_app=metrics_app(metrics), ready={"kafka": broker_ready, "sink": sink_ready}
         ),
         on_startup=[start_sink],
+        after_startup=[freeze_heap_hook(reason="validator started")],
         after_shutdown=[sink.stop],
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from valora_contracts import LISTINGS_INGESTED
-from valora_messaging import batch_consumer_options, records_of
+from valora_messaging import batch_consumer_options
 
 from valora_validator.handlers import ValidatorHandler
 from valora_validator.settings import ValidatorSettings
@@ -28,5 +27,5 @@ def register_subscribers(
         isolation_level=isolation,
         **batch_consumer_options(settings=settings, group_id=settings.validator_group_id),
     )
-    async def on_ingested_listings(msg: KafkaMessage) -> None:
-        await handler.handle_batch(records_of(msg.raw_message))
+    async def on_ingested_listings(records: Any) -> None:
+        await handler.handle_batch(records)

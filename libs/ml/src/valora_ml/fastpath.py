@@ -1,0 +1,162 @@
+"""A compiled serving path for the feature pipeline: plain numpy, checked against the pipeline.
+
+scikit-learn's ``Pipeline`` and ``ColumnTransformer`` cost milliseconds per call whatever the
+batch size (DataFrame building, column selection, validation), which dwarfs a linear or tree
+model's own prediction of a few rows. :func:`compile_pipeline` reads the fitted pipeline
+(``derive -> encode -> model``, as :func:`~valora_ml.features.build_feature_pipeline` builds it)
+and returns a :class:`CompiledPipeline` that computes the same feature matrix with the same
+functions (:func:`~valora_ml.features.derived_columns`, :func:`~valora_ml.features.one_hot`) and
+hands it to the fitted estimator.
+
+Serving must never skew from training, so compiling is conservative: any pipeline of another
+shape is not compiled (``None``: the caller keeps ``pipeline.predict``), and a compiled path
+must reproduce ``pipeline.predict`` on a probe covering every known neighbourhood and an
+unknown one, or it is discarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import FunctionTransformer
+
+from valora_ml.features import (
+    DERIVED_FEATURES,
+    FEATURE_COLUMNS,
+    NUMERIC_INPUTS,
+    UNKNOWN_NEIGHBOURHOOD,
+    DerivedFeatures,
+    FeatureInput,
+    NeighbourhoodEncoder,
+    derived_columns,
+    numeric_column,
+    one_hot,
+    text_column,
+)
+from valora_ml.model_errors import FeatureError
+
+__all__ = ["CompiledPipeline", "compile_pipeline"]
+
+logger = logging.getLogger(__name__)
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+_NUMERIC_FEATURES = frozenset((*NUMERIC_INPUTS, *DERIVED_FEATURES))
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of the encoded matrix: numeric columns by name, or the neighbourhood one-hot."""
+
+    numeric: tuple[str, ...] = ()
+    categories: tuple[str, ...] | None = None
+
+
+class CompiledPipeline:
+    """The fitted pipeline's features in numpy, then its estimator (see the module docstring)."""
+
+    def __init__(self, *, estimator: Any, new_age_years: float, blocks: Sequence[_Block]) -> None:
+        self._estimator = estimator
+        self._new_age_years = new_age_years
+        self._blocks = tuple(blocks)
+
+    def features(self, columns: FeatureInput) -> FloatArray:
+        """The encoded feature matrix of ``columns`` (a DataFrame or a mapping of sequences
+        holding the six input columns)."""
+        missing = [c for c in FEATURE_COLUMNS if c not in columns]
+        if missing:
+            raise FeatureError(f"missing feature columns: {', '.join(missing)}")
+        numeric = {c: numeric_column(columns[c], c) for c in NUMERIC_INPUTS}
+        numeric.update(derived_columns(numeric, new_age_years=self._new_age_years))
+        neighbourhoods = text_column(columns["neighbourhood"])
+        parts: list[np.ndarray[Any, Any]] = []
+        for block in self._blocks:
+            if block.categories is not None:
+                parts.append(one_hot(neighbourhoods, block.categories))
+            else:
+                parts.append(np.column_stack([numeric[c] for c in block.numeric]))
+        return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+    def predict(self, columns: FeatureInput) -> FloatArray:
+        """Prices, as ``pipeline.predict`` would give them."""
+        return np.asarray(self._estimator.predict(self.features(columns)), dtype=float)
+
+
+def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
+    """A :class:`CompiledPipeline` equivalent to ``pipeline``, or ``None`` (use the pipeline)."""
+    try:
+        compiled, categories = _compile(pipeline)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        logger.info("feature pipeline not compiled", extra={"reason": str(exc)[:200]})
+        return None
+    if compiled is None:
+        return None
+    probe = _probe(categories)
+    try:
+        expected = np.asarray(pipeline.predict(probe), dtype=float)
+        actual = compiled.predict(probe)
+    except Exception as exc:  # a pipeline that cannot predict the probe: keep it as it is
+        logger.warning("compiled path not verified", extra={"reason": str(exc)[:200]})
+        return None
+    if expected.shape != actual.shape or not np.allclose(actual, expected, rtol=1e-9, atol=1e-6):
+        logger.warning("compiled path differs from the pipeline: not used")
+        return None
+    return compiled
+
+
+def _compile(pipeline: Any) -> tuple[CompiledPipeline | None, tuple[str, ...]]:
+    steps = getattr(pipeline, "named_steps", None)
+    if steps is None or list(steps) != ["derive", "encode", "model"]:
+        return None, ()
+    derive, encode, estimator = steps["derive"], steps["encode"], steps["model"]
+    if type(derive) is not DerivedFeatures or getattr(encode, "sparse_output_", False):
+        return None, ()
+    blocks: list[_Block] = []
+    categories: tuple[str, ...] = ()
+    for _name, transformer, selected in encode.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        cols = tuple(str(c) for c in selected)
+        if _is_passthrough(transformer):
+            if not set(cols) <= _NUMERIC_FEATURES:
+                return None, ()
+            blocks.append(_Block(numeric=cols))
+        elif type(transformer) is NeighbourhoodEncoder and cols == ("neighbourhood",):
+            categories = tuple(str(c) for c in transformer.categories_)
+            blocks.append(_Block(categories=categories))
+        else:
+            return None, ()
+    if not blocks:
+        return None, ()
+    compiled = CompiledPipeline(
+        estimator=estimator, new_age_years=float(derive.new_age_years), blocks=blocks
+    )
+    return compiled, categories
+
+
+def _is_passthrough(transformer: Any) -> bool:
+    """``"passthrough"``, which a fitted ColumnTransformer holds as an identity transformer."""
+    if isinstance(transformer, str):
+        return transformer == "passthrough"
+    return type(transformer) is FunctionTransformer and transformer.func is None
+
+
+def _probe(categories: Sequence[str]) -> pd.DataFrame:
+    """Rows across every known neighbourhood and an unknown one, with varied numbers
+    (including a new house, a studio and an age at the is-new boundary)."""
+    names = [*categories, UNKNOWN_NEIGHBOURHOOD + "probe"]
+    n = max(len(names), 8)
+    i = np.arange(n, dtype=float)
+    return pd.DataFrame(
+        {
+            "area": 35.0 + 37.5 * i,
+            "bedrooms": (i % 6).astype(int),
+            "bathrooms": 1 + (i % 4).astype(int),
+            "age": np.where(i % 3 == 0, 2.0, 1.5 * i),
+            "garage": (i % 3).astype(int),
+            "neighbourhood": [names[k % len(names)] for k in range(n)],
+        }
+    )

@@ -1,0 +1,111 @@
+"""The predictor's PostgreSQL store on a real server: idempotent bulk insert, and a batch that
+survives its pooled connection being killed (no pre-ping: one retry on a fresh connection)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from valora_predictor.store import PredictionRow, SqlPredictionStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _rows(model: str, n: int, *, prefix: str) -> list[PredictionRow]:
+    return [
+        PredictionRow(
+            prediction_id=uuid.uuid4().hex,
+            source="sync",
+            input_id=f"{prefix}-{i}",
+            listing_id=None,
+            batch_job_id=None,
+            correlation_id="c",
+            features={"area": 50.0 + i, "neighbourhood": "Centro"},
+            price=100_000.0 + i,
+            lower_bound=90_000.0,
+            upper_bound=110_000.0 + i,
+            interval_level=0.9,
+            model_name=model,
+            model_version="1",
+            run_id="r",
+            input_hash=f"h{i}",
+            trace_id="t",
+            latency_ms=0.5,
+            warnings=["w"] if i == 0 else [],
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+async def store_engine(devstack: Any) -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """The predictor's engine configuration (no pre-ping), tagged so the test can kill it."""
+    app = f"store-test-{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(
+        devstack.database_url,
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": app}},
+    )
+    yield engine, app
+    async with engine.connect() as conn:
+        await conn.execute(text("DELETE FROM predictions WHERE model_name LIKE 'store-test-%'"))
+        await conn.commit()
+    await engine.dispose()
+
+
+async def _count(engine: AsyncEngine, model: str) -> int:
+    async with engine.connect() as conn:
+        query = text("SELECT count(*) FROM predictions WHERE model_name = :m")
+        return int((await conn.execute(query, {"m": model})).scalar_one())
+
+
+async def test_bulk_insert_is_idempotent_and_returns_the_stored_rows(
+    store_engine: tuple[AsyncEngine, str],
+) -> None:
+    engine, _ = store_engine
+    model = f"store-test-{uuid.uuid4().hex[:6]}"
+    store = SqlPredictionStore(engine=engine)
+    first = _rows(model, 300, prefix="a")
+    stored = await store.save(first)
+    assert {r.prediction_id for r in stored.values()} == {r.prediction_id for r in first}
+    again = _rows(model, 300, prefix="a")  # a redelivery: same keys, new prediction ids
+    replayed = await store.save(again)
+    assert {k: r.prediction_id for k, r in replayed.items()} == {
+        r.key: r.prediction_id for r in first
+    }  # the rows on record, not the new ones
+    assert replayed[first[0].key].warnings == ["w"]
+    assert replayed[first[0].key].features == first[0].features
+    assert await _count(engine, model) == 300
+
+
+async def test_a_killed_connection_is_replaced_and_the_batch_stored_once(
+    store_engine: tuple[AsyncEngine, str], devstack: Any
+) -> None:
+    engine, app = store_engine
+    model = f"store-test-{uuid.uuid4().hex[:6]}"
+    store = SqlPredictionStore(engine=engine)
+    await store.save(_rows(model, 5, prefix="before"))  # the pool now holds one connection
+    killer = create_async_engine(devstack.database_url, pool_size=1)
+    try:
+        async with killer.connect() as conn:
+            killed = (
+                await conn.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = :app"
+                    ),
+                    {"app": app},
+                )
+            ).scalar_one()
+    finally:
+        await killer.dispose()
+    assert killed == 1
+    stored = await store.save(_rows(model, 5, prefix="after"))  # retried on a new connection
+    assert len(stored) == 5
+    assert await _count(engine, model) == 10
