@@ -41,16 +41,6 @@ from valora_devstack.services import SERVICES, ServiceSpec
 PORT_BASE = int(os.environ.get("VALORA_E2E_PORT_BASE", "12000"))
 STATE_NAME = os.environ.get("VALORA_E2E_STATE_NAME", "e2e")
 
-# The drift monitor joins SERVICES when its engineer lands it; until then, the same spec here.
-DRIFT_SPEC = ServiceSpec(
-    "drift_monitor",
-    "valora_drift_monitor",
-    8105,
-    "VALORA_DRIFT_PORT",
-    ("kafka", "postgres", "mlflow"),
-)
-
-
 def e2e_settings() -> DevstackSettings:
     base = DevstackSettings()
     return DevstackSettings(
@@ -70,8 +60,6 @@ def spec_of(name: str) -> ServiceSpec:
     for spec in SERVICES:
         if spec.name == name or spec.module == f"valora_{name}":
             return spec
-    if name in ("drift_monitor", "drift-monitor"):
-        return DRIFT_SPEC
     raise KeyError(name)
 
 

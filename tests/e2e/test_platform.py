@@ -6,7 +6,7 @@ drift alert -> automatic retraining (drift monitor, auto-retrain on) -> new cham
 swap (gateway answers carry the new version). Asserts on PostgreSQL rows and on the events of
 each topic (the counts add up; every prediction names its model version).
 
-The drift part runs when ``valora_drift_monitor`` is importable. Sizes:
+The drift monitor is part of the platform (no part is skipped). Sizes:
 ``VALORA_E2E_LISTINGS`` (3,000), ``VALORA_E2E_DRIFT_LISTINGS`` (3,000),
 ``VALORA_E2E_TRIALS`` (3), ``VALORA_E2E_DRIFT_WINDOW`` (500), ``VALORA_E2E_GATEWAY_CALLS`` (50),
 ``VALORA_E2E_FUZZ_EXAMPLES`` (10: a short schemathesis run against the live gateway).
