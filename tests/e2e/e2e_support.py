@@ -41,6 +41,7 @@ from valora_devstack.services import SERVICES, ServiceSpec
 PORT_BASE = int(os.environ.get("VALORA_E2E_PORT_BASE", "12000"))
 STATE_NAME = os.environ.get("VALORA_E2E_STATE_NAME", "e2e")
 
+
 def e2e_settings() -> DevstackSettings:
     base = DevstackSettings()
     return DevstackSettings(
