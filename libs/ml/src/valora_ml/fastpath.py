@@ -27,18 +27,15 @@ from sklearn.preprocessing import FunctionTransformer
 
 from valora_ml.features import (
     DERIVED_FEATURES,
-    FEATURE_COLUMNS,
     NUMERIC_INPUTS,
     UNKNOWN_NEIGHBOURHOOD,
     DerivedFeatures,
     FeatureInput,
     NeighbourhoodEncoder,
     derived_columns,
-    numeric_column,
+    input_columns,
     one_hot,
-    text_column,
 )
-from valora_ml.model_errors import FeatureError
 
 __all__ = ["CompiledPipeline", "compile_pipeline"]
 
@@ -66,12 +63,9 @@ class CompiledPipeline:
     def features(self, columns: FeatureInput) -> FloatArray:
         """The encoded feature matrix of ``columns`` (a DataFrame or a mapping of sequences
         holding the six input columns)."""
-        missing = [c for c in FEATURE_COLUMNS if c not in columns]
-        if missing:
-            raise FeatureError(f"missing feature columns: {', '.join(missing)}")
-        numeric = {c: numeric_column(columns[c], c) for c in NUMERIC_INPUTS}
+        numeric = input_columns(columns)
+        neighbourhoods = numeric.pop("neighbourhood").tolist()
         numeric.update(derived_columns(numeric, new_age_years=self._new_age_years))
-        neighbourhoods = text_column(columns["neighbourhood"])
         parts: list[np.ndarray[Any, Any]] = []
         for block in self._blocks:
             if block.categories is not None:

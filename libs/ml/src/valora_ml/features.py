@@ -33,6 +33,7 @@ __all__ = [
     "coerce_features",
     "contract_frame",
     "derived_columns",
+    "input_columns",
     "numeric_column",
     "one_hot",
     "text_column",
@@ -71,14 +72,20 @@ def text_column(values: Any) -> list[str]:
     return [str(v).strip() for v in values]
 
 
-def coerce_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """The six input columns in canonical order: numerics as float, neighbourhood as str."""
-    missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
+def input_columns(frame: FeatureInput) -> dict[str, Any]:
+    """The six input columns as arrays: numerics as float, the neighbourhood as stripped str
+    (:class:`FeatureError` when one is missing or not numeric)."""
+    missing = [c for c in FEATURE_COLUMNS if c not in frame]
     if missing:
         raise FeatureError(f"missing feature columns: {', '.join(missing)}")
     columns: dict[str, Any] = {c: numeric_column(frame[c], c) for c in NUMERIC_INPUTS}
     columns["neighbourhood"] = np.asarray(text_column(frame["neighbourhood"]), dtype=object)
-    return pd.DataFrame(columns, index=frame.index)
+    return columns
+
+
+def coerce_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """The six input columns in canonical order: numerics as float, neighbourhood as str."""
+    return pd.DataFrame(input_columns(frame), index=frame.index)
 
 
 def derived_columns(
@@ -134,11 +141,7 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        missing = [c for c in FEATURE_COLUMNS if c not in X.columns]
-        if missing:
-            raise FeatureError(f"missing feature columns: {', '.join(missing)}")
-        columns: dict[str, Any] = {c: numeric_column(X[c], c) for c in NUMERIC_INPUTS}
-        columns["neighbourhood"] = np.asarray(text_column(X["neighbourhood"]), dtype=object)
+        columns = input_columns(X)
         columns.update(derived_columns(columns, new_age_years=self.new_age_years))
         return pd.DataFrame(columns, index=X.index)
 
