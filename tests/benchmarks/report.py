@@ -74,6 +74,11 @@ def main() -> int:
         f"{platform.python_version()}, load average {load[0]:.1f} at the end. Real Kafka, "
         "PostgreSQL and MLflow from the dev stack.",
         "",
+        "On a 2-core machine every process (broker, database, services, load generator) shares "
+        "the cores, so figures move between runs: on the same commit, gateway p50 at "
+        "concurrency 8 ranged 9.5-17 ms, and a freshly started Kafka broker answers 30-50% "
+        "slower until its JIT has warmed up. Compare figures within one run.",
+        "",
         "| benchmark | figure | value | target | command |",
         "|---|---|---|---|---|",
     ]
