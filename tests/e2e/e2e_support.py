@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -32,7 +31,7 @@ from pydantic import AnyHttpUrl, PostgresDsn
 from valora_devstack import DevstackSettings
 from valora_devstack.component import ServiceProcess
 from valora_devstack.process import pid_alive, read_pid
-from valora_devstack.services import SERVICES, ServiceSpec
+from valora_devstack.services import SERVICES, ServiceSpec, service_process
 
 # Every port stays below Linux's ephemeral range (32768+): a listening port in that range can be
 # taken by any outgoing connection's local port, and a restart then fails with EADDRINUSE.
@@ -103,26 +102,7 @@ def run_groups(run_id: str) -> dict[str, list[str]]:
 
 def service(settings: DevstackSettings, name: str, env: Mapping[str, str]) -> ServiceProcess:
     """A Valora service as a dev-stack component of the e2e stack, with ``env`` added."""
-    spec = spec_of(name)
-    port = spec.port + settings.service_port_offset
-    return ServiceProcess(
-        settings,
-        name=spec.name,
-        argv=[sys.executable, "-m", spec.module],
-        port=port,
-        health_url=f"http://127.0.0.1:{port}/health/live",
-        env={
-            **env,
-            "VALORA_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "VALORA_DATABASE_URL": settings.database_url_str,
-            "VALORA_MLFLOW_TRACKING_URI": settings.mlflow_url_str,
-            "VALORA_STATE_DIR": str(settings.state_path),
-            spec.port_env: str(port),
-        },
-        depends_on=spec.depends_on,
-        marker=f"-m {spec.module}",
-        start_timeout=180.0,
-    )
+    return service_process(settings, spec_of(name), extra_env=env, start_timeout=180.0)
 
 
 def kill9(component: Any, timeout_s: float = 15.0) -> int:

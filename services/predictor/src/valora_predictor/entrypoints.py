@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream import AckPolicy
@@ -26,10 +27,25 @@ def register_subscribers(
     """Requests and listings in batches (commit after processing), each topic by several
     consumers of one group (see ``predictor_*_consumers``); promotions per instance."""
     for number in range(settings.predictor_request_consumers):
-        _subscribe_requests(broker, settings=settings, handler=requests, number=number)
+        _subscribe_batches(
+            broker,
+            settings=settings,
+            topic=PREDICTIONS_REQUESTS.name,
+            group_id=settings.predictor_group_id,
+            handle=requests.handle_batch,
+            number=number,
+        )
     if stream is not None:
         for number in range(settings.predictor_stream_consumers):
-            _subscribe_stream(broker, settings=settings, handler=stream, number=number)
+            _subscribe_batches(
+                broker,
+                settings=settings,
+                topic=LISTINGS_VALIDATED.name,
+                group_id=settings.predictor_stream_group_id,
+                handle=stream.handle_batch,
+                number=number,
+                isolation_level="read_committed",
+            )
 
     # No consumer group: every predictor instance sees every promotion (and, starting at the
     # latest offset, only new ones: at start the champion alias itself is read).
@@ -44,26 +60,23 @@ def register_subscribers(
             await promotions.handle(record.value)
 
 
-def _subscribe_requests(
-    broker: KafkaBroker, *, settings: PredictorSettings, handler: RequestHandler, number: int
+def _subscribe_batches(
+    broker: KafkaBroker,
+    *,
+    settings: PredictorSettings,
+    topic: str,
+    group_id: str,
+    handle: Callable[[Any], Awaitable[object]],
+    number: int,
+    **options: Any,
 ) -> None:
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        PREDICTIONS_REQUESTS.name,
-        title=f"{PREDICTIONS_REQUESTS.name}:consumer-{number}",
-        **batch_consumer_options(settings=settings, group_id=settings.predictor_group_id),
-    )
-    async def on_prediction_requests(records: Any) -> None:
-        await handler.handle_batch(records)
+    """Consumer ``number`` of ``group_id`` on ``topic``, handing each batch to ``handle``."""
 
-
-def _subscribe_stream(
-    broker: KafkaBroker, *, settings: PredictorSettings, handler: StreamHandler, number: int
-) -> None:
     @broker.subscriber(  # type: ignore[untyped-decorator]
-        LISTINGS_VALIDATED.name,
-        title=f"{LISTINGS_VALIDATED.name}:consumer-{number}",
-        isolation_level="read_committed",
-        **batch_consumer_options(settings=settings, group_id=settings.predictor_stream_group_id),
+        topic,
+        title=f"{topic}:consumer-{number}",
+        **options,
+        **batch_consumer_options(settings=settings, group_id=group_id),
     )
-    async def on_validated_listings(records: Any) -> None:
-        await handler.handle_batch(records)
+    async def on_batch(records: Any) -> None:
+        await handle(records)

@@ -108,7 +108,9 @@ def _is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
         return state.startswith(("08", "57P"))  # connection exception, operator intervention
-    return isinstance(exc, asyncpg.InterfaceError | OSError)
+    # InternalClientError: the driver's protocol state is broken, e.g. by the FATAL notice of a
+    # terminated backend arriving between two statements; the connection is unusable.
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError)
 
 
 class SqlPredictionStore:
