@@ -105,6 +105,9 @@ class FakeOutput:
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         self.published.extend(records)
 
+    async def reply(self, records: Sequence[OutgoingRecord]) -> None:
+        self.published.extend(records)
+
     async def dead_letter(self, *, source: Any, records: Sequence[FailedRecord]) -> None:
         self.dead.extend(records)
 
@@ -340,3 +343,46 @@ def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
     assert np.allclose(handle.predict(columns).price, out.price, rtol=1e-12)
     assert handle.known_neighbourhoods is not None
     assert "Zona Sul" in handle.known_neighbourhoods
+
+
+async def test_subscribers_hand_requests_one_record_and_listings_in_batches() -> None:
+    from faststream.kafka import KafkaBroker, TestKafkaBroker
+    from valora_contracts import LISTINGS_VALIDATED, PREDICTIONS_REQUESTS
+    from valora_predictor.entrypoints import register_subscribers
+    from valora_predictor.settings import PredictorSettings
+
+    calls: dict[str, list[list[InRecord]]] = {"requests": [], "stream": []}
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def handle_batch(self, records: list[InRecord]) -> None:
+            calls[self.name].append(records)
+
+        async def handle(self, value: bytes) -> bool:
+            return False
+
+    broker = KafkaBroker()
+    settings = PredictorSettings(predictor_request_consumers=2, predictor_stream_consumers=1)
+    register_subscribers(
+        broker,
+        settings=settings,
+        requests=Recorder("requests"),  # type: ignore[arg-type]
+        stream=Recorder("stream"),  # type: ignore[arg-type]
+        promotions=Recorder("promotions"),  # type: ignore[arg-type]
+    )
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(b'{"request": 1}', PREDICTIONS_REQUESTS.name, key=b"c1")
+        await test_broker.publish(b'{"listing": 1}', LISTINGS_VALIDATED.name, key=b"l1")
+    # the in-memory broker hands a record to every subscriber of the topic; each call is one
+    # record (a request record already carries a micro-batch), as plain InRecords
+    assert calls["requests"]
+    assert all(len(c) == 1 for c in calls["requests"])
+    record = calls["requests"][0][0]
+    assert (record.value, record.key, record.topic) == (
+        b'{"request": 1}',
+        b"c1",
+        PREDICTIONS_REQUESTS.name,
+    )
+    assert [r.value for c in calls["stream"] for r in c] == [b'{"listing": 1}']

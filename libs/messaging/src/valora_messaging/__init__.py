@@ -11,6 +11,7 @@ from valora_messaging.batch import (
 )
 from valora_messaging.broker import batch_consumer_options, consumer_options, create_broker
 from valora_messaging.codec import decode_event, encode_event, encode_key
+from valora_messaging.commits import DeferredCommits
 from valora_messaging.dlq import (
     FailedRecord,
     dead_letter_from_record,
@@ -18,6 +19,7 @@ from valora_messaging.dlq import (
     publish_dead_letters,
 )
 from valora_messaging.errors import MessagingError, PermanentError, TransientError
+from valora_messaging.lanes import ProducerLanes, lane_producer
 from valora_messaging.publishing import OutgoingRecord, publish_many
 from valora_messaging.retry import retry_transient
 from valora_messaging.settings import KafkaSettings
@@ -33,12 +35,14 @@ from valora_messaging.sink import (
 __all__ = [
     "BatchSink",
     "BrokerSink",
+    "DeferredCommits",
     "FailedRecord",
     "InRecord",
     "KafkaSettings",
     "MessagingError",
     "OutgoingRecord",
     "PermanentError",
+    "ProducerLanes",
     "SinkError",
     "TransactionalSink",
     "TransientError",
@@ -54,6 +58,7 @@ __all__ = [
     "encode_key",
     "ensure_topics",
     "from_consumer_records",
+    "lane_producer",
     "publish_dead_letters",
     "publish_many",
     "records_decoder",

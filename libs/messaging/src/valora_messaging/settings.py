@@ -38,6 +38,14 @@ class KafkaSettings(ValoraSettings):
         "at once when records are buffered). FastStream then sleeps as long before the next "
         "poll, so this is also the most an idle consumer adds to a record's latency.",
     )
+    kafka_producer_lanes: int = Field(
+        default=4,
+        ge=1,
+        description="Producers a latency-sensitive service (gateway requests, predictor "
+        "replies) sends through side by side. One aiokafka producer has one produce request in "
+        "flight at a time, so with one, concurrent requests queue behind each other's "
+        "acknowledgement.",
+    )
     kafka_graceful_timeout_s: float = Field(
         default=15.0, gt=0, description="On shutdown, how long in-flight work may take to finish."
     )

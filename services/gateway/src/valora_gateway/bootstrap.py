@@ -17,6 +17,7 @@ from valora_contracts import LISTINGS_RAW, PREDICTIONS_REQUESTS, PredictionReply
 from valora_db import create_engine
 from valora_messaging import (
     OutgoingRecord,
+    ProducerLanes,
     create_broker,
     encode_event,
     ensure_topics,
@@ -71,8 +72,14 @@ def build_app(
     engine = create_engine(settings.database_url_str, pool_size=settings.gateway_db_pool_size)
     replies = reply_topic(settings.instance_id)
 
+    # Requests go out through several producers: one has a single produce request in flight,
+    # and concurrent micro-batches would otherwise wait for each other's acknowledgement.
+    lanes = ProducerLanes.from_settings(
+        settings=settings, client_id="gateway", size=settings.kafka_producer_lanes
+    )
+
     async def publish(topic: str, value: bytes, key: bytes) -> Any:
-        return await broker.publish(value, topic, key=key, no_confirm=True)
+        return await lanes.send([OutgoingRecord(topic=topic, value=value, key=key)])
 
     router = ReplyRouter(
         publish=publish, requests_topic=PREDICTIONS_REQUESTS.name, reply_topic=replies.name
@@ -155,6 +162,7 @@ def build_app(
             topics=[PREDICTIONS_REQUESTS, LISTINGS_RAW, replies],
         )
         await broker.start()
+        await lanes.start()
         await _await_own_reply(broker, router, timeout_s=30.0)
         listening["ok"] = True
         await client.batcher.start()
@@ -169,6 +177,7 @@ def build_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await runner_task
             await client.batcher.stop()
+            await lanes.stop()
             await broker.stop()
             await engine.dispose()
 

@@ -15,7 +15,7 @@ from valora_contracts import (
     dlq_for,
 )
 from valora_db import create_engine
-from valora_messaging import create_broker, ensure_topics
+from valora_messaging import DeferredCommits, ProducerLanes, create_broker, ensure_topics
 from valora_ml.tracking import use_tracking_server
 from valora_observability import (
     ServiceMetrics,
@@ -54,7 +54,13 @@ def build_app(
     use_tracking_server(settings.mlflow_url_str)
     metrics = ServiceMetrics(settings.service_name)
     predictor_metrics = PredictorMetrics(metrics=metrics)
-    broker = create_broker(settings=settings, client_id="predictor")
+    interval_ms = settings.predictor_commit_interval_ms
+    commits = DeferredCommits(interval_s=interval_ms / 1000) if interval_ms else None
+    broker = create_broker(
+        settings=settings,
+        client_id="predictor",
+        middlewares=[commits.middleware] if commits else [],
+    )
     # No pre-ping: the store retries a batch once on a disconnect itself (see SqlPredictionStore)
     engine = create_engine(
         settings.database_url_str, pool_size=settings.predictor_db_pool_size, pre_ping=False
@@ -70,7 +76,10 @@ def build_app(
 
     holder = ModelHolder(loader=loader, model_name=settings.model_name, on_swap=on_swap)
     valuer = Valuer(holder=holder, store=SqlPredictionStore(engine=engine))
-    output = BrokerOutput(broker=broker, service=settings.service_name)
+    lanes = ProducerLanes.from_settings(
+        settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
+    )
+    output = BrokerOutput(broker=broker, lanes=lanes, service=settings.service_name)
     requests = RequestHandler(valuer=valuer, output=output, metrics=predictor_metrics)
     stream = (
         StreamHandler(
@@ -108,6 +117,7 @@ def build_app(
                 dlq_for(LISTINGS_VALIDATED),
             ],
         )
+        await lanes.start()
         try:
             await holder.refresh()
         except Exception as exc:  # MLflow down or no model: keep polling, reply with errors
@@ -116,6 +126,8 @@ def build_app(
             logger.warning("no champion yet", extra={"model_name": settings.model_name})
 
     async def after_startup() -> None:
+        if commits is not None:
+            await commits.start()
         freeze_heap(reason="predictor started")
         background.append(
             asyncio.create_task(
@@ -127,12 +139,15 @@ def build_app(
         )
 
     async def on_shutdown() -> None:
+        if commits is not None:  # before the consumers stop: flush, then commit synchronously
+            await commits.close()
         for task in background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def after_shutdown() -> None:
+    async def after_shutdown() -> None:  # the subscribers have finished their in-flight work
+        await lanes.stop()
         await engine.dispose()
 
     async def broker_ready() -> bool:

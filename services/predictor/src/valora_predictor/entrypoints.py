@@ -8,7 +8,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_REQUESTS
-from valora_messaging import batch_consumer_options, records_decoder
+from valora_messaging import batch_consumer_options, consumer_options, records_decoder
 
 from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
 from valora_predictor.settings import PredictorSettings
@@ -24,27 +24,33 @@ def register_subscribers(
     stream: StreamHandler | None,
     promotions: PromotionHandler,
 ) -> None:
-    """Requests and listings in batches (commit after processing), each topic by several
-    consumers of one group (see ``predictor_*_consumers``); promotions per instance."""
+    """Requests one record at a time and listings in batches (commit after processing), each
+    topic by several consumers of one group (see ``predictor_*_consumers``); promotions per
+    instance.
+
+    A request record is already a batch (the gateway's micro-batch), and a one-record consumer
+    waits on the fetch itself: FastStream's batch consumer sleeps ``batch_timeout_ms`` after
+    every empty poll, and a request arriving then waits for the sleep to end.
+    """
     for number in range(settings.predictor_request_consumers):
-        _subscribe_batches(
+        _subscribe(
             broker,
-            settings=settings,
             topic=PREDICTIONS_REQUESTS.name,
-            group_id=settings.predictor_group_id,
             handle=requests.handle_batch,
             number=number,
+            **consumer_options(settings=settings, group_id=settings.predictor_group_id),
         )
     if stream is not None:
         for number in range(settings.predictor_stream_consumers):
-            _subscribe_batches(
+            _subscribe(
                 broker,
-                settings=settings,
                 topic=LISTINGS_VALIDATED.name,
-                group_id=settings.predictor_stream_group_id,
                 handle=stream.handle_batch,
                 number=number,
                 isolation_level="read_committed",
+                **batch_consumer_options(
+                    settings=settings, group_id=settings.predictor_stream_group_id
+                ),
             )
 
     # No consumer group: every predictor instance sees every promotion (and, starting at the
@@ -60,23 +66,19 @@ def register_subscribers(
             await promotions.handle(record.value)
 
 
-def _subscribe_batches(
+def _subscribe(
     broker: KafkaBroker,
     *,
-    settings: PredictorSettings,
     topic: str,
-    group_id: str,
     handle: Callable[[Any], Awaitable[object]],
     number: int,
     **options: Any,
 ) -> None:
-    """Consumer ``number`` of ``group_id`` on ``topic``, handing each batch to ``handle``."""
+    """Consumer ``number`` on ``topic`` (``options``: its group and batching), handing each
+    record list to ``handle``."""
 
     @broker.subscriber(  # type: ignore[untyped-decorator]
-        topic,
-        title=f"{topic}:consumer-{number}",
-        **options,
-        **batch_consumer_options(settings=settings, group_id=group_id),
+        topic, title=f"{topic}:consumer-{number}", **options
     )
-    async def on_batch(records: Any) -> None:
+    async def on_records(records: Any) -> None:
         await handle(records)

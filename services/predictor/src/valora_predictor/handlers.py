@@ -135,7 +135,7 @@ class RequestHandler:
                 )
             )
         outgoing.extend(_made_records(rows, items, results))
-        await self._output.publish(outgoing)
+        await self._output.reply(outgoing)
         await self._output.dead_letter(source=PREDICTIONS_REQUESTS, records=failed)
         m = self._metrics
         if error is not None:

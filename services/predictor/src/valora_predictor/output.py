@@ -7,7 +7,13 @@ from typing import Protocol
 
 from faststream.kafka import KafkaBroker
 from valora_contracts import TopicSpec
-from valora_messaging import FailedRecord, OutgoingRecord, publish_dead_letters, publish_many
+from valora_messaging import (
+    FailedRecord,
+    OutgoingRecord,
+    ProducerLanes,
+    publish_dead_letters,
+    publish_many,
+)
 from valora_observability import ServiceMetrics
 
 __all__ = ["BrokerOutput", "Output", "PredictorMetrics"]
@@ -16,17 +22,28 @@ __all__ = ["BrokerOutput", "Output", "PredictorMetrics"]
 class Output(Protocol):
     """Where results go: replies and events (awaited until durable), and dead letters."""
 
-    async def publish(self, records: Sequence[OutgoingRecord]) -> None: ...
+    async def reply(self, records: Sequence[OutgoingRecord]) -> None:
+        """Replies (with their requests' events): latency first."""
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Events of the stream: throughput first."""
 
     async def dead_letter(self, *, source: TopicSpec, records: Sequence[FailedRecord]) -> None: ...
 
 
 class BrokerOutput:
-    """:class:`Output` through the FastStream broker (pipelined, all acks awaited)."""
+    """:class:`Output` to Kafka. Replies go through producer lanes, so a request's reply never
+    waits for another consumer's produce request to be acknowledged; stream events and dead
+    letters through the broker's one producer, where concurrent chunks' records coalesce into
+    fewer, larger produce requests."""
 
-    def __init__(self, *, broker: KafkaBroker, service: str) -> None:
+    def __init__(self, *, broker: KafkaBroker, lanes: ProducerLanes, service: str) -> None:
         self._broker = broker
+        self._lanes = lanes
         self._service = service
+
+    async def reply(self, records: Sequence[OutgoingRecord]) -> None:
+        await self._lanes.publish(records)
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         if records:

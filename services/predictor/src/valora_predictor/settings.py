@@ -62,6 +62,14 @@ class PredictorSettings(KafkaSettings):
         ge=1,
         description="A stream batch is valued in chunks of this many rows, concurrently.",
     )
+    predictor_commit_interval_ms: int = Field(
+        default=200,
+        ge=0,
+        description="Offsets of handled batches are committed in the background at most this "
+        "often (one OffsetCommit per interval instead of one per batch; after a crash up to "
+        "this much is delivered again and absorbed by the idempotent store). 0: commit after "
+        "every batch.",
+    )
     predictor_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
 
     @property
