@@ -222,7 +222,11 @@ async def main(args: argparse.Namespace) -> None:
         for name, port in (("baseline", baseline_port), ("gateway", gateway.port)):
             if args.requests <= 0:
                 break
-            await load(port, concurrency=8, total=200)  # warm-up
+            # Warm-up: a freshly started broker (and the services) answer 30-50% slower until
+            # the JVM's JIT and Python's caches have seen the traffic.
+            deadline = time.perf_counter() + args.warmup_s
+            while time.perf_counter() < deadline:
+                await load(port, concurrency=8, total=200)
             for c in CONCURRENCY:
                 lat, rps, errors = await load(port, concurrency=c, total=args.requests)
                 print(row(name, c, lat, rps, errors))
@@ -272,6 +276,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--window-ms", type=float, default=None, help="gateway batching window (default: its own)"
+    )
+    parser.add_argument(
+        "--warmup-s", type=float, default=15.0, help="load before measuring, per server"
     )
     parser.add_argument("--stream-n", type=int, default=20_000, help="listings to stream")
     uvloop.run(main(parser.parse_args()))

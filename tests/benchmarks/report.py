@@ -72,12 +72,14 @@ def main() -> int:
         f"Measured side by side in one run of `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
         f"UTC: {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, load average {load[0]:.1f} at the end. Real Kafka, "
-        "PostgreSQL and MLflow from the dev stack.",
+        "PostgreSQL and MLflow, on a stack of their own (state in `.valora/bench`).",
         "",
         "On a 2-core machine every process (broker, database, services, load generator) shares "
         "the cores, so figures move between runs: on the same commit, gateway p50 at "
-        "concurrency 8 ranged 9.5-17 ms, and a freshly started Kafka broker answers 30-50% "
-        "slower until its JIT has warmed up. Compare figures within one run.",
+        "concurrency 8 ranged 10.0-11.5 ms over five runs, and the in-process baseline's "
+        "requests/s by 25%. `make bench` starts its stack fresh, and a new Kafka broker answers "
+        "30-50% slower until its JIT has warmed up (the serving benchmark loads each server "
+        "for 15 s before measuring). Compare figures within one run.",
         "",
         "| benchmark | figure | value | target | command |",
         "|---|---|---|---|---|",

@@ -51,6 +51,7 @@ class DeferredCommits:
         self.closing = False
         self._pending: dict[CommittingConsumer, dict[TopicPartition, int]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     def middleware(self, msg: Any, /, **kwargs: Any) -> BaseMiddleware:
         """The FastStream broker middleware (``create_broker(middlewares=[x.middleware])``)."""
@@ -66,16 +67,17 @@ class DeferredCommits:
 
     async def start(self) -> None:
         self.closing = False
+        self._wake.clear()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="valora-deferred-commits")
 
     async def close(self) -> None:
-        """Stop deferring: flush what is pending; later batches commit synchronously."""
+        """Stop deferring: flush what is pending; later batches commit synchronously. The
+        flusher is woken, not cancelled, so a commit in flight is never cut off."""
         self.closing = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
             self._task = None
         await self.flush()
 
@@ -99,10 +101,14 @@ class DeferredCommits:
                     mine[tp] = max(o, mine.get(tp, -1))
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
+        while not self.closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
             if self._pending:
-                await self.flush()
+                try:
+                    await self.flush()
+                except Exception:  # never let the flusher die: the next round tries again
+                    logger.exception("deferred commit round failed")
 
 
 class _DeferCommit(BaseMiddleware):

@@ -68,8 +68,10 @@ _JOIN_SALES = text(
     SELECT p.model_name, p.model_version, p.listing_id, p.neighbourhood, p.predicted_price,
         s.sale_price, abs(p.predicted_price - s.sale_price),
         abs(p.predicted_price - s.sale_price) / s.sale_price, 'sale', s.sold_at
-    FROM drift_predictions p JOIN drift_sales s ON s.listing_id = p.listing_id
-    WHERE p.model_name = :model_name AND p.listing_id = ANY(:ids) AND p.predicted_at <= s.sold_at
+    FROM unnest(:ids) AS i(listing_id)
+    JOIN drift_predictions p ON p.model_name = :model_name AND p.listing_id = i.listing_id
+    JOIN drift_sales s ON s.listing_id = i.listing_id
+    WHERE p.predicted_at <= s.sold_at
     ON CONFLICT (model_name, model_version, listing_id) DO UPDATE SET
         actual_price = excluded.actual_price, abs_error = excluded.abs_error,
         abs_pct_error = excluded.abs_pct_error, label_source = 'sale',
