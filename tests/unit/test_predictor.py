@@ -386,3 +386,10 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
         PREDICTIONS_REQUESTS.name,
     )
     assert [r.value for c in calls["stream"] for r in c] == [b'{"listing": 1}']
+
+
+def test_the_store_writes_columns_of_the_predictions_table() -> None:
+    from valora_db.predictions_store import Prediction
+
+    table_columns = set(Prediction.__table__.columns.keys())
+    assert set(PredictionRow.__dataclass_fields__) <= table_columns

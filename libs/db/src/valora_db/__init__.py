@@ -1,6 +1,12 @@
 """Valora database: SQLAlchemy 2 models, async engine/session helpers, Alembic migrations."""
 
-from valora_db.engine import create_engine, create_session_factory, session_scope
+from valora_db.engine import (
+    create_driver_pool,
+    create_engine,
+    create_session_factory,
+    driver_dsn,
+    session_scope,
+)
 from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError
 from valora_db.migrate import alembic_config, current_revision, head_revision, upgrade_head
 from valora_db.models import Base, ProcessedEvent
@@ -11,9 +17,11 @@ __all__ = [
     "ProcessedEvent",
     "ValoraDatabaseError",
     "alembic_config",
+    "create_driver_pool",
     "create_engine",
     "create_session_factory",
     "current_revision",
+    "driver_dsn",
     "head_revision",
     "session_scope",
     "upgrade_head",

@@ -1,4 +1,4 @@
-"""The composition root of the predictor: settings, logging, broker, engine, MLflow, app."""
+"""The composition root of the predictor: settings, logging, broker, store, MLflow, app."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from valora_contracts import (
     PREDICTIONS_REQUESTS,
     dlq_for,
 )
-from valora_db import create_engine
 from valora_messaging import DeferredCommits, ProducerLanes, create_broker, ensure_topics
 from valora_ml.tracking import use_tracking_server
 from valora_observability import (
@@ -61,9 +60,10 @@ def build_app(
         client_id="predictor",
         middlewares=[commits.middleware] if commits else [],
     )
-    # No pre-ping: the store retries a batch once on a disconnect itself (see SqlPredictionStore)
-    engine = create_engine(
-        settings.database_url_str, pool_size=settings.predictor_db_pool_size, pre_ping=False
+    store = SqlPredictionStore(
+        database_url=settings.database_url_str,
+        pool_size=settings.predictor_db_pool_size,
+        application_name=f"valora-predictor-{settings.instance_id}",
     )
     loader = loader or MlflowModelLoader(tracking_uri=settings.mlflow_url_str)
 
@@ -75,7 +75,7 @@ def build_app(
         ).set(1)
 
     holder = ModelHolder(loader=loader, model_name=settings.model_name, on_swap=on_swap)
-    valuer = Valuer(holder=holder, store=SqlPredictionStore(engine=engine))
+    valuer = Valuer(holder=holder, store=store)
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )
@@ -118,6 +118,7 @@ def build_app(
             ],
         )
         await lanes.start()
+        await store.start()
         try:
             await holder.refresh()
         except Exception as exc:  # MLflow down or no model: keep polling, reply with errors
@@ -148,7 +149,7 @@ def build_app(
 
     async def after_shutdown() -> None:  # the subscribers have finished their in-flight work
         await lanes.stop()
-        await engine.dispose()
+        await store.close()
 
     async def broker_ready() -> bool:
         return bool(await broker.ping(timeout=1.0))

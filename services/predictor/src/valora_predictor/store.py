@@ -7,16 +7,14 @@ request is answered with the prediction id, price and model version already on r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
-from sqlalchemy import Table, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-from valora_db.predictions_store import Prediction
+from valora_db import create_driver_pool
 
 __all__ = ["PredictionRow", "PredictionStore", "RowKey", "SqlPredictionStore"]
 
@@ -59,7 +57,6 @@ class PredictionStore(Protocol):
 
 
 _COLUMNS = tuple(PredictionRow.__dataclass_fields__)
-_TABLE = cast(Table, Prediction.__table__)
 _SQL_TYPES = {
     "features": "jsonb",
     "warnings": "jsonb",
@@ -102,6 +99,25 @@ def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
     return out
 
 
+def _lookup_sql() -> str:
+    """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""
+    return (
+        f"SELECT {', '.join(_COLUMNS)} FROM predictions "
+        "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+    )
+
+
+_LOOKUP = _lookup_sql()
+
+
+def _row_of(record: Mapping[str, Any]) -> PredictionRow:
+    values = {c: record[c] for c in _COLUMNS}
+    for c in _JSON:  # jsonb arrives as text (no codec on the connection)
+        if isinstance(values[c], str):
+            values[c] = orjson.loads(values[c])
+    return PredictionRow(**values)
+
+
 def _is_disconnect(exc: BaseException) -> bool:
     """A lost or refused server connection (worth one retry on a fresh one), as opposed to an
     error in the statement or the data."""
@@ -116,15 +132,30 @@ def _is_disconnect(exc: BaseException) -> bool:
 class SqlPredictionStore:
     """Bulk insert (``ON CONFLICT DO NOTHING RETURNING``) plus one look-up of the conflicts.
 
-    The insert runs on the pooled connection's asyncpg driver (a prepared statement, cached
-    per connection): SQLAlchemy's statement handling and a pre-ping would each cost about as
-    much as the insert of a few rows. Disconnects are handled optimistically: the connection
-    is invalidated and the batch retried once on a fresh one (a restarted PostgreSQL); if that
-    fails too the error propagates and the input is redelivered.
+    Statements run on a plain asyncpg pool (prepared statements, cached per connection; see
+    :func:`valora_db.create_driver_pool`): a SQLAlchemy checkout and a reset on release would
+    each cost about as much as the insert of a few rows. Disconnects are handled
+    optimistically: the broken connection is closed (the pool opens a new one) and the batch
+    retried once; if that fails too the error propagates and the input is redelivered.
+    :meth:`start` opens the pool (lazily connecting), :meth:`close` closes it.
     """
 
-    def __init__(self, *, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, *, database_url: str, pool_size: int, application_name: str) -> None:
+        self._url = database_url
+        self._size = pool_size
+        self.application_name = application_name
+        self._pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        if self._pool is None:
+            self._pool = await create_driver_pool(
+                self._url, size=self._size, application_name=self.application_name
+            )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def save(self, rows: Sequence[PredictionRow]) -> dict[RowKey, PredictionRow]:
         unique: dict[RowKey, PredictionRow] = {}
@@ -132,35 +163,35 @@ class SqlPredictionStore:
             unique.setdefault(row.key, row)
         if not unique:
             return {}
+        if self._pool is None:
+            raise RuntimeError("the prediction store is not started")
         arrays = _arrays(unique.values())
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
         ):
             with attempt:
-                return await self._save_once(unique, arrays)
+                return await self._save_once(self._pool, unique, arrays)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
+    @staticmethod
     async def _save_once(
-        self, unique: dict[RowKey, PredictionRow], arrays: list[list[Any]]
+        pool: asyncpg.Pool, unique: dict[RowKey, PredictionRow], arrays: list[list[Any]]
     ) -> dict[RowKey, PredictionRow]:
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = cast(asyncpg.Connection, raw.driver_connection)
+        async with pool.acquire() as conn:
             try:
-                records = await driver.fetch(_INSERT, *arrays)  # autocommits: one statement
+                records = await conn.fetch(_INSERT, *arrays)  # autocommits: one statement
+                inserted = {(r["source"], r["input_id"]) for r in records}
+                stored = {k: unique[k] for k in inserted}
+                existing = [k for k in unique if k not in inserted]
+                if existing:
+                    found = await conn.fetch(
+                        _LOOKUP, [k[0] for k in existing], [k[1] for k in existing]
+                    )
+                    for record in found:
+                        row = _row_of(record)
+                        stored[row.key] = row
             except BaseException as exc:
                 if _is_disconnect(exc):
-                    await conn.invalidate(exc if isinstance(exc, Exception) else None)
+                    conn.terminate()  # closed: the pool replaces it instead of handing it out
                 raise
-            inserted = {(r["source"], r["input_id"]) for r in records}
-            stored = {k: unique[k] for k in inserted}
-            existing = [k for k in unique if k not in inserted]
-            if existing:
-                query = select(*(_TABLE.c[c] for c in _COLUMNS)).where(
-                    tuple_(_TABLE.c.source, _TABLE.c.input_id).in_(existing)
-                )
-                for record in (await conn.execute(query)).mappings():
-                    row = PredictionRow(**dict(record))
-                    stored[row.key] = row
-                await conn.commit()
         return stored
