@@ -267,7 +267,7 @@ if __name__ == "__main__":
         baseline_main(int(sys.argv[2]), os.environ["VALORA_MLFLOW_TRACKING_URI"], sys.argv[3])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests per level")
+    parser.add_argument("--requests", type=int, default=3000, help="requests per level")
     parser.add_argument(
         "--max-inflight",
         type=int,
