@@ -74,12 +74,13 @@ def main() -> int:
         f"{platform.python_version()}, load average {load[0]:.1f} at the end. Real Kafka, "
         "PostgreSQL and MLflow, on a stack of their own (state in `.valora/bench`).",
         "",
-        "On a 2-core machine every process (broker, database, services, load generator) shares "
-        "the cores, so figures move between runs: on the same commit, gateway p50 at "
-        "concurrency 8 ranged 10.0-11.5 ms over five runs, and the in-process baseline's "
-        "requests/s by 25%. `make bench` starts its stack fresh, and a new Kafka broker answers "
-        "30-50% slower until its JIT has warmed up (the serving benchmark loads each server "
-        "for 15 s before measuring). Compare figures within one run.",
+        "On a 2-core virtual machine every process (broker, database, services, load "
+        "generator) shares the cores, and the host's own speed varies, so figures move between "
+        "runs: on the same code (2026-11-30) gateway p50 at concurrency 8 measured 9.0 and "
+        "10.3 ms in two runs of `make bench` (the slower with 1,000 requests per level), and "
+        "the data path ran at 5,700 listings/s one day and 8,800 another. The serving benchmark "
+        "loads each server for 15 s before measuring, then sends 3,000 requests per "
+        "concurrency level. Compare figures within one run.",
         "",
         "| benchmark | figure | value | target | command |",
         "|---|---|---|---|---|",
