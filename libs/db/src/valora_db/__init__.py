@@ -4,7 +4,6 @@ from valora_db.engine import (
     create_driver_pool,
     create_engine,
     create_session_factory,
-    driver_dsn,
     session_scope,
 )
 from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError
@@ -21,7 +20,6 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "current_revision",
-    "driver_dsn",
     "head_revision",
     "session_scope",
     "upgrade_head",

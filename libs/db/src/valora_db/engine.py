@@ -18,7 +18,6 @@ __all__ = [
     "create_driver_pool",
     "create_engine",
     "create_session_factory",
-    "driver_dsn",
     "session_scope",
 ]
 
@@ -45,7 +44,7 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
-def driver_dsn(url: str) -> str:
+def _driver_dsn(url: str) -> str:
     """The plain ``postgresql://`` DSN (asyncpg's) of a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -66,5 +65,5 @@ async def create_driver_pool(
     """
     settings = {"application_name": application_name} if application_name else None
     return await asyncpg.create_pool(
-        driver_dsn(url), min_size=0, max_size=size, reset=_keep_session, server_settings=settings
+        _driver_dsn(url), min_size=0, max_size=size, reset=_keep_session, server_settings=settings
     )
