@@ -200,8 +200,19 @@ async def test_platform_end_to_end(platform: Platform) -> None:
         alerts = log.records["drift.alerts.v1"]
         step("drift alert", t0, alerts=[(a["kind"], a["feature"], a["severity"], a["state"])
                                         for a in alerts])  # fmt: skip
-        await _until(lambda: log.count("models.promoted.v1") >= 2, timeout_s=900,
-                     what="the drift retraining's champion")  # fmt: skip
+        try:
+            await _until(lambda: log.count("models.promoted.v1") >= 2, timeout_s=900,
+                         what="the drift retraining's champion")  # fmt: skip
+        except AssertionError as exc:  # say why: each request's outcome and each run's gate
+            requests = query(
+                s,
+                "SELECT reason, status, attempts, stage, model_version, gate_passed, error"
+                " FROM training_requests WHERE model_name = %(m)s ORDER BY created_at",
+                {"m": p.model},
+            )
+            gates = [(t["model_version"], t["metrics"]["rmse"], t["gate"])
+                     for t in log.records.get("models.trained.v1", [])]  # fmt: skip
+            raise AssertionError(f"{exc}; requests={requests}; trained={gates}") from exc
         v2 = log.records["models.promoted.v1"][-1]["model_version"]
         reasons = Counter(r["reason"] for r in log.records["training.requests.v1"])
         step("champion v2", t0, version=v2, requests=dict(reasons))

@@ -14,7 +14,7 @@ from valora_trainer.config import GateConfig, load_config
 from valora_trainer.errors import ConfigError, InsufficientDataError
 from valora_trainer.handlers import decode_records
 from valora_trainer.settings import TrainerSettings
-from valora_trainer.steps.data import describe_snapshot, split_frame
+from valora_trainer.steps.data import DataSplit, describe_snapshot, split_frame
 from valora_trainer.steps.gate import ChampionScore, evaluate_gate
 from valora_trainer.steps.plots import render_plots
 from valora_trainer.steps.search import BestModelSpec, create_study, run_search
@@ -89,6 +89,24 @@ def test_random_split_is_seeded_and_disjoint() -> None:
     assert len(set(ids)) == 100
     with pytest.raises(InsufficientDataError):
         split_frame(frame.head(5), calibration_fraction=0.2, test_fraction=0.2, seed=1)
+
+
+def test_random_split_keeps_each_listings_part_as_the_store_grows() -> None:
+    """A listing that trained one snapshot's model never tests a later snapshot's: the gate
+    scores the champion on the challenger's test rows, which the champion must not have seen."""
+    grown = store_frame(3_000, seed=5)
+
+    def split(n: int) -> DataSplit:
+        return split_frame(grown.head(n), calibration_fraction=0.15, test_fraction=0.2, seed=42)
+
+    first = split(2_000)
+    for n in (2_050, 2_300, 3_000):
+        later = split(n)
+        assert not set(first.train["listing_id"]) & set(later.test["listing_id"])
+        assert not set(first.test["listing_id"]) & set(later.train["listing_id"])
+        assert len(later.test) == round(n * 0.2)
+        new_rows = set(grown["listing_id"].iloc[2_000:n])
+        assert new_rows & set(later.test["listing_id"])  # new listings are tested too
 
 
 def test_search_explores_both_families_and_returns_the_best() -> None:

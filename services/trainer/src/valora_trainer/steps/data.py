@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from valora_ml.features import FEATURE_COLUMNS
 
@@ -83,7 +84,12 @@ def split_frame(
     min_rows: int = 10,
 ) -> DataSplit:
     """Train / calibration / test. Time-ordered (oldest trains, newest tests) when every row has
-    ``listed_at``; otherwise a seeded random permutation. Ties are broken by ``listing_id``."""
+    ``listed_at``; otherwise ordered by a seeded hash of ``listing_id`` (:func:`_stable_order`).
+
+    The hash order keeps each listing's role as the store grows: a listing that trained the
+    champion does not become a test row of a later snapshot, so the gate's comparison of a
+    challenger with the champion on the challenger's test rows stays fair (a champion scored on
+    its own training rows looks better than it is and wins the gate unfairly)."""
     n = len(frame)
     if n < min_rows:
         raise InsufficientDataError(f"{n} labelled rows, at least {min_rows} needed")
@@ -94,8 +100,7 @@ def split_frame(
         )
         ordered = order.drop(columns="_t")
     else:
-        by_id = frame.sort_values("listing_id", kind="stable")
-        ordered = by_id.iloc[np.random.default_rng(seed).permutation(n)]
+        ordered = frame.iloc[_stable_order(frame["listing_id"], seed=seed)]
     n_test = max(1, round(n * test_fraction))
     n_cal = max(1, round(n * calibration_fraction))
     n_train = n - n_test - n_cal
@@ -108,3 +113,19 @@ def split_frame(
         test=ordered.iloc[n_train + n_cal :],
         strategy="time" if has_time else "random",
     )
+
+
+def _stable_order(listing_ids: pd.Series, *, seed: int) -> npt.NDArray[np.int64]:
+    """Row positions ordered by a keyed BLAKE2b hash of each id, largest first (ties: the id).
+
+    The rows with the largest hashes train and those with the smallest test. Hashes are uniform
+    and independent of the rows around them, so new listings land in every part of the order
+    and the quantile boundaries barely move: a row's part never jumps from train to test."""
+    key = seed.to_bytes(8, "big", signed=True)
+    hashes = [
+        int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8, key=key).digest(), "big")
+        for i in listing_ids
+    ]
+    ranked = pd.DataFrame({"h": hashes, "id": listing_ids.astype(str).to_numpy()})
+    order = ranked.sort_values(["h", "id"], ascending=[False, True], kind="stable").index
+    return order.to_numpy(dtype=np.int64)
