@@ -369,7 +369,17 @@ async def test_micro_batcher_propagates_errors() -> None:
 
 def test_results_of_maps_reply_errors() -> None:
     with pytest.raises(NoChampionError):
+        results_of(PredictionReply(correlation_id="c", error="none", error_code="no_champion"), 1)
+    with pytest.raises(NoChampionError):  # a predictor older than error_code: the text decides
         results_of(PredictionReply(correlation_id="c", error="no champion model is served"), 1)
+    with pytest.raises(PredictorError) as failed:
+        results_of(
+            PredictionReply(
+                correlation_id="c", error="no champion: x", error_code="prediction_failed"
+            ),
+            1,
+        )
+    assert not isinstance(failed.value, NoChampionError)
     with pytest.raises(PredictorError):
         results_of(PredictionReply(correlation_id="c", error="prediction failed: x"), 1)
     with pytest.raises(PredictorError):

@@ -200,6 +200,35 @@ async def test_no_champion_answers_every_request_with_an_error() -> None:
     replies = output.replies()
     assert len(replies) == 2
     assert all(r.error and r.error.startswith("no champion") for r in replies)
+    assert {r.error_code for r in replies} == {"no_champion"}
+    assert not output.made()
+
+
+class BrokenModel(FakeModel):
+    """Loads and warms up, then raises on every call once ``broken``."""
+
+    broken = False
+
+    def predict(self, columns: FeatureColumns) -> ModelOutput:
+        if self.broken:
+            raise ValueError("the model cannot value this")
+        return super().predict(columns)
+
+
+async def test_a_model_error_answers_with_its_code_and_stores_nothing() -> None:
+    model = BrokenModel("1")
+    holder = await _holder(FakeLoader({"1": model}, champion="1"))
+    model.broken = True
+    output, store = FakeOutput(), FakeStore()
+    handler = RequestHandler(valuer=Valuer(holder=holder, store=store), output=output,
+                             metrics=_metrics())  # fmt: skip
+    outcome = await handler.handle_batch([_record(_request(FEATURES))])
+    (reply,) = output.replies()
+    assert reply.error_code == "prediction_failed"
+    assert reply.error is not None
+    assert "cannot value this" in reply.error
+    assert outcome.errors == 1
+    assert not store.rows
     assert not output.made()
 
 

@@ -14,6 +14,7 @@ from valora_contracts.listing import (
     ValidatedListing,
 )
 from valora_contracts.prediction import (
+    PredictionErrorCode,
     PredictionInput,
     PredictionInterval,
     PredictionMade,
@@ -77,6 +78,7 @@ __all__ = [
     "ModelMetrics",
     "ModelPromoted",
     "ModelTrained",
+    "PredictionErrorCode",
     "PredictionInput",
     "PredictionInterval",
     "PredictionMade",

@@ -10,6 +10,7 @@ from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id
 from valora_contracts.listing import ListingFeatures
 
 __all__ = [
+    "PredictionErrorCode",
     "PredictionInput",
     "PredictionInterval",
     "PredictionMade",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 PredictionSource = Literal["sync", "batch", "stream"]
+PredictionErrorCode = Literal["no_champion", "prediction_failed"]
 
 
 class PredictionInput(BaseModel):
@@ -80,6 +82,11 @@ class PredictionReply(Envelope):
     correlation_id: str = Field(description="Correlation id of the request.")
     results: list[PredictionResult] = Field(default_factory=list, description="One per input.")
     error: str | None = Field(default=None, description="Why the request failed, if it did.")
+    error_code: PredictionErrorCode | None = Field(
+        default=None,
+        description="Machine-readable kind of the error: no_champion (no model is served yet: "
+        "retry later) or prediction_failed (the model raised on these inputs).",
+    )
 
 
 class PredictionMade(Envelope):

@@ -27,7 +27,10 @@ default 1 MB message limit)."""
 def results_of(reply: PredictionReply, expected: int) -> list[PredictionResult]:
     """The results of a reply, or the typed error it carries."""
     if reply.error is not None:
-        if reply.error.startswith("no champion"):
+        # a reply without a code comes from a predictor older than error_code (rolling upgrade)
+        if reply.error_code == "no_champion" or (
+            reply.error_code is None and reply.error.startswith("no champion")
+        ):
             raise NoChampionError(reply.error)
         raise PredictorError(reply.error)
     if len(reply.results) != expected:

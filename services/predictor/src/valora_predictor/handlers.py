@@ -19,6 +19,7 @@ from valora_contracts import (
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
     ModelPromoted,
+    PredictionErrorCode,
     PredictionReply,
     PredictionRequested,
     PredictionResult,
@@ -107,14 +108,15 @@ class RequestHandler:
             for item in req.items
         ]
         error: str | None = None
+        code: PredictionErrorCode | None = None
         rows: list[PredictionRow] = []
         try:
             rows = await self._valuer.value(items)
         except NoChampionError:
-            error = NO_CHAMPION
+            error, code = NO_CHAMPION, "no_champion"
         except PredictionFailedError as exc:
             logger.error("prediction failed", extra={"error": str(exc)})
-            error = f"prediction failed: {exc}"
+            error, code = f"prediction failed: {exc}", "prediction_failed"
         outgoing: list[OutgoingRecord] = []
         results = [result_of(r) for r in rows]
         position = 0
@@ -127,7 +129,10 @@ class RequestHandler:
                 )
             else:
                 reply = PredictionReply(
-                    correlation_id=req.correlation_id, trace_id=req.trace_id, error=error
+                    correlation_id=req.correlation_id,
+                    trace_id=req.trace_id,
+                    error=error,
+                    error_code=code,
                 )
             outgoing.append(
                 OutgoingRecord(
@@ -139,9 +144,9 @@ class RequestHandler:
         await self._output.dead_letter(source=PREDICTIONS_REQUESTS, records=failed)
         m = self._metrics
         if error is not None:
-            m.errors.labels(m.base.service, "no_champion" if error == NO_CHAMPION else "model").inc(
-                len(requests)
-            )
+            m.errors.labels(
+                m.base.service, "no_champion" if code == "no_champion" else "model"
+            ).inc(len(requests))
         for source in {r.source for r in rows}:
             count = sum(1 for r in rows if r.source == source)
             m.observe(
