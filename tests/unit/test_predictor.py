@@ -175,10 +175,9 @@ async def test_requests_are_valued_in_one_call_and_answered_each() -> None:
 
 async def test_redelivered_request_returns_the_stored_prediction() -> None:
     holder = await _holder(FakeLoader({"1": FakeModel("1"), "2": FakeModel("2")}, champion="1"))
-    store, output = FakeStore(), FakeOutput()
-    handler = RequestHandler(
-        valuer=Valuer(holder=holder, store=store), output=output, metrics=_metrics()
-    )
+    store, output, metrics = FakeStore(), FakeOutput(), _metrics()
+    handler = RequestHandler(valuer=Valuer(holder=holder, store=store), output=output,
+                             metrics=metrics)  # fmt: skip
     raw = _request(FEATURES)
     await handler.handle_batch([_record(raw)])
     holder.install(FakeModel("2"))  # a swap between the delivery and the redelivery
@@ -188,6 +187,8 @@ async def test_redelivered_request_returns_the_stored_prediction() -> None:
     assert second.results[0].prediction_id == first.results[0].prediction_id
     assert second.results[0].model_version == "1"  # what is on record
     assert len(store.rows) == 1
+    assert _answered(metrics, version="1") == 2.0  # answered twice, both times by version 1
+    assert _answered(metrics, version="2") is None
 
 
 async def test_no_champion_answers_every_request_with_an_error() -> None:
@@ -259,16 +260,18 @@ def _listing(listing_id: str) -> bytes:
 async def test_stream_values_listings_idempotently() -> None:
     holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
     store, output = FakeStore(), FakeOutput()
+    handler_metrics = _metrics()
     handler = StreamHandler(
         valuer=Valuer(holder=holder, store=store),
         output=output,
-        metrics=_metrics(),
+        metrics=handler_metrics,
         no_champion_retry_s=0,
     )
     records = [_record(_listing(f"L{i}"), i) for i in range(5)]
     assert await handler.handle_batch(records) == 5
     assert await handler.handle_batch(records) == 5  # redelivery
     assert len(store.rows) == 5
+    assert _answered(handler_metrics, version="1", source="stream") == 10.0
     assert {r.source for r in store.rows.values()} == {"stream"}
     made = output.made()
     assert {m.event_id for m in made[:5]} == {m.event_id for m in made[5:]}  # same events again
@@ -299,9 +302,9 @@ async def test_promotion_swaps_in_background_while_requests_keep_being_served() 
     loader = FakeLoader(models, champion="1")
     holder = await _holder(loader)
     loader.champion, loader.gate = "2", gate
-    output = FakeOutput()
+    output, metrics = FakeOutput(), _metrics()
     handler = RequestHandler(
-        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=metrics
     )
     promoted = ModelPromoted(
         model_name="m",
@@ -319,6 +322,13 @@ async def test_promotion_swaps_in_background_while_requests_keep_being_served() 
     await holder.wait_idle()
     await handler.handle_batch([_record(_request(FEATURES), 1)])
     assert output.replies()[-1].results[0].model_version == "2"
+    assert [_answered(metrics, version=v) for v in ("1", "2")] == [1.0, 1.0]
+
+
+def _answered(metrics: PredictorMetrics, *, version: str, source: str = "sync") -> float | None:
+    """``valora_predictions_total`` of one model version."""
+    labels = {"service": "predictor", "source": source, "model_name": "m", "model_version": version}
+    return metrics.base.registry.get_sample_value("valora_predictions_total", labels)
 
 
 async def test_promotion_of_another_model_is_ignored() -> None:

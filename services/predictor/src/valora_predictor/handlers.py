@@ -147,13 +147,9 @@ class RequestHandler:
             m.errors.labels(
                 m.base.service, "no_champion" if code == "no_champion" else "model"
             ).inc(len(requests))
-        for source in {r.source for r in rows}:
-            count = sum(1 for r in rows if r.source == source)
+        if rows:
             m.observe(
-                topic=PREDICTIONS_REQUESTS.name,
-                source=source,
-                rows=count,
-                seconds=time.perf_counter() - started,
+                topic=PREDICTIONS_REQUESTS.name, rows=rows, seconds=time.perf_counter() - started
             )
         return RequestOutcome(
             requests=len(requests),
@@ -223,28 +219,25 @@ class StreamHandler:
         ]
         # Chunks run concurrently: one's database and Kafka round trips overlap another's model
         # call. Any failure raises, and the whole batch is redelivered (storage is idempotent).
-        counts = await asyncio.gather(*(self._chunk_once(it, rec, failed) for it, rec in chunks))
+        done = await asyncio.gather(*(self._chunk_once(it, rec, failed) for it, rec in chunks))
         await self._output.dead_letter(source=LISTINGS_VALIDATED, records=failed)
-        rows = sum(counts)
+        rows = [row for chunk_rows in done for row in chunk_rows]
         if rows:
             self._metrics.observe(
-                topic=LISTINGS_VALIDATED.name,
-                source="stream",
-                rows=rows,
-                seconds=time.perf_counter() - started,
+                topic=LISTINGS_VALIDATED.name, rows=rows, seconds=time.perf_counter() - started
             )
-        return rows
+        return len(rows)
 
     async def _chunk_once(
         self, items: list[ValuationItem], records: list[InRecord], failed: list[FailedRecord]
-    ) -> int:
+    ) -> list[PredictionRow]:
         try:
             rows = await self._valuer.value(items)
         except PredictionFailedError as exc:
             failed.extend(to_failed(r, InvalidRecordError(str(exc))) for r in records)
-            return 0
+            return []
         await self._output.publish(_made_records(rows, items))
-        return len(rows)
+        return rows
 
 
 class PromotionHandler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from valora_messaging import (
     publish_many,
 )
 from valora_observability import ServiceMetrics
+
+from valora_predictor.store import PredictionRow
 
 __all__ = ["BrokerOutput", "Output", "PredictorMetrics"]
 
@@ -62,7 +65,9 @@ class PredictorMetrics:
     def __init__(self, *, metrics: ServiceMetrics) -> None:
         self.base = metrics
         self.predictions = metrics.counter(
-            "valora_predictions_total", "Predictions answered, by source.", ["source"]
+            "valora_predictions_total",
+            "Predictions answered, by source and the model version that made them.",
+            ["source", "model_name", "model_version"],
         )
         self.batch_rows = metrics.histogram(
             "valora_predictor_batch_rows", "Inputs valued per batch (count).", ["topic"]
@@ -76,8 +81,11 @@ class PredictorMetrics:
             ["model_name", "model_version"],
         )
 
-    def observe(self, *, topic: str, source: str, rows: int, seconds: float) -> None:
+    def observe(self, *, topic: str, rows: Sequence[PredictionRow], seconds: float) -> None:
+        """One handled batch of ``topic``: its stored (or already stored) rows and duration."""
         service = self.base.service
-        self.predictions.labels(service, source).inc(rows)
-        self.batch_rows.labels(service, topic).observe(rows)
+        by_label = Counter((r.source, r.model_name, r.model_version) for r in rows)
+        for (source, model_name, version), count in by_label.items():
+            self.predictions.labels(service, source, model_name, version).inc(count)
+        self.batch_rows.labels(service, topic).observe(len(rows))
         self.base.handler_seconds.labels(service, topic).observe(seconds)
