@@ -153,6 +153,26 @@ def test_prediction_request_needs_items_and_interval_is_ordered() -> None:
         PredictionInterval(lower_bound=2.0, upper_bound=1.0)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("trace_id", "t" * 65),
+        ("event_id", "e" * 65),
+        ("correlation_id", "c" * 65),
+        ("batch_job_id", "j" * 33),
+        ("items", [{"input_id": "i" * 256, "features": SEED_BODY}]),
+        ("items", [{"listing_id": "l" * 256, "features": SEED_BODY}]),
+    ],
+)
+def test_ids_longer_than_their_stored_columns_are_rejected(field: str, value: object) -> None:
+    """A record produced straight to Kafka with an over-long id fails decoding (dead-lettered
+    with the field named) rather than failing every insert and blocking its partition."""
+    body = {"reply_to": "predictions.replies.x.v1", "items": [{"features": SEED_BODY}]}
+    with pytest.raises(ValidationError) as info:
+        PredictionRequested.model_validate({**body, field: value})
+    assert [f for f in _error_fields(info.value) if f.split(".")[0] == field]
+
+
 def test_drift_alert_rejects_unknown_state() -> None:
     with pytest.raises(ValidationError) as info:
         DriftAlert.model_validate(

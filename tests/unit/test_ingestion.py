@@ -118,6 +118,8 @@ def test_source_trace_and_times_are_stamped() -> None:
         ({k: v for k, v in EN.items() if k != "bathrooms"}, "missing"),
         ({**EN, "quartos": 4}, "conflicting"),
         ({**EN, "bedrooms": True}, "boolean"),
+        ({**EN, "trace_id": "t" * 65}, "trace_id"),  # longer than stored: never downstream
+        ({**EN, "listing_id": "l" * 201}, "listing_id"),
     ],
 )
 def test_unparseable_listings_are_rejected(raw: dict[str, Any], reason: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -251,7 +252,7 @@ def _listing(listing_id: str) -> bytes:
         source="unit",
         ingested_at=utcnow(),
         features=FEATURES,
-        content_hash=f"hash-{listing_id}",
+        content_hash=hashlib.blake2b(listing_id.encode(), digest_size=16).hexdigest(),
         contract_version="1",
     )
     return listing.model_dump_json().encode()

@@ -42,12 +42,19 @@ class Envelope(BaseModel):
 
     SCHEMA_VERSION: ClassVar[int] = 1
 
-    event_id: str = Field(default_factory=new_id, description="Unique id of this event (hex UUID).")
+    event_id: str = Field(
+        default_factory=new_id,
+        min_length=1,
+        max_length=64,
+        description="Unique id of this event (hex UUID).",
+    )
     occurred_at: AwareDatetime = Field(
         default_factory=utcnow, description="When the event happened (timezone-aware, UTC)."
     )
     schema_version: int = Field(default=1, ge=1, description="Version of this event's schema.")
     trace_id: str = Field(
         default_factory=new_id,
+        min_length=1,
+        max_length=64,
         description="Trace id carried end to end, from the producer to the stored prediction.",
     )

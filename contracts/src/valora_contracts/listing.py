@@ -139,7 +139,9 @@ class IngestedListing(Envelope):
     price: Price | None = Field(
         default=None, description="Price label in currency units, when present."
     )
-    content_hash: str = Field(description="Hash of the normalised content (de-duplication key).")
+    content_hash: str = Field(
+        max_length=128, description="Hash of the normalised content (de-duplication key)."
+    )
 
 
 class ValidatedListing(IngestedListing):

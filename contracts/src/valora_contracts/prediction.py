@@ -29,18 +29,29 @@ class PredictionInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input_id: str = Field(default_factory=new_id, description="Id of this input (idempotency).")
-    listing_id: str | None = Field(default=None, description="Listing id, when known.")
+    input_id: str = Field(
+        default_factory=new_id,
+        min_length=1,
+        max_length=255,
+        description="Id of this input (idempotency).",
+    )
+    listing_id: str | None = Field(
+        default=None, max_length=255, description="Listing id, when known."
+    )
     features: ListingFeatures = Field(description="Features to value.")
 
 
 class PredictionRequested(Envelope):
     """A request to value one or more houses; the answer goes to ``reply_to``."""
 
-    correlation_id: str = Field(default_factory=new_id, description="Matches the reply.")
+    correlation_id: str = Field(
+        default_factory=new_id, min_length=1, max_length=64, description="Matches the reply."
+    )
     reply_to: CleanStr = Field(description="Topic the predictor answers on.")
     source: PredictionSource = Field(default="sync", description="Who asked: sync, batch, stream.")
-    batch_job_id: str | None = Field(default=None, description="Batch job, for batch requests.")
+    batch_job_id: str | None = Field(
+        default=None, max_length=32, description="Batch job, for batch requests."
+    )
     items: list[PredictionInput] = Field(min_length=1, description="Houses to value.")
 
 
