@@ -120,7 +120,7 @@ def _stable_order(listing_ids: pd.Series, *, seed: int) -> npt.NDArray[np.int64]
 
     The rows with the largest hashes train and those with the smallest test. Hashes are uniform
     and independent of the rows around them, so new listings land in every part of the order
-    and the quantile boundaries barely move: a row's part never jumps from train to test."""
+    and the quantile boundaries barely move: in practice a row never goes from train to test."""
     key = seed.to_bytes(8, "big", signed=True)
     hashes = [
         int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8, key=key).digest(), "big")
