@@ -76,9 +76,9 @@ def main() -> int:
         "",
         "On a 2-core virtual machine every process (broker, database, services, load "
         "generator) shares the cores, and the host's own speed varies, so figures move between "
-        "runs: on the same code (2026-11-30) gateway p50 at concurrency 8 measured 10.3, 9.0 "
-        "and 7.6 ms in three runs of `make bench` within the hour (the first with 1,000 "
-        "requests per level), and "
+        "runs: on 2026-11-30 gateway p50 at concurrency 8 measured 10.3, 9.0, 7.6 and 8.7 ms "
+        "in four runs of `make bench` over two hours (the first with 1,000 requests per "
+        "level), and "
         "the data path ran at 5,700 listings/s one day and 8,800 another. The serving benchmark "
         "loads each server for 15 s before measuring, then sends 3,000 requests per "
         "concurrency level. Compare figures within one run.",
