@@ -99,15 +99,11 @@ def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
     return out
 
 
-def _lookup_sql() -> str:
-    """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""
-    return (
-        f"SELECT {', '.join(_COLUMNS)} FROM predictions "
-        "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
-    )
-
-
-_LOOKUP = _lookup_sql()
+_LOOKUP = (
+    f"SELECT {', '.join(_COLUMNS)} FROM predictions "
+    "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+)
+"""The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""
 
 
 def _row_of(record: Mapping[str, Any]) -> PredictionRow:
