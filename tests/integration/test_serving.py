@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from test_serving_support import (
     SEED_BODY,
+    RawHttpClient,
     ServiceProcess,
     ServingRun,
     new_log_dir,
@@ -137,6 +138,20 @@ async def test_seed_curl_body_works_unchanged(serving: Serving) -> None:
         assert (await client.get("/docs-static/swagger-ui-bundle.js")).status_code == 200
         champion = await client.get("/models/champion")
         assert champion.json()["model_version"] == serving.v1
+
+
+async def test_a_keep_alive_connection_idle_past_a_client_pool_expiry_stays_open(
+    serving: Serving,
+) -> None:
+    """The gateway keeps idle connections longer than clients do (httpx 5 s): one closed by the
+    server as a client reuses it gives that client a reset instead of an answer."""
+    client = RawHttpClient("127.0.0.1", serving.gateway.port)
+    try:
+        assert (await client.post("/predict", SEED_BODY))[0] == 200
+        await asyncio.sleep(6.0)  # uvicorn's default keep-alive is 5 s
+        assert (await client.post("/predict", SEED_BODY))[0] == 200  # the same connection
+    finally:
+        await client.close()
 
 
 def orjson_loads(raw: bytes) -> dict[str, Any]:

@@ -17,6 +17,7 @@ def main() -> None:
         port=settings.gateway_port,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.gateway_keep_alive_s,
         timeout_graceful_shutdown=int(settings.kafka_graceful_timeout_s) + 5,
     )
 

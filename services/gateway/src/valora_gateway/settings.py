@@ -43,6 +43,13 @@ class GatewaySettings(KafkaSettings):
     gateway_batch_job_max_rows: int = Field(
         default=200_000, ge=1, description="Most rows in one batch-job upload."
     )
+    gateway_keep_alive_s: int = Field(
+        default=75,
+        ge=1,
+        description="How long an idle HTTP keep-alive connection stays open. Longer than "
+        "clients and load balancers keep theirs (httpx 5 s, most balancers 60 s): a server "
+        "that closes first races a client reusing the connection, which gets a reset.",
+    )
     gateway_reply_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a request waits for the predictor (then 504)."
     )
