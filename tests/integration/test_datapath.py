@@ -27,7 +27,7 @@ from test_datapath_support import (
     wait_pipeline_ready,
 )
 from valora_ml.synthetic import generate_listings, iter_records
-from valora_validator.contract import load_contract
+from valora_validator.domain.contract import load_contract
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

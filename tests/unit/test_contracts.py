@@ -173,6 +173,56 @@ def test_ids_longer_than_their_stored_columns_are_rejected(field: str, value: ob
     assert [f for f in _error_fields(info.value) if f.split(".")[0] == field]
 
 
+@pytest.mark.parametrize(
+    "reply_to",
+    [
+        "listings.validated.v1",  # an existing topic that is not a reply topic
+        "predictions.replies.GW.v1",  # not the naming reply_topic() produces
+        "predictions.replies.a.b.v1",
+        "predictions.replies." + "x" * 101 + ".v1",
+        "predictions.replies.all.dlq.v1",
+    ],
+)
+def test_reply_to_must_name_a_reply_topic(reply_to: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        PredictionRequested.model_validate(
+            {"reply_to": reply_to, "items": [{"features": SEED_BODY}]}
+        )
+    assert "reply_to" in _error_fields(info.value)
+
+
+def test_every_reply_topic_the_registry_builds_is_a_valid_reply_to() -> None:
+    for instance in ("gw-1", "Gateway_7.local", "x" * 300, "ÿ"):
+        name = reply_topic(instance).name
+        request = PredictionRequested.model_validate(
+            {"reply_to": name, "items": [{"features": SEED_BODY}]}
+        )
+        assert request.reply_to == name
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("garagem", False),
+        ("quartos", True),
+        ("banheiros", "2"),
+        ("area", "120.5"),
+        ("garagem", 1.0),
+    ],
+)
+def test_numbers_are_strict_a_boolean_or_a_string_is_not_a_count(field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        ListingFeatures.model_validate_json(json.dumps({**SEED_BODY, field: value}))
+    assert field in _error_fields(info.value)
+
+
+def test_the_schema_of_text_fields_says_nul_bytes_are_refused() -> None:
+    schema = ListingFeatures.model_json_schema()["properties"]["neighbourhood"]
+    assert schema["pattern"] == "^[^\\x00]*$"
+    with pytest.raises(ValidationError):
+        ListingFeatures.model_validate({**SEED_BODY, "bairro": "Zona\x00Sul"})
+
+
 def test_drift_alert_rejects_unknown_state() -> None:
     with pytest.raises(ValidationError) as info:
         DriftAlert.model_validate(
@@ -201,6 +251,11 @@ def test_dead_letter_keeps_original_bytes_through_json() -> None:
     original = b"\xff\xfe not json \x00"
     letter = DeadLetter(
         original=original,
+        original_size=len(original),
+        original_sha256="0" * 64,
+        original_truncated=False,
+        error_class="permanent",
+        attempts=1,
         error_type="JSONDecodeError",
         error="bad",
         source_topic=LISTINGS_RAW.name,

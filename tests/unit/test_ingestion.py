@@ -16,13 +16,13 @@ from valora_contracts import (
     IngestedListing,
     dlq_for,
 )
-from valora_ingestion.dedupe import RecentKeys
-from valora_ingestion.entrypoints import register_subscribers
+from valora_ingestion.domain.dedupe import RecentKeys
+from valora_ingestion.entrypoints.subscribers import register_subscribers
 from valora_ingestion.errors import InvalidListingError
-from valora_ingestion.handlers import IngestionHandler
-from valora_ingestion.normalise import SQFT_TO_M2, decode_raw, normalise
+from valora_ingestion.entrypoints.handlers import IngestionHandler
+from valora_ingestion.domain.normalise import SQFT_TO_M2, decode_raw, normalise
 from valora_ingestion.settings import IngestionSettings
-from valora_messaging import BrokerSink, FailedRecord, InRecord, OutgoingRecord
+from valora_messaging import ConsumerRuntime, FailedRecord, InRecord, OutgoingRecord
 from valora_observability import ServiceMetrics
 
 pytestmark = pytest.mark.unit
@@ -204,15 +204,17 @@ async def test_failed_write_does_not_mark_records_as_seen() -> None:
 
 
 async def test_subscriber_on_in_memory_broker() -> None:
-    broker = KafkaBroker()
     settings = IngestionSettings(ingestion_exactly_once=False)
+    runtime = ConsumerRuntime.create(settings=settings, client_id="ingestion")
+    broker = runtime.broker
+    sink = runtime.output_sink(source=LISTINGS_RAW, group_id="g", exactly_once=False)
     handler = IngestionHandler(
-        sink=BrokerSink(broker=broker, source=LISTINGS_RAW, service="ingestion"),
+        sink=sink,
         recent=RecentKeys(capacity=100),
-        metrics=ServiceMetrics("ingestion"),
+        metrics=runtime.metrics,
         default_source="test",
     )
-    register_subscribers(broker, settings=settings, handler=handler)
+    register_subscribers(runtime, settings=settings, handler=handler, sink=sink)
     ingested: list[IngestedListing] = []
     dead: list[DeadLetter] = []
 

@@ -25,7 +25,7 @@ from valora_contracts import (
 )
 from valora_messaging import FailedRecord, InRecord, OutgoingRecord
 from valora_observability import ServiceMetrics
-from valora_predictor.errors import NoChampionError
+from valora_predictor.errors import InvalidRecordError, NoChampionError
 from valora_predictor.handlers import (
     PromotionHandler,
     RequestHandler,
@@ -102,6 +102,10 @@ class FakeStore:
 class FakeOutput:
     published: list[OutgoingRecord] = field(default_factory=list)
     dead: list[FailedRecord] = field(default_factory=list)
+    topics: set[str] = field(default_factory=lambda: {"predictions.replies.gw-1.v1"})
+
+    async def existing_topics(self, names: set[str]) -> set[str]:
+        return names & self.topics
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         self.published.extend(records)
@@ -246,6 +250,21 @@ async def test_undecodable_request_is_dead_lettered() -> None:
     assert len(output.replies()) == 1
 
 
+async def test_a_request_naming_a_missing_reply_topic_is_dead_lettered_not_answered() -> None:
+    from valora_predictor.errors import UnknownReplyTopicError
+
+    holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
+    output = FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    missing = _request(FEATURES, reply_to="predictions.replies.nobody.v1")
+    outcome = await handler.handle_batch([_record(missing), _record(_request(FEATURES), 1)])
+    assert (outcome.requests, outcome.dead_lettered) == (1, 1)
+    assert [type(f.error) for f in output.dead] == [UnknownReplyTopicError]
+    assert len(output.replies()) == 1
+
+
 def _listing(listing_id: str) -> bytes:
     listing = ValidatedListing(
         listing_id=listing_id,
@@ -266,7 +285,6 @@ async def test_stream_values_listings_idempotently() -> None:
         valuer=Valuer(holder=holder, store=store),
         output=output,
         metrics=handler_metrics,
-        no_champion_retry_s=0,
     )
     records = [_record(_listing(f"L{i}"), i) for i in range(5)]
     assert await handler.handle_batch(records) == 5
@@ -285,7 +303,6 @@ async def test_stream_without_champion_is_nacked_not_lost() -> None:
         valuer=Valuer(holder=holder, store=store),
         output=FakeOutput(),
         metrics=_metrics(),
-        no_champion_retry_s=0,
     )
     with pytest.raises(NoChampionError):
         await handler.handle_batch([_record(_listing("L1"))])
@@ -344,7 +361,8 @@ async def test_promotion_of_another_model_is_ignored() -> None:
         },
     }  # fmt: skip
     assert not await PromotionHandler(holder=holder).handle(orjson.dumps(event))
-    assert not await PromotionHandler(holder=holder).handle(b"garbage")
+    with pytest.raises(InvalidRecordError):  # dead-lettered by the error policy
+        await PromotionHandler(holder=holder).handle(b"garbage")
 
 
 def test_input_hash_is_stable_and_order_independent() -> None:
@@ -386,8 +404,9 @@ def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
 
 
 async def test_subscribers_hand_requests_one_record_and_listings_in_batches() -> None:
-    from faststream.kafka import KafkaBroker, TestKafkaBroker
+    from faststream.kafka import TestKafkaBroker
     from valora_contracts import LISTINGS_VALIDATED, PREDICTIONS_REQUESTS
+    from valora_messaging import ConsumerRuntime
     from valora_predictor.entrypoints import register_subscribers
     from valora_predictor.settings import PredictorSettings
 
@@ -403,10 +422,11 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
         async def handle(self, value: bytes) -> bool:
             return False
 
-    broker = KafkaBroker()
     settings = PredictorSettings(predictor_request_consumers=2, predictor_stream_consumers=1)
+    runtime = ConsumerRuntime.create(settings=settings, client_id="predictor")
+    broker = runtime.broker
     register_subscribers(
-        broker,
+        runtime,
         settings=settings,
         requests=Recorder("requests"),  # type: ignore[arg-type]
         stream=Recorder("stream"),  # type: ignore[arg-type]

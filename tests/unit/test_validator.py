@@ -21,12 +21,12 @@ from valora_contracts import (
     dlq_for,
     utcnow,
 )
-from valora_messaging import BrokerSink, InRecord
+from valora_messaging import ConsumerRuntime, InRecord
 from valora_observability import ServiceMetrics
-from valora_validator.contract import DataContract, load_contract
-from valora_validator.entrypoints import register_subscribers
+from valora_validator.domain.contract import DataContract, load_contract
+from valora_validator.entrypoints.subscribers import register_subscribers
 from valora_validator.errors import ContractLoadError
-from valora_validator.handlers import ValidatorHandler, ValidatorMetrics
+from valora_validator.entrypoints.handlers import ValidatorHandler, ValidatorMetrics
 from valora_validator.settings import ValidatorSettings
 
 pytestmark = pytest.mark.unit
@@ -180,16 +180,18 @@ def ingested(**features: Any) -> IngestedListing:
 async def test_subscriber_routes_validated_rejected_and_dead_letters(
     contract: DataContract,
 ) -> None:
-    broker = KafkaBroker()
-    metrics = ServiceMetrics("validator")
+    settings = ValidatorSettings(validator_exactly_once=False)
+    runtime = ConsumerRuntime.create(settings=settings, client_id="validator")
+    broker, metrics = runtime.broker, runtime.metrics
+    sink = runtime.output_sink(
+        source=LISTINGS_INGESTED, group_id="g", exactly_once=settings.validator_exactly_once
+    )
     handler = ValidatorHandler(
         contract=contract,
-        sink=BrokerSink(broker=broker, source=LISTINGS_INGESTED, service="validator"),
+        sink=sink,
         metrics=ValidatorMetrics(metrics=metrics, contract=contract),
     )
-    register_subscribers(
-        broker, settings=ValidatorSettings(validator_exactly_once=False), handler=handler
-    )
+    register_subscribers(runtime, settings=settings, handler=handler, sink=sink)
     got: dict[str, list[bytes]] = {"v": [], "r": [], "d": []}
 
     @broker.subscriber(LISTINGS_VALIDATED.name)
@@ -228,6 +230,9 @@ async def test_subscriber_routes_validated_rejected_and_dead_letters(
         'valora_validator_rule_failures_total{rule="price_range",service="validator"} 1.0',
         'valora_validator_outcomes_total{outcome="validated",service="validator"} 1.0',
         'valora_validator_outcomes_total{outcome="dead_lettered",service="validator"} 1.0',
+        "valora_consumer_dead_letters_total{error_class=\"permanent\","
+        'error_type="InvalidIngestedListingError",service="validator",'
+        'topic="listings.ingested.v1"} 1.0',
     ):
         assert line in text
 

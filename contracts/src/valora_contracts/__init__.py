@@ -1,8 +1,24 @@
 """Valora event contracts: every event on every topic, and the topic registry. No I/O."""
 
-from valora_contracts.dlq import DeadLetter
+from valora_contracts.dlq import (
+    MAX_ORIGINAL_BYTES,
+    DeadLetter,
+    ErrorClassName,
+)
 from valora_contracts.drift import DriftAlert, DriftWindow
-from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id, utcnow
+from valora_contracts.envelope import (
+    INT32_MAX,
+    CleanStr,
+    Count,
+    Envelope,
+    FiniteFloat,
+    Id64,
+    Id255,
+    Text,
+    Version,
+    new_id,
+    utcnow,
+)
 from valora_contracts.errors import ContractError, UnknownTopicError
 from valora_contracts.listing import (
     FEATURE_ALIASES,
@@ -13,6 +29,7 @@ from valora_contracts.listing import (
     RuleViolation,
     ValidatedListing,
 )
+from valora_contracts.naming import REPLY_TOPIC_PATTERN
 from valora_contracts.prediction import (
     PredictionErrorCode,
     PredictionInput,
@@ -34,6 +51,7 @@ from valora_contracts.topics import (
     LISTINGS_VALIDATED,
     MODELS_PROMOTED,
     MODELS_TRAINED,
+    PREDICTION_REPLIES_DLQ,
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
     SALES_OBSERVED,
@@ -55,24 +73,32 @@ __all__ = [
     "ALL_TOPICS",
     "DRIFT_ALERTS",
     "FEATURE_ALIASES",
+    "INT32_MAX",
     "LISTINGS_INGESTED",
     "LISTINGS_RAW",
     "LISTINGS_REJECTED",
     "LISTINGS_VALIDATED",
+    "MAX_ORIGINAL_BYTES",
     "MODELS_PROMOTED",
     "MODELS_TRAINED",
     "PREDICTIONS_MADE",
     "PREDICTIONS_REQUESTS",
+    "PREDICTION_REPLIES_DLQ",
+    "REPLY_TOPIC_PATTERN",
     "SALES_OBSERVED",
     "TRAINING_REQUESTS",
     "CleanStr",
     "ContractError",
+    "Count",
     "DeadLetter",
     "DriftAlert",
     "DriftWindow",
     "Envelope",
+    "ErrorClassName",
     "FiniteFloat",
     "GateResult",
+    "Id64",
+    "Id255",
     "IngestedListing",
     "ListingFeatures",
     "ModelMetrics",
@@ -90,10 +116,12 @@ __all__ = [
     "RejectedListing",
     "RuleViolation",
     "SaleObserved",
+    "Text",
     "TopicSpec",
     "TrainingRequested",
     "UnknownTopicError",
     "ValidatedListing",
+    "Version",
     "dlq_for",
     "event_types",
     "export_schemas",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat
+from valora_contracts.envelope import CleanStr, Count, Envelope, FiniteFloat, Version
 
 __all__ = ["DriftAlert", "DriftWindow"]
 
@@ -18,7 +18,7 @@ class DriftWindow(BaseModel):
 
     start: AwareDatetime = Field(description="First event time in the window.")
     end: AwareDatetime = Field(description="Last event time in the window.")
-    size: int = Field(ge=0, description="Events in the window.")
+    size: Count = Field(description="Events in the window.")
 
 
 class DriftAlert(Envelope):
@@ -32,7 +32,12 @@ class DriftAlert(Envelope):
     p_value: FiniteFloat | None = Field(default=None, description="Corrected p-value, if a test.")
     severity: Literal["warning", "critical"] = Field(description="Severity.")
     window: DriftWindow = Field(description="Window the value was computed on.")
-    model_name: str = Field(description="Model name being monitored.")
-    model_version: str = Field(description="Model version being monitored.")
-    dedupe_key: str = Field(description="Same key = same condition; one alert per condition.")
+    model_name: CleanStr = Field(description="Model name being monitored.")
+    model_version: Version = Field(description="Model version being monitored.")
+    dedupe_key: str = Field(
+        min_length=1,
+        max_length=300,
+        strict=True,
+        description="Same key = same condition; one alert per condition.",
+    )
     state: Literal["firing", "resolved"] = Field(description="firing or resolved.")

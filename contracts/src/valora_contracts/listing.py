@@ -10,7 +10,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
-from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat
+from valora_contracts.envelope import (
+    CleanStr,
+    Envelope,
+    FiniteFloat,
+    Text,
+    Version,
+)
 
 __all__ = [
     "FEATURE_ALIASES",
@@ -45,6 +51,10 @@ Price = Annotated[FiniteFloat, Field(gt=0)]
 MAX_COUNT = 10_000
 """Physical-sanity bound of counts (bedrooms, bathrooms, parking spaces); the data contract's
 ranges are far narrower. Without it a 2**67 would pass and break 64-bit encoders downstream."""
+MAX_AREA = 1_000_000.0
+"""Physical-sanity bound of an area in m² (a square kilometre); the data contract's is narrower."""
+MAX_AGE = 10_000.0
+"""Physical-sanity bound of a building's age in years."""
 
 
 class ListingFeatures(BaseModel):
@@ -53,24 +63,33 @@ class ListingFeatures(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     area: FiniteFloat = Field(
-        gt=0, validation_alias=_alias("area"), description="Living area in square metres."
+        gt=0,
+        le=MAX_AREA,
+        validation_alias=_alias("area"),
+        description="Living area in square metres.",
     )
     bedrooms: int = Field(
+        strict=True,
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("bedrooms", "quartos"),
         description="Number of bedrooms.",
     )
     bathrooms: int = Field(
+        strict=True,
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("bathrooms", "banheiros"),
         description="Number of bathrooms.",
     )
     age: FiniteFloat = Field(
-        ge=0, validation_alias=_alias("age", "idade"), description="Age of the building in years."
+        ge=0,
+        le=MAX_AGE,
+        validation_alias=_alias("age", "idade"),
+        description="Age of the building in years.",
     )
     garage: int = Field(
+        strict=True,
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("garage", "garagem"),
@@ -89,9 +108,13 @@ class RawListing(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    listing_id: str | None = Field(default=None, description="Producer's id, if any.")
-    source: str | None = Field(default=None, description="Producer or feed name.")
-    listed_at: str | None = Field(default=None, description="When listed (ISO 8601), if known.")
+    listing_id: str | None = Field(
+        default=None, max_length=200, description="Producer's id, if any."
+    )
+    source: str | None = Field(default=None, max_length=200, description="Producer or feed name.")
+    listed_at: str | None = Field(
+        default=None, max_length=64, description="When listed (ISO 8601), if known."
+    )
     area_unit: Literal["m2", "sqft"] | None = Field(
         default=None, description="Unit of ``area``: square metres (default) or square feet."
     )
@@ -140,14 +163,18 @@ class IngestedListing(Envelope):
         default=None, description="Price label in currency units, when present."
     )
     content_hash: str = Field(
-        max_length=128, description="Hash of the normalised content (de-duplication key)."
+        min_length=1,
+        max_length=128,
+        strict=True,
+        pattern=r"^[0-9a-zA-Z:_-]+$",
+        description="Hash of the normalised content (de-duplication key).",
     )
 
 
 class ValidatedListing(IngestedListing):
     """A listing that passed the data contract."""
 
-    contract_version: str = Field(description="Version of the data contract it passed.")
+    contract_version: Version = Field(description="Version of the data contract it passed.")
 
 
 class RuleViolation(BaseModel):
@@ -155,13 +182,15 @@ class RuleViolation(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rule: str = Field(description="Rule name from the data contract.")
-    field: str | None = Field(default=None, description="Field the rule is about, if one.")
-    message: str = Field(description="Human-readable reason.")
+    rule: CleanStr = Field(description="Rule name from the data contract.")
+    field: CleanStr | None = Field(default=None, description="Field the rule is about, if one.")
+    message: Text = Field(description="Human-readable reason.")
 
 
 class RejectedListing(IngestedListing):
     """A listing that failed the data contract, with every failed rule."""
 
-    contract_version: str = Field(description="Version of the data contract it failed.")
-    violations: list[RuleViolation] = Field(min_length=1, description="Every failed rule.")
+    contract_version: Version = Field(description="Version of the data contract it failed.")
+    violations: list[RuleViolation] = Field(
+        min_length=1, max_length=100, description="Every failed rule."
+    )

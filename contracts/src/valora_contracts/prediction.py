@@ -6,8 +6,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id
+from valora_contracts.envelope import (
+    CleanStr,
+    Envelope,
+    FiniteFloat,
+    Id64,
+    Id255,
+    Text,
+    Version,
+    new_id,
+)
 from valora_contracts.listing import ListingFeatures
+from valora_contracts.naming import REPLY_TOPIC_PATTERN
 
 __all__ = [
     "PredictionErrorCode",
@@ -22,6 +32,8 @@ __all__ = [
 
 PredictionSource = Literal["sync", "batch", "stream"]
 PredictionErrorCode = Literal["no_champion", "prediction_failed"]
+MAX_REQUEST_ITEMS = 1000
+"""Most houses one request may carry (the gateway sends at most 500 per request)."""
 
 
 class PredictionInput(BaseModel):
@@ -29,30 +41,32 @@ class PredictionInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input_id: str = Field(
-        default_factory=new_id,
-        min_length=1,
-        max_length=255,
-        description="Id of this input (idempotency).",
-    )
-    listing_id: str | None = Field(
-        default=None, max_length=255, description="Listing id, when known."
-    )
+    input_id: Id255 = Field(default_factory=new_id, description="Id of this input (idempotency).")
+    listing_id: CleanStr | None = Field(default=None, description="Listing id, when known.")
     features: ListingFeatures = Field(description="Features to value.")
 
 
 class PredictionRequested(Envelope):
     """A request to value one or more houses; the answer goes to ``reply_to``."""
 
-    correlation_id: str = Field(
-        default_factory=new_id, min_length=1, max_length=64, description="Matches the reply."
+    correlation_id: Id64 = Field(default_factory=new_id, description="Matches the reply.")
+    reply_to: str = Field(
+        pattern=REPLY_TOPIC_PATTERN,
+        max_length=128,
+        description="Topic the predictor answers on: a gateway instance's reply topic "
+        "(predictions.replies.<instance>.v1).",
     )
-    reply_to: CleanStr = Field(description="Topic the predictor answers on.")
     source: PredictionSource = Field(default="sync", description="Who asked: sync, batch, stream.")
     batch_job_id: str | None = Field(
-        default=None, max_length=32, description="Batch job, for batch requests."
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[0-9A-Za-z_-]+$",
+        description="Batch job, for batch requests.",
     )
-    items: list[PredictionInput] = Field(min_length=1, description="Houses to value.")
+    items: list[PredictionInput] = Field(
+        min_length=1, max_length=MAX_REQUEST_ITEMS, description="Houses to value."
+    )
 
 
 class PredictionInterval(BaseModel):
@@ -76,23 +90,33 @@ class PredictionResult(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prediction_id: str = Field(description="Id of the stored prediction.")
-    input_id: str = Field(description="Input this answers.")
-    listing_id: str | None = Field(default=None, description="Listing id, when known.")
+    prediction_id: str = Field(
+        min_length=1,
+        max_length=32,
+        strict=True,
+        pattern=r"^[0-9A-Za-z_-]+$",
+        description="Id of the stored prediction.",
+    )
+    input_id: Id255 = Field(description="Input this answers.")
+    listing_id: CleanStr | None = Field(default=None, description="Listing id, when known.")
     price: FiniteFloat = Field(description="Predicted price.")
     interval: PredictionInterval = Field(description="Calibrated interval.")
-    model_name: str = Field(description="Registered model name.")
-    model_version: str = Field(description="Model version that answered.")
-    run_id: str = Field(description="MLflow run id of that version.")
-    warnings: list[str] = Field(default_factory=list, description="E.g. unknown neighbourhood.")
+    model_name: CleanStr = Field(description="Registered model name.")
+    model_version: Version = Field(description="Model version that answered.")
+    run_id: Id64 = Field(description="MLflow run id of that version.")
+    warnings: list[Text] = Field(
+        default_factory=list, max_length=50, description="E.g. unknown neighbourhood."
+    )
 
 
 class PredictionReply(Envelope):
     """The predictor's answer to a :class:`PredictionRequested`."""
 
-    correlation_id: str = Field(description="Correlation id of the request.")
-    results: list[PredictionResult] = Field(default_factory=list, description="One per input.")
-    error: str | None = Field(default=None, description="Why the request failed, if it did.")
+    correlation_id: Id64 = Field(description="Correlation id of the request.")
+    results: list[PredictionResult] = Field(
+        default_factory=list, max_length=MAX_REQUEST_ITEMS, description="One per input."
+    )
+    error: Text | None = Field(default=None, description="Why the request failed, if it did.")
     error_code: PredictionErrorCode | None = Field(
         default=None,
         description="Machine-readable kind of the error: no_champion (no model is served yet: "
@@ -106,5 +130,7 @@ class PredictionMade(Envelope):
     source: PredictionSource = Field(description="sync, batch or stream.")
     features: ListingFeatures = Field(description="Features that were valued.")
     result: PredictionResult = Field(description="The prediction and its lineage.")
-    input_hash: str = Field(description="Hash of the features.")
+    input_hash: str = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="Hash of the features."
+    )
     latency_ms: FiniteFloat = Field(ge=0, description="Model latency for this batch (ms).")

@@ -6,6 +6,7 @@ cannot process to that topic's DLQ (``<name>.dlq.v1``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from valora_contracts.dlq import DeadLetter
 from valora_contracts.drift import DriftAlert
 from valora_contracts.errors import UnknownTopicError
 from valora_contracts.listing import IngestedListing, RawListing, RejectedListing, ValidatedListing
+from valora_contracts.naming import REPLY_TOPIC_PREFIX, REPLY_TOPIC_SUFFIX
 from valora_contracts.prediction import PredictionMade, PredictionReply, PredictionRequested
 from valora_contracts.sales import SaleObserved
 from valora_contracts.training import ModelPromoted, ModelTrained, TrainingRequested
@@ -30,6 +32,7 @@ __all__ = [
     "MODELS_TRAINED",
     "PREDICTIONS_MADE",
     "PREDICTIONS_REQUESTS",
+    "PREDICTION_REPLIES_DLQ",
     "SALES_OBSERVED",
     "TRAINING_REQUESTS",
     "TopicSpec",
@@ -38,6 +41,7 @@ __all__ = [
     "topic_by_name",
 ]
 
+_REPLY_INSTANCE_MAX = 100
 _NAME = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*\.v[0-9]+$")
 
 
@@ -127,10 +131,15 @@ def dlq_for(topic: TopicSpec) -> TopicSpec:
 
 
 def reply_topic(instance_id: str) -> TopicSpec:
-    """The reply topic of one gateway instance (request-reply over Kafka)."""
-    safe = re.sub(r"[^a-z0-9_-]", "-", instance_id.lower())
+    """The reply topic of one gateway instance (request-reply over Kafka): the instance id
+    lowercased, other characters replaced by ``-``, a long one shortened with a hash suffix, so
+    the name always matches :data:`~valora_contracts.naming.REPLY_TOPIC_PATTERN`."""
+    safe = re.sub(r"[^a-z0-9_-]", "-", instance_id.lower()) or "gateway"
+    if len(safe) > _REPLY_INSTANCE_MAX:
+        digest = hashlib.blake2b(safe.encode(), digest_size=8).hexdigest()
+        safe = f"{safe[: _REPLY_INSTANCE_MAX - 17]}-{digest}"
     return TopicSpec(
-        f"predictions.replies.{safe}.v1",
+        f"{REPLY_TOPIC_PREFIX}{safe}{REPLY_TOPIC_SUFFIX}",
         "correlation_id",
         1,
         PredictionReply,
@@ -139,7 +148,17 @@ def reply_topic(instance_id: str) -> TopicSpec:
     )
 
 
-ALL_TOPICS: tuple[TopicSpec, ...] = _PRIMARY + tuple(dlq_for(t) for t in _PRIMARY)
+PREDICTION_REPLIES_DLQ = TopicSpec(
+    "predictions.replies.all.dlq.v1",
+    "correlation id",
+    1,
+    DeadLetter,
+    "Replies a gateway could not read (every instance's reply topic dead-letters here).",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    _PRIMARY + tuple(dlq_for(t) for t in _PRIMARY) + (PREDICTION_REPLIES_DLQ,)
+)
 """Every static topic, primary and dead-letter (reply topics are per gateway instance)."""
 
 _BY_NAME = {t.name: t for t in ALL_TOPICS}

@@ -6,21 +6,34 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from valora_contracts.envelope import CleanStr, Envelope, FiniteFloat, new_id
+from valora_contracts.envelope import (
+    CleanStr,
+    Count,
+    Envelope,
+    FiniteFloat,
+    Id64,
+    Text,
+    Version,
+    new_id,
+)
 
 __all__ = ["GateResult", "ModelMetrics", "ModelPromoted", "ModelTrained", "TrainingRequested"]
 
 TrainingReason = Literal["manual", "schedule", "drift", "new_labels", "startup"]
+MAX_TRIALS = 10_000
+"""Most Optuna trials one request may ask for."""
 
 
 class TrainingRequested(Envelope):
     """Ask the trainer to train (and, if the gate passes, promote) a model."""
 
-    request_id: str = Field(default_factory=new_id, description="Id to follow this request.")
+    request_id: Id64 = Field(default_factory=new_id, description="Id to follow this request.")
     model_name: CleanStr = Field(description="Registered model name to train.")
     reason: TrainingReason = Field(description="Why training was requested.")
-    requested_by: str = Field(default="operator", description="Who or what asked.")
-    trials: int | None = Field(default=None, ge=1, description="Override of the Optuna trials.")
+    requested_by: CleanStr = Field(default="operator", description="Who or what asked.")
+    trials: int | None = Field(
+        default=None, ge=1, le=MAX_TRIALS, strict=True, description="Override of the Optuna trials."
+    )
 
 
 class ModelMetrics(BaseModel):
@@ -35,8 +48,8 @@ class ModelMetrics(BaseModel):
     interval_coverage: FiniteFloat = Field(
         ge=0, le=1, description="Share of test rows inside the 90% conformal interval."
     )
-    n_train: int = Field(ge=0, description="Training rows.")
-    n_test: int = Field(ge=0, description="Test rows.")
+    n_train: Count = Field(description="Training rows.")
+    n_test: Count = Field(description="Test rows.")
 
 
 class GateResult(BaseModel):
@@ -45,8 +58,10 @@ class GateResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     passed: bool = Field(description="True when the challenger may be promoted.")
-    reasons: list[str] = Field(default_factory=list, description="Why it failed (empty if passed).")
-    champion_version: str | None = Field(default=None, description="Champion compared against.")
+    reasons: list[Text] = Field(
+        default_factory=list, max_length=50, description="Why it failed (empty if passed)."
+    )
+    champion_version: Version | None = Field(default=None, description="Champion compared against.")
     champion_rmse: FiniteFloat | None = Field(
         default=None, description="Champion's RMSE on the same test rows."
     )
@@ -55,10 +70,10 @@ class GateResult(BaseModel):
 class ModelTrained(Envelope):
     """A training run finished (whatever the gate said)."""
 
-    request_id: str = Field(description="Training request this answers.")
+    request_id: Id64 = Field(description="Training request this answers.")
     model_name: CleanStr = Field(description="Registered model name.")
-    model_version: str | None = Field(default=None, description="Registered version, if any.")
-    run_id: str = Field(description="MLflow run id.")
+    model_version: Version | None = Field(default=None, description="Registered version, if any.")
+    run_id: Id64 = Field(description="MLflow run id.")
     metrics: ModelMetrics = Field(description="Hold-out metrics.")
     gate: GateResult = Field(description="Quality-gate result.")
 
@@ -67,7 +82,7 @@ class ModelPromoted(Envelope):
     """A model version became the champion."""
 
     model_name: CleanStr = Field(description="Registered model name.")
-    model_version: CleanStr = Field(description="Version now aliased ``champion``.")
-    run_id: str = Field(description="MLflow run id of that version.")
-    previous_version: str | None = Field(default=None, description="Former champion, if any.")
+    model_version: Version = Field(description="Version now aliased ``champion``.")
+    run_id: Id64 = Field(description="MLflow run id of that version.")
+    previous_version: Version | None = Field(default=None, description="Former champion, if any.")
     metrics: ModelMetrics = Field(description="Hold-out metrics of the new champion.")

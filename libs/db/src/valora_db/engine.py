@@ -22,14 +22,34 @@ __all__ = [
 ]
 
 
+DEFAULT_COMMAND_TIMEOUT_S = 15.0
+DEFAULT_ACQUIRE_TIMEOUT_S = 10.0
+
+
 def create_engine(
-    url: str, *, pool_size: int = 5, echo: bool = False, pre_ping: bool = True
+    url: str,
+    *,
+    pool_size: int = 5,
+    echo: bool = False,
+    pre_ping: bool = True,
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+    acquire_timeout_s: float = DEFAULT_ACQUIRE_TIMEOUT_S,
 ) -> AsyncEngine:
     """An asyncpg engine. With ``pre_ping`` (the default) every checkout first pings the
     server, so a restarted PostgreSQL is reconnected to transparently; a hot path may turn it
-    off (a round trip per checkout) if it retries on a disconnect itself."""
+    off (a round trip per checkout) if it retries on a disconnect itself.
+
+    Every statement times out after ``command_timeout_s`` and a checkout (or a connect) after
+    ``acquire_timeout_s``: a hung or frozen server becomes a transient error the consumers'
+    error policy backs off from, never a caller waiting forever."""
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping, echo=echo
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_timeout=acquire_timeout_s,
+        echo=echo,
+        connect_args={"command_timeout": command_timeout_s, "timeout": acquire_timeout_s},
     )
 
 
@@ -54,16 +74,28 @@ async def _keep_session(_: asyncpg.Connection) -> None:
 
 
 async def create_driver_pool(
-    url: str, *, size: int, application_name: str | None = None
+    url: str,
+    *,
+    size: int,
+    application_name: str | None = None,
+    command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+    connect_timeout_s: float = DEFAULT_ACQUIRE_TIMEOUT_S,
 ) -> asyncpg.Pool:
     """A plain asyncpg pool, for a hot path that runs its own statements (one round trip per
     statement; a SQLAlchemy checkout plus asyncpg's reset on release cost as much again).
 
     Connections open lazily (no server needed to start) and are not reset when released, so
     use it only for statements that leave no session state behind (no ``SET``, advisory
-    locks, ``LISTEN`` or open transactions).
+    locks, ``LISTEN`` or open transactions). Statements time out after ``command_timeout_s``
+    and connecting after ``connect_timeout_s`` (pass a timeout to ``pool.acquire`` too).
     """
     settings = {"application_name": application_name} if application_name else None
     return await asyncpg.create_pool(
-        _driver_dsn(url), min_size=0, max_size=size, reset=_keep_session, server_settings=settings
+        _driver_dsn(url),
+        min_size=0,
+        max_size=size,
+        reset=_keep_session,
+        server_settings=settings,
+        command_timeout=command_timeout_s,
+        timeout=connect_timeout_s,
     )

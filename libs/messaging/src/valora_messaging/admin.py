@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from valora_contracts import TopicSpec
 
-__all__ = ["ensure_topics"]
+__all__ = ["KnownTopics", "ensure_topics"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,3 +40,39 @@ async def ensure_topics(
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+class KnownTopics:
+    """Which topics exist, from a cached listing of the cluster's topics.
+
+    A name not in the cache triggers a fresh listing at most every ``refresh_s`` (a flood of
+    records naming missing topics costs one metadata request per interval, not one each).
+    Listing all topics never auto-creates one, unlike a metadata request for a single name.
+    """
+
+    def __init__(
+        self, *, lister: Callable[[], Awaitable[Iterable[str]]], refresh_s: float = 5.0
+    ) -> None:
+        self._lister = lister
+        self._refresh_s = refresh_s
+        self._known: frozenset[str] = frozenset()
+        self._listed_at = -float("inf")
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_admin(cls, admin: AIOKafkaAdminClient, *, refresh_s: float = 5.0) -> KnownTopics:
+        return cls(lister=admin.list_topics, refresh_s=refresh_s)
+
+    async def existing(self, names: Iterable[str]) -> set[str]:
+        """The subset of ``names`` that exist."""
+        wanted = set(names)
+        if wanted - self._known:
+            async with self._lock:
+                if wanted - self._known and time.monotonic() - self._listed_at >= self._refresh_s:
+                    self._known = frozenset(await self._lister())
+                    self._listed_at = time.monotonic()
+        return wanted & self._known
+
+    def forget(self, name: str) -> None:
+        """A send to ``name`` failed as unknown: ask the cluster again next time."""
+        self._known = self._known - {name}

@@ -14,6 +14,7 @@ from typing import Any
 from valora_messaging.dlq import FailedRecord
 
 __all__ = [
+    "ConsumedBatch",
     "InRecord",
     "commit_offsets",
     "from_consumer_records",
@@ -59,13 +60,23 @@ def from_consumer_records(records: Iterable[Any]) -> list[InRecord]:
     ]
 
 
+class ConsumedBatch(list[InRecord]):
+    """The records of one FastStream message, with the message itself (for seeking back)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, records: Iterable[InRecord], *, message: Any = None) -> None:
+        super().__init__(records)
+        self.message = message
+
+
 def records_of(raw_message: Any) -> list[InRecord]:
     """The records behind a FastStream Kafka message (one record, or a batch's tuple)."""
     records = raw_message if isinstance(raw_message, tuple | list) else (raw_message,)
     return from_consumer_records(records)
 
 
-async def records_decoder(message: Any) -> list[InRecord]:
+async def records_decoder(message: Any) -> ConsumedBatch:
     """FastStream decoder (``decoder=`` of a subscriber): a handler's one argument becomes the
     :class:`InRecord` list behind the message (one record, or a batch's tuple).
 
@@ -74,7 +85,7 @@ async def records_decoder(message: Any) -> list[InRecord]:
     message (or batch) on the hot path. Async, since a plain function would run in that pool
     too.
     """
-    return records_of(message.raw_message)
+    return ConsumedBatch(records_of(message.raw_message), message=message)
 
 
 def to_failed(record: InRecord, error: BaseException) -> FailedRecord:

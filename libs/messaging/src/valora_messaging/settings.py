@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from valora_settings import ValoraSettings
 
+from valora_messaging.retry import RetrySettings
+
 __all__ = ["KafkaSettings"]
 
 
@@ -55,3 +57,45 @@ class KafkaSettings(ValoraSettings):
     kafka_auto_offset_reset: str = Field(
         default="earliest", description="Where a new consumer group starts."
     )
+    kafka_max_poll_interval_ms: int = Field(
+        default=300_000,
+        ge=10_000,
+        description="Longest a consumer may spend on one batch before the group considers it "
+        "dead (must exceed consumer_transient_hold_s).",
+    )
+    consumer_transient_initial_s: float = Field(
+        default=0.5, gt=0, description="First backoff after a transient error (doubles)."
+    )
+    consumer_transient_max_s: float = Field(
+        default=30.0, gt=0, description="Longest backoff between retries of a transient error."
+    )
+    consumer_transient_hold_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long one batch waits out transient errors before it is handed back "
+        "for redelivery (the partition keeps waiting; the consumer stays in its group).",
+    )
+    consumer_unknown_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="Tries of a batch failing with an unexpected error before the failing "
+        "records are isolated and dead-lettered.",
+    )
+    consumer_unknown_initial_s: float = Field(
+        default=4.0, gt=0, description="First backoff after an unexpected error (doubles)."
+    )
+    consumer_unknown_max_s: float = Field(
+        default=30.0, gt=0, description="Longest backoff between retries of an unexpected error."
+    )
+
+    def retry_settings(self) -> RetrySettings:
+        """The consumers' :class:`~valora_messaging.policy.RetrySettings`."""
+        return RetrySettings(
+            transient_initial_s=self.consumer_transient_initial_s,
+            transient_max_s=self.consumer_transient_max_s,
+            transient_hold_s=self.consumer_transient_hold_s,
+            unknown_attempts=self.consumer_unknown_attempts,
+            unknown_initial_s=self.consumer_unknown_initial_s,
+            unknown_max_s=self.consumer_unknown_max_s,
+        )

@@ -51,6 +51,17 @@ class ValoraSettings(BaseSettings):
         description="SQLAlchemy async URL of PostgreSQL (postgresql+asyncpg://...). "
         "When unset, the dev stack runs a private cluster.",
     )
+    database_command_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Longest one PostgreSQL statement may run; a hung database is then a "
+        "transient error (retried with backoff), never a stalled consumer.",
+    )
+    database_acquire_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a caller waits for a pooled PostgreSQL connection (or to connect).",
+    )
     mlflow_tracking_uri: AnyHttpUrl = Field(
         default=_HTTP.validate_python(LOCAL_MLFLOW_URL),
         description="URL of the MLflow tracking server.",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from pydantic import Field
 from valora_messaging import KafkaSettings
 
@@ -28,14 +26,6 @@ class IngestionSettings(KafkaSettings):
     )
     ingestion_exactly_once: bool = Field(
         default=True,
-        description="Write outputs, dead letters and offsets in one Kafka transaction.",
+        description="Write outputs, dead letters and offsets in one Kafka transaction per input "
+        "partition, fenced per partition (exactly-once for read_committed readers).",
     )
-    ingestion_transactional_id: str | None = Field(
-        default=None,
-        description="Transactional id; must be stable across restarts of one instance and "
-        "unique per instance. Default: valora-ingestion-<hostname>.",
-    )
-
-    @property
-    def transactional_id(self) -> str:
-        return self.ingestion_transactional_id or f"valora-ingestion-{socket.gethostname()}"

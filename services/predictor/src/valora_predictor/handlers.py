@@ -1,8 +1,9 @@
 """The predictor's handlers: prediction requests, validated listings, promotions.
 
 Plain classes with keyword-only dependencies; entrypoints only convert records and call them.
-Offsets are committed by FastStream after a handler returns: a raised error redelivers the batch,
-and storage is idempotent, so a redelivery never adds a row.
+Every handler runs under the consumers' error policy (``valora_messaging.ErrorPolicy``): a raised
+error is classified (retried, isolated and dead-lettered, or left for redelivery), and storage
+is idempotent, so a redelivery never adds a row.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from valora_messaging import (
     to_failed,
 )
 
-from valora_predictor.errors import InvalidRecordError, NoChampionError, PredictionFailedError
+from valora_predictor.errors import (
+    InvalidRecordError,
+    NoChampionError,
+    PredictionFailedError,
+    UnknownReplyTopicError,
+)
 from valora_predictor.holder import ModelHolder
 from valora_predictor.output import Output, PredictorMetrics
 from valora_predictor.store import PredictionRow
@@ -78,22 +84,41 @@ class RequestOutcome:
 
 
 class RequestHandler:
-    """``predictions.requests.v1``: value every request of a batch in one call, reply to each."""
+    """``predictions.requests.v1``: value every request of a batch in one call, reply to each.
+
+    A record that is not a request, or names a reply topic that does not exist, is
+    dead-lettered (nobody could be answered); a model error is answered ``prediction_failed``
+    and no champion ``no_champion``: the caller learns at once.
+    """
 
     def __init__(self, *, valuer: Valuer, output: Output, metrics: PredictorMetrics) -> None:
         self._valuer = valuer
         self._output = output
         self._metrics = metrics
 
-    async def handle_batch(self, records: Sequence[InRecord]) -> RequestOutcome:
-        started = time.perf_counter()
-        requests: list[PredictionRequested] = []
+    async def _decode(
+        self, records: Sequence[InRecord]
+    ) -> tuple[list[PredictionRequested], list[FailedRecord]]:
+        decoded: list[tuple[InRecord, PredictionRequested]] = []
         failed: list[FailedRecord] = []
         for record in records:
             try:
-                requests.append(PredictionRequested.model_validate_json(record.value))
+                decoded.append((record, PredictionRequested.model_validate_json(record.value)))
             except ValueError as exc:
                 failed.append(to_failed(record, InvalidRecordError(f"invalid request: {exc}")))
+        existing = await self._output.existing_topics({req.reply_to for _, req in decoded})
+        requests: list[PredictionRequested] = []
+        for record, req in decoded:
+            if req.reply_to in existing:
+                requests.append(req)
+            else:
+                error = UnknownReplyTopicError(f"reply topic {req.reply_to!r} does not exist")
+                failed.append(to_failed(record, error))
+        return requests, failed
+
+    async def handle_batch(self, records: Sequence[InRecord]) -> RequestOutcome:
+        started = time.perf_counter()
+        requests, failed = await self._decode(records)
         items = [
             ValuationItem(
                 source=req.source,
@@ -110,13 +135,14 @@ class RequestHandler:
         error: str | None = None
         code: PredictionErrorCode | None = None
         rows: list[PredictionRow] = []
-        try:
-            rows = await self._valuer.value(items)
-        except NoChampionError:
-            error, code = NO_CHAMPION, "no_champion"
-        except PredictionFailedError as exc:
-            logger.error("prediction failed", extra={"error": str(exc)})
-            error, code = f"prediction failed: {exc}", "prediction_failed"
+        if items:
+            try:
+                rows = await self._valuer.value(items)
+            except NoChampionError:
+                error, code = NO_CHAMPION, "no_champion"
+            except PredictionFailedError as exc:
+                logger.error("prediction failed", extra={"error": str(exc)[:500]})
+                error, code = f"prediction failed: {exc}", "prediction_failed"
         outgoing: list[OutgoingRecord] = []
         results = [result_of(r) for r in rows]
         position = 0
@@ -168,7 +194,13 @@ def stream_input_id(listing: ValidatedListing) -> str:
 
 
 class StreamHandler:
-    """``listings.validated.v1``: value every new listing (vectorised), store, publish."""
+    """``listings.validated.v1``: value every new listing (vectorised), store, publish.
+
+    Without a champion it raises :class:`NoChampionError` (transient: the consumers' error
+    policy backs off and the listings wait, never lost); a model error raises
+    :class:`PredictionFailedError` (permanent: the policy isolates the listing the model fails
+    on and dead-letters only that one).
+    """
 
     def __init__(
         self,
@@ -176,21 +208,17 @@ class StreamHandler:
         valuer: Valuer,
         output: Output,
         metrics: PredictorMetrics,
-        no_champion_retry_s: float,
         chunk_rows: int = 500,
     ) -> None:
         self._valuer = valuer
         self._output = output
         self._metrics = metrics
-        self._retry_s = no_champion_retry_s
         self._chunk = max(1, chunk_rows)
 
     async def handle_batch(self, records: Sequence[InRecord]) -> int:
-        """Returns the number of predictions; raises :class:`NoChampionError` (so the batch is
-        nacked and redelivered, never lost) while no champion is served."""
+        """Returns the number of predictions."""
         started = time.perf_counter()
         items: list[ValuationItem] = []
-        decoded: list[InRecord] = []
         failed: list[FailedRecord] = []
         for record in records:
             try:
@@ -198,7 +226,6 @@ class StreamHandler:
             except ValueError as exc:
                 failed.append(to_failed(record, InvalidRecordError(f"invalid listing: {exc}")))
                 continue
-            decoded.append(record)
             items.append(
                 ValuationItem(
                     source="stream",
@@ -209,17 +236,11 @@ class StreamHandler:
                 )
             )
         if items and not self._valuer.has_champion:
-            await asyncio.sleep(self._retry_s)
-            if not self._valuer.has_champion:
-                logger.warning("no champion: listings left for redelivery", extra={"n": len(items)})
-                raise NoChampionError("no champion model is being served yet")
-        chunks = [
-            (items[i : i + self._chunk], decoded[i : i + self._chunk])
-            for i in range(0, len(items), self._chunk)
-        ]
+            raise NoChampionError("no champion model is being served yet")
+        chunks = [items[i : i + self._chunk] for i in range(0, len(items), self._chunk)]
         # Chunks run concurrently: one's database and Kafka round trips overlap another's model
-        # call. Any failure raises, and the whole batch is redelivered (storage is idempotent).
-        done = await asyncio.gather(*(self._chunk_once(it, rec, failed) for it, rec in chunks))
+        # call. Any failure raises to the error policy (storage is idempotent).
+        done = await asyncio.gather(*(self._chunk_once(chunk) for chunk in chunks))
         await self._output.dead_letter(source=LISTINGS_VALIDATED, records=failed)
         rows = [row for chunk_rows in done for row in chunk_rows]
         if rows:
@@ -228,31 +249,33 @@ class StreamHandler:
             )
         return len(rows)
 
-    async def _chunk_once(
-        self, items: list[ValuationItem], records: list[InRecord], failed: list[FailedRecord]
-    ) -> list[PredictionRow]:
-        try:
-            rows = await self._valuer.value(items)
-        except PredictionFailedError as exc:
-            failed.extend(to_failed(r, InvalidRecordError(str(exc))) for r in records)
-            return []
+    async def _chunk_once(self, items: list[ValuationItem]) -> list[PredictionRow]:
+        rows = await self._valuer.value(items)
         await self._output.publish(_made_records(rows, items))
         return rows
 
 
 class PromotionHandler:
-    """``models.promoted.v1``: start loading the new champion in the background."""
+    """``models.promoted.v1``: start loading the new champion in the background. A record that
+    is not a ``ModelPromoted`` raises :class:`InvalidRecordError` (dead-lettered by the policy).
+    """
 
     def __init__(self, *, holder: ModelHolder) -> None:
         self._holder = holder
+
+    async def handle_batch(self, records: Sequence[InRecord]) -> int:
+        """The number of refreshes started (events for the served model name)."""
+        started = 0
+        for record in records:
+            started += await self.handle(record.value)
+        return started
 
     async def handle(self, value: bytes) -> bool:
         """True when a refresh was started (the event is for the served model name)."""
         try:
             event = ModelPromoted.model_validate_json(value)
         except ValueError as exc:
-            logger.warning("ignoring invalid promotion event", extra={"error": str(exc)[:300]})
-            return False
+            raise InvalidRecordError(f"invalid ModelPromoted: {exc}") from exc
         if event.model_name != self._holder.model_name:
             return False
         logger.info("champion promoted", extra={"model_version": event.model_version})

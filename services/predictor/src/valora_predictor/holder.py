@@ -8,16 +8,19 @@ entirely by one version, and no request ever waits on (or fails because of) a sw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 
 import pandas as pd
+from valora_observability import freeze_heap
 
 from valora_predictor.errors import ModelLoadError
 from valora_predictor.model import ModelHandle, ModelLoader, ModelRef
+from valora_predictor.output import PredictorMetrics
 
-__all__ = ["ModelHolder", "warmup_frame"]
+__all__ = ["ChampionPolling", "ModelHolder", "ServedVersion", "warmup_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +131,52 @@ class ModelHolder:
         """Wait for background refreshes (tests, shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class ServedVersion:
+    """``on_swap`` of the holder: the served-version gauge, and a heap freeze (a loaded model
+    is long-lived: keep the garbage collector from re-scanning it)."""
+
+    def __init__(self, *, metrics: PredictorMetrics, service: str) -> None:
+        self._metrics = metrics
+        self._service = service
+
+    def __call__(self, handle: ModelHandle) -> None:
+        freeze_heap(reason=f"model {handle.ref.version} loaded")
+        gauge = self._metrics.model_version
+        gauge.clear()
+        gauge.labels(self._service, handle.ref.name, handle.ref.version).set(1)
+
+
+class ChampionPolling:
+    """Loads the champion at start (if there is one) and re-reads the alias in the background."""
+
+    def __init__(self, *, holder: ModelHolder, interval_s: float, idle_interval_s: float) -> None:
+        self._holder = holder
+        self._interval_s = interval_s
+        self._idle_interval_s = idle_interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def load_first(self) -> None:
+        try:
+            await self._holder.refresh()
+        except Exception as exc:  # MLflow down or no model: keep polling, reply with errors
+            logger.warning("no champion at start", extra={"error": str(exc)[:500]})
+        if self._holder.current is None:
+            logger.warning("no champion yet", extra={"model_name": self._holder.model_name})
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._holder.poll_forever(
+                    interval_s=self._interval_s, idle_interval_s=self._idle_interval_s
+                ),
+                name="valora-champion-poll",
+            )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -9,7 +9,9 @@ from typing import Protocol
 from faststream.kafka import KafkaBroker
 from valora_contracts import TopicSpec
 from valora_messaging import (
+    ConsumerMetrics,
     FailedRecord,
+    KnownTopics,
     OutgoingRecord,
     ProducerLanes,
     publish_dead_letters,
@@ -33,6 +35,10 @@ class Output(Protocol):
 
     async def dead_letter(self, *, source: TopicSpec, records: Sequence[FailedRecord]) -> None: ...
 
+    async def existing_topics(self, names: set[str]) -> set[str]:
+        """The reply topics among ``names`` that exist."""
+        ...
+
 
 class BrokerOutput:
     """:class:`Output` to Kafka. Replies go through producer lanes, so a request's reply never
@@ -40,10 +46,20 @@ class BrokerOutput:
     letters through the broker's one producer, where concurrent chunks' records coalesce into
     fewer, larger produce requests."""
 
-    def __init__(self, *, broker: KafkaBroker, lanes: ProducerLanes, service: str) -> None:
+    def __init__(
+        self,
+        *,
+        broker: KafkaBroker,
+        lanes: ProducerLanes,
+        topics: KnownTopics,
+        service: str,
+        metrics: ConsumerMetrics,
+    ) -> None:
         self._broker = broker
         self._lanes = lanes
+        self._topics = topics
         self._service = service
+        self._metrics = metrics
 
     async def reply(self, records: Sequence[OutgoingRecord]) -> None:
         await self._lanes.publish(records)
@@ -57,6 +73,10 @@ class BrokerOutput:
             await publish_dead_letters(
                 broker=self._broker, source=source, records=records, service=self._service
             )
+            self._metrics.dead_lettered(records)
+
+    async def existing_topics(self, names: set[str]) -> set[str]:
+        return await self._topics.existing(names)
 
 
 class PredictorMetrics:

@@ -51,12 +51,6 @@ class PredictorSettings(KafkaSettings):
     predictor_no_champion_poll_s: float = Field(
         default=2.0, gt=0, description="Alias poll interval while no champion is loaded."
     )
-    predictor_no_champion_retry_s: float = Field(
-        default=5.0,
-        ge=0,
-        description="With no champion, a stream batch waits this long, then is nacked and "
-        "redelivered (never lost).",
-    )
     predictor_stream_chunk_rows: int = Field(
         default=500,
         ge=1,

@@ -136,16 +136,28 @@ class SqlPredictionStore:
     :meth:`start` opens the pool (lazily connecting), :meth:`close` closes it.
     """
 
-    def __init__(self, *, database_url: str, pool_size: int, application_name: str) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        pool_size: int,
+        application_name: str,
+        command_timeout_s: float = 15.0,
+    ) -> None:
         self._url = database_url
         self._size = pool_size
         self.application_name = application_name
+        self._timeout = command_timeout_s
         self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
         if self._pool is None:
             self._pool = await create_driver_pool(
-                self._url, size=self._size, application_name=self.application_name
+                self._url,
+                size=self._size,
+                application_name=self.application_name,
+                command_timeout_s=self._timeout,
+                connect_timeout_s=self._timeout,
             )
 
     async def close(self) -> None:
@@ -166,14 +178,17 @@ class SqlPredictionStore:
             stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
         ):
             with attempt:
-                return await self._save_once(self._pool, unique, arrays)
+                return await self._save_once(self._pool, unique, arrays, self._timeout)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
     @staticmethod
     async def _save_once(
-        pool: asyncpg.Pool, unique: dict[RowKey, PredictionRow], arrays: list[list[Any]]
+        pool: asyncpg.Pool,
+        unique: dict[RowKey, PredictionRow],
+        arrays: list[list[Any]],
+        timeout_s: float,
     ) -> dict[RowKey, PredictionRow]:
-        async with pool.acquire() as conn:
+        async with pool.acquire(timeout=timeout_s) as conn:
             try:
                 records = await conn.fetch(_INSERT, *arrays)  # autocommits: one statement
                 inserted = {(r["source"], r["input_id"]) for r in records}

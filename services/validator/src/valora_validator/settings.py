@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -29,12 +28,3 @@ class ValidatorSettings(KafkaSettings):
         description="Write outcomes, dead letters and offsets in one Kafka transaction, and "
         "read the ingested topic with read_committed.",
     )
-    validator_transactional_id: str | None = Field(
-        default=None,
-        description="Transactional id; stable across restarts of one instance, unique per "
-        "instance. Default: valora-validator-<hostname>.",
-    )
-
-    @property
-    def transactional_id(self) -> str:
-        return self.validator_transactional_id or f"valora-validator-{socket.gethostname()}"

@@ -1,6 +1,8 @@
-"""The validator logic: ingested listings in, validated or rejected listings out.
+"""The validator handler: ingested listings in, validated or rejected listings out.
 
-Plain classes taking their dependencies as keyword arguments; no Kafka client in here.
+Plain classes taking their dependencies as keyword arguments; no Kafka client in here. A record
+that is not an ``IngestedListing`` is dead-lettered with the batch's outputs; any other error
+is raised to the consumers' error policy.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from valora_messaging import (
 )
 from valora_observability import ServiceMetrics
 
-from valora_validator.contract import DataContract, listing_values
+from valora_validator.domain.contract import DataContract, listing_values
 from valora_validator.errors import InvalidIngestedListingError
 
 __all__ = ["BatchOutcome", "ValidatorHandler", "ValidatorMetrics"]
@@ -103,7 +105,7 @@ class ValidatorHandler:
         for record in records:
             try:
                 listing = IngestedListing.model_validate_json(record.value)
-            except Exception as exc:  # one bad record is that record's problem, never fatal
+            except ValueError as exc:  # not an IngestedListing: this record's problem
                 error = InvalidIngestedListingError(f"invalid IngestedListing: {exc}")
                 failed.append(to_failed(record, error))
                 continue
@@ -144,8 +146,6 @@ class ValidatorHandler:
             if count:
                 m.outcomes.labels(service, outcome).inc(count)
                 m.base.messages.labels(service, self._topic, outcome).inc(count)
-        if failed:
-            m.base.dead_letters.labels(service, self._topic).inc(len(failed))
         for rule, count in failures_by_rule.items():
             m.rule_failures.labels(service, rule).inc(count)
         m.base.handler_seconds.labels(service, self._topic).observe(time.perf_counter() - started)

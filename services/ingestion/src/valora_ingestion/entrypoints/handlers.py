@@ -1,6 +1,8 @@
-"""The ingestion logic: raw records in, ingested listings and dead letters out.
+"""The ingestion handler: raw records in, ingested listings and dead letters out.
 
-Plain classes taking their dependencies as keyword arguments; no Kafka client in here.
+A plain class taking its dependencies as keyword arguments; no Kafka client in here. A record
+that cannot be normalised (:class:`~valora_messaging.PermanentError`) is dead-lettered with the
+batch's outputs; any other error is raised to the consumers' error policy.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from valora_messaging import (
     FailedRecord,
     InRecord,
     OutgoingRecord,
+    PermanentError,
     commit_offsets,
     to_failed,
 )
 from valora_observability import ServiceMetrics
 
-from valora_ingestion.dedupe import RecentKeys
-from valora_ingestion.normalise import decode_raw, normalise
+from valora_ingestion.domain.dedupe import RecentKeys
+from valora_ingestion.domain.normalise import decode_raw, normalise
 
 __all__ = ["BatchOutcome", "IngestionHandler"]
 
@@ -79,7 +82,7 @@ class IngestionHandler:
                     header_source=record.header("source"),
                     header_trace_id=record.header("trace_id"),
                 )
-            except Exception as exc:  # any failure of one record is that record's, never fatal
+            except PermanentError as exc:  # this record's problem: dead-lettered with its reason
                 failed.append(to_failed(record, exc))
                 continue
             key = normalised.dedupe_key
@@ -110,6 +113,5 @@ class IngestionHandler:
             m.messages.labels(m.service, self._topic, "duplicate").inc(duplicates)
         if failed:
             m.messages.labels(m.service, self._topic, "dead_lettered").inc(len(failed))
-            m.dead_letters.labels(m.service, self._topic).inc(len(failed))
         m.handler_seconds.labels(m.service, self._topic).observe(time.perf_counter() - started)
         return BatchOutcome(ingested=len(outputs), duplicates=duplicates, dead_lettered=len(failed))

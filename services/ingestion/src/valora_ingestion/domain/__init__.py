@@ -1,0 +1,1 @@
+"""Pure logic of the ingestion service: normalisation and de-duplication (no I/O)."""

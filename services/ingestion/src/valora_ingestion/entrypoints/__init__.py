@@ -1,0 +1,1 @@
+"""Kafka subscribers of the ingestion service and the handler they call."""

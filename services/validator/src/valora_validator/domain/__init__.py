@@ -1,0 +1,1 @@
+"""Pure logic of the validator: the declarative data contract and its evaluation."""

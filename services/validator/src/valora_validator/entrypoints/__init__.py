@@ -1,0 +1,1 @@
+"""Kafka subscribers of the validator service and the handler they call."""

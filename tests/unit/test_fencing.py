@@ -1,0 +1,203 @@
+"""Per-partition transactions (zombie fencing) with a fake producer and consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import ProducerFenced
+from valora_contracts import LISTINGS_INGESTED
+from valora_messaging import (
+    FailedRecord,
+    FencedError,
+    InRecord,
+    NotOwnerError,
+    OutgoingRecord,
+    PartitionTransactions,
+    commit_offsets,
+)
+
+pytestmark = pytest.mark.unit
+TOPIC = LISTINGS_INGESTED.name
+
+
+@dataclass
+class FakeBroker:
+    """What the cluster ends up with: committed transactions only."""
+
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+    records: list[tuple[str, bytes]] = field(default_factory=list)
+    epochs: dict[str, int] = field(default_factory=dict)
+
+
+class FakeProducer:
+    def __init__(self, broker: FakeBroker, transactional_id: str) -> None:
+        self.broker = broker
+        self.id = transactional_id
+        self.epoch = -1
+        self.pending: list[tuple[str, bytes]] = []
+        self.offsets: dict[TopicPartition, int] = {}
+        self.hold: asyncio.Event | None = None
+
+    async def start(self) -> None:  # initTransactions fences every older epoch of the id
+        self.epoch = self.broker.epochs.get(self.id, 0) + 1
+        self.broker.epochs[self.id] = self.epoch
+
+    async def stop(self) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        self.pending, self.offsets = [], {}
+        yield
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.broker.epochs[self.id] != self.epoch:
+            raise ProducerFenced()
+        self.broker.records.extend(self.pending)
+        self.broker.committed.update(self.offsets)
+
+    async def send(self, topic: str, value: bytes, **_: Any) -> None:
+        self.pending.append((topic, value))
+
+    async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], _: str) -> None:
+        self.offsets.update(offsets)
+
+
+@dataclass
+class FakeConsumer:
+    broker: FakeBroker
+    seeks: dict[TopicPartition, int] = field(default_factory=dict)
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.broker.committed.get(tp)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks[tp] = offset
+
+
+def _replica(
+    broker: FakeBroker, producers: list[FakeProducer] | None = None
+) -> tuple[PartitionTransactions, FakeConsumer]:
+    made = producers if producers is not None else []
+
+    def factory(transactional_id: str) -> Any:
+        producer = FakeProducer(broker, transactional_id)
+        made.append(producer)
+        return producer
+
+    tx = PartitionTransactions(
+        producer_factory=factory, group_id="g", source=LISTINGS_INGESTED, service="validator"
+    )
+    consumer = FakeConsumer(broker)
+    tx.bind(lambda: consumer)
+    return tx, consumer
+
+
+def _records(offsets: range, partition: int = 0) -> list[InRecord]:
+    return [InRecord(f"v{o}".encode(), None, TOPIC, partition, o) for o in offsets]
+
+
+async def _process(tx: PartitionTransactions, records: list[InRecord]) -> None:
+    outputs = [OutgoingRecord("out.v1", r.value) for r in records]
+    await tx.write(outputs=outputs, failed=[], offsets=commit_offsets(records))
+
+
+async def test_assignment_fences_by_partition_and_seeks_to_the_final_committed_offset() -> None:
+    broker = FakeBroker(committed={TopicPartition(TOPIC, 1): 40})
+    made: list[FakeProducer] = []
+    tx, consumer = _replica(broker, made)
+    await tx.on_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])
+    assert sorted(p.id for p in made) == [f"g.{TOPIC}.0", f"g.{TOPIC}.1"]
+    assert consumer.seeks == {TopicPartition(TOPIC, 1): 40}
+    stale = _records(range(35, 45), partition=1)
+    assert [r.offset for r in tx.admit(stale)] == list(range(40, 45))
+
+
+async def test_a_zombie_cannot_commit_after_the_new_owner_claimed_its_partition() -> None:
+    broker = FakeBroker()
+    tp = TopicPartition(TOPIC, 0)
+    zombie, _ = _replica(broker)
+    await zombie.on_assigned([tp])
+    batch = zombie.admit(_records(range(0, 10)))
+    # the zombie freezes before committing; the group gives the partition to a new owner
+    owner, owner_consumer = _replica(broker)
+    await owner.on_assigned([tp])
+    await _process(owner, owner.admit(_records(range(0, 10))))
+    with pytest.raises(FencedError):
+        await _process(zombie, batch)
+    assert zombie.fenced and not zombie.healthy
+    assert [v for _, v in broker.records] == [f"v{o}".encode() for o in range(10)]  # once
+    assert broker.committed[tp] == 10
+
+
+async def test_a_batch_admitted_before_a_reassignment_is_refused_at_write() -> None:
+    broker = FakeBroker()
+    tp = TopicPartition(TOPIC, 0)
+    tx, _ = _replica(broker)
+    await tx.on_assigned([tp])
+    batch = tx.admit(_records(range(0, 5)))
+    await tx.on_revoked([tp])
+    broker.committed[tp] = 5  # another replica processed them meanwhile
+    await tx.on_assigned([tp])
+    with pytest.raises(NotOwnerError):
+        await _process(tx, batch)
+    assert broker.records == []
+
+
+async def test_records_of_unowned_partitions_are_not_admitted() -> None:
+    tx, _ = _replica(FakeBroker())
+    await tx.on_assigned([TopicPartition(TOPIC, 0)])
+    admitted = tx.admit(_records(range(0, 3), partition=0) + _records(range(0, 3), partition=4))
+    assert {r.partition for r in admitted} == {0}
+
+
+async def test_the_expected_offset_moves_with_each_transaction() -> None:
+    broker = FakeBroker()
+    tx, _ = _replica(broker)
+    await tx.on_assigned([TopicPartition(TOPIC, 0)])
+    await _process(tx, tx.admit(_records(range(0, 5))))
+    assert [r.offset for r in tx.admit(_records(range(3, 8)))] == [5, 6, 7]
+
+
+async def test_dead_letters_commit_with_the_outputs_and_the_offset() -> None:
+    broker = FakeBroker()
+    tx, _ = _replica(broker)
+    tp = TopicPartition(TOPIC, 0)
+    await tx.on_assigned([tp])
+    records = tx.admit(_records(range(0, 2)))
+    bad = FailedRecord(b"v1", None, TOPIC, 0, 1, ValueError("bad"))
+    await tx.write(outputs=[OutgoingRecord("out.v1", b"v0")], failed=[bad], offsets={(TOPIC, 0): 2})
+    assert [t for t, _ in broker.records] == ["out.v1", "listings.ingested.dlq.v1"]
+    assert broker.committed[tp] == 2
+    assert len(records) == 2
+
+
+async def test_revocation_waits_for_the_transaction_in_flight() -> None:
+    broker = FakeBroker()
+    made: list[FakeProducer] = []
+    tx, _ = _replica(broker, made)
+    tp = TopicPartition(TOPIC, 0)
+    await tx.on_assigned([tp])
+    made[0].hold = asyncio.Event()
+    writing = asyncio.create_task(_process(tx, tx.admit(_records(range(0, 3)))))
+    await asyncio.sleep(0.01)
+    revoking = asyncio.create_task(tx.on_revoked([tp]))
+    await asyncio.sleep(0.01)
+    assert not revoking.done()
+    made[0].hold.set()
+    await asyncio.gather(writing, revoking)
+    assert broker.committed[tp] == 3 and tx.owned == frozenset()
+
+
+async def test_a_write_spanning_two_partitions_is_refused() -> None:
+    tx, _ = _replica(FakeBroker())
+    await tx.on_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])
+    records = tx.admit(_records(range(0, 2), 0) + _records(range(0, 2), 1))
+    with pytest.raises(ValueError, match="one transaction per input partition"):
+        await tx.write(outputs=[], failed=[], offsets=commit_offsets(records))
