@@ -37,7 +37,10 @@ async def prepare(bootstrap: str, run_id: str, extra_topics: Iterable[TopicSpec]
     await ensure_topics(bootstrap_servers=bootstrap, topics=[*ALL_TOPICS, *extra_topics])
     for group, names in run_groups(run_id).items():
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            isolation_level="read_committed",
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
         )
         await consumer.start()
         try:

@@ -216,7 +216,10 @@ async def commit_group_at_end(*, bootstrap: str, group_id: str, topic: TopicSpec
     """Give ``group_id`` committed offsets at the topic's end (earlier runs are skipped)."""
     await ensure_topics(bootstrap_servers=bootstrap, topics=[topic])
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        isolation_level="read_committed",
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
@@ -241,7 +244,11 @@ class TopicCollector:
 
     async def start(self) -> None:
         await ensure_topics(bootstrap_servers=self.bootstrap, topics=self.topics)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            isolation_level="read_committed",
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+        )
         await consumer.start()
         parts = [TopicPartition(t.name, p) for t in self.topics for p in range(t.partitions)]
         consumer.assign(parts)

@@ -39,7 +39,9 @@ N_KEYS = 97
 
 
 async def _end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        isolation_level="read_committed", bootstrap_servers=bootstrap, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]

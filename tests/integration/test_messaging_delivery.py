@@ -49,7 +49,10 @@ async def test_producer_lanes_deliver_concurrent_calls_exactly_once(devstack: An
     finally:
         await lanes.stop()
     consumer = AIOKafkaConsumer(
-        topic.name, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+        topic.name,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     values: list[bytes] = []
@@ -95,7 +98,9 @@ async def test_deferred_commits_commit_processed_offsets_and_redeliver_a_failed_
         async with asyncio.timeout(60):
             await done.wait()
         await asyncio.sleep(0.5)  # a few flush intervals
-        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, isolation_level="read_committed"
+        )
         await probe.start()
         try:
             tps = [TopicPartition(topic.name, p) for p in range(topic.partitions)]

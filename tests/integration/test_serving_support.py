@@ -108,7 +108,10 @@ async def commit_group_at_end(*, bootstrap: str, group_id: str, topic: TopicSpec
     """Give ``group_id`` committed offsets at the topic's current end (skip older records)."""
     await ensure_topics(bootstrap_servers=bootstrap, topics=[topic])
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        isolation_level="read_committed",
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:

@@ -135,7 +135,9 @@ class Follower:
     async def start(self) -> None:
         await ensure_topics(bootstrap_servers=self.bootstrap, topics=ALL_TOPICS)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False
+            isolation_level="read_committed",
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
         )
         await self._consumer.start()
         parts = [

@@ -169,7 +169,8 @@ async def test_a_fenced_producer_ends_the_process() -> None:
         await _policy(on_fatal=reasons.append).run(
             _records(3), process=process, source=LISTINGS_RAW, sink=FakeSink()
         )
-    assert len(reasons) == 1 and "fenced" in reasons[0]
+    assert len(reasons) == 1
+    assert "fenced" in reasons[0]
 
 
 async def test_closing_the_policy_interrupts_a_backoff() -> None:
@@ -258,7 +259,8 @@ def test_a_dead_letter_keeps_at_most_64_kib_of_the_original_and_says_so() -> Non
     assert len(letter.original) == MAX_ORIGINAL_BYTES
     assert (letter.original_size, letter.original_truncated) == (len(value), True)
     assert letter.original_sha256 == hashlib.sha256(value).hexdigest()
-    assert letter.original_key is not None and len(letter.original_key) == 1024
+    assert letter.original_key is not None
+    assert len(letter.original_key) == 1024
     assert (letter.source_partition, letter.source_offset, letter.error) == (2, 7, "bad area")
 
 

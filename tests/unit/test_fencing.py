@@ -126,12 +126,13 @@ async def test_a_zombie_cannot_commit_after_the_new_owner_claimed_its_partition(
     await zombie.on_assigned([tp])
     batch = zombie.admit(_records(range(0, 10)))
     # the zombie freezes before committing; the group gives the partition to a new owner
-    owner, owner_consumer = _replica(broker)
+    owner, _owner_consumer = _replica(broker)
     await owner.on_assigned([tp])
     await _process(owner, owner.admit(_records(range(0, 10))))
     with pytest.raises(FencedError):
         await _process(zombie, batch)
-    assert zombie.fenced and not zombie.healthy
+    assert zombie.fenced
+    assert not zombie.healthy
     assert [v for _, v in broker.records] == [f"v{o}".encode() for o in range(10)]  # once
     assert broker.committed[tp] == 10
 
@@ -192,7 +193,8 @@ async def test_revocation_waits_for_the_transaction_in_flight() -> None:
     assert not revoking.done()
     made[0].hold.set()
     await asyncio.gather(writing, revoking)
-    assert broker.committed[tp] == 3 and tx.owned == frozenset()
+    assert broker.committed[tp] == 3
+    assert tx.owned == frozenset()
 
 
 async def test_a_write_spanning_two_partitions_is_refused() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from valora_contracts import (
     LISTINGS_INGESTED,
@@ -17,10 +17,10 @@ from valora_contracts import (
     dlq_for,
 )
 from valora_ingestion.domain.dedupe import RecentKeys
+from valora_ingestion.domain.normalise import SQFT_TO_M2, decode_raw, normalise
+from valora_ingestion.entrypoints.handlers import IngestionHandler
 from valora_ingestion.entrypoints.subscribers import register_subscribers
 from valora_ingestion.errors import InvalidListingError
-from valora_ingestion.entrypoints.handlers import IngestionHandler
-from valora_ingestion.domain.normalise import SQFT_TO_M2, decode_raw, normalise
 from valora_ingestion.settings import IngestionSettings
 from valora_messaging import ConsumerRuntime, FailedRecord, InRecord, OutgoingRecord
 from valora_observability import ServiceMetrics

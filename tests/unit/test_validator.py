@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import generate_latest
 from valora_contracts import (
@@ -24,9 +24,9 @@ from valora_contracts import (
 from valora_messaging import ConsumerRuntime, InRecord
 from valora_observability import ServiceMetrics
 from valora_validator.domain.contract import DataContract, load_contract
+from valora_validator.entrypoints.handlers import ValidatorHandler, ValidatorMetrics
 from valora_validator.entrypoints.subscribers import register_subscribers
 from valora_validator.errors import ContractLoadError
-from valora_validator.entrypoints.handlers import ValidatorHandler, ValidatorMetrics
 from valora_validator.settings import ValidatorSettings
 
 pytestmark = pytest.mark.unit
@@ -230,7 +230,7 @@ async def test_subscriber_routes_validated_rejected_and_dead_letters(
         'valora_validator_rule_failures_total{rule="price_range",service="validator"} 1.0',
         'valora_validator_outcomes_total{outcome="validated",service="validator"} 1.0',
         'valora_validator_outcomes_total{outcome="dead_lettered",service="validator"} 1.0',
-        "valora_consumer_dead_letters_total{error_class=\"permanent\","
+        'valora_consumer_dead_letters_total{error_class="permanent",'
         'error_type="InvalidIngestedListingError",service="validator",'
         'topic="listings.ingested.v1"} 1.0',
     ):

@@ -69,7 +69,9 @@ async def _tail(
     timeout_s: float | None,
 ) -> int:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     shown = 0

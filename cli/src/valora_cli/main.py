@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from valora_cli import alerts, contracts, demo, drift, listings, ops, stack, train
+from valora_cli import alerts, contracts, demo, dlq, drift, listings, ops, stack, train
 
 app = typer.Typer(help="Valora: event-driven MLOps for real-estate prices.", no_args_is_help=True)
 app.add_typer(contracts.app, name="contracts")
@@ -15,3 +15,4 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(drift.app, name="drift")
+app.add_typer(dlq.app, name="dlq")

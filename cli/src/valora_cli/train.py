@@ -96,7 +96,9 @@ async def _wait(
     settings: KafkaSettings, event: TrainingRequested, timeout_s: float
 ) -> ModelTrained | str:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        isolation_level="read_committed",
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:

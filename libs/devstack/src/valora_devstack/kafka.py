@@ -309,7 +309,9 @@ async def produce_consume_roundtrip(bootstrap: str, timeout_s: float = 15.0) -> 
         await producer.stop()
 
     tp = TopicPartition(HEALTH_TOPIC, meta.partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         consumer.assign([tp])

@@ -1,7 +1,7 @@
 """Valora messaging: broker factory, the consumers' error policy, dead letters, exactly-once
 transactions per partition, consumer lag, and topic creation."""
 
-from valora_messaging.admin import KnownTopics, ensure_topics
+from valora_messaging.admin import KnownTopics, TopicLister, ensure_topics
 from valora_messaging.app import ConsumerRuntime, consumer_app
 from valora_messaging.batch import (
     ConsumedBatch,
@@ -70,6 +70,7 @@ __all__ = [
     "RetrySettings",
     "ShuttingDownError",
     "Subscription",
+    "TopicLister",
     "TransactionError",
     "TransientError",
     "batch_consumer_options",

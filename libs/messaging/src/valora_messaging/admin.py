@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from valora_contracts import TopicSpec
 
-__all__ = ["KnownTopics", "ensure_topics"]
+__all__ = ["KnownTopics", "TopicLister", "ensure_topics"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class KnownTopics:
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_admin(cls, admin: AIOKafkaAdminClient, *, refresh_s: float = 5.0) -> KnownTopics:
-        return cls(lister=admin.list_topics, refresh_s=refresh_s)
+    def from_lister(cls, lister: TopicLister, *, refresh_s: float = 5.0) -> KnownTopics:
+        return cls(lister=lister.list_topics, refresh_s=refresh_s)
 
     async def existing(self, names: Iterable[str]) -> set[str]:
         """The subset of ``names`` that exist."""
@@ -76,3 +76,31 @@ class KnownTopics:
     def forget(self, name: str) -> None:
         """A send to ``name`` failed as unknown: ask the cluster again next time."""
         self._known = self._known - {name}
+
+
+class TopicLister:
+    """Lists the cluster's topics with an admin client created (inside the running loop) on
+    :meth:`start` and closed on :meth:`stop`."""
+
+    def __init__(self, *, bootstrap_servers: str, request_timeout_ms: int = 10_000) -> None:
+        self._bootstrap = bootstrap_servers
+        self._timeout_ms = request_timeout_ms
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def start(self) -> None:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._bootstrap, request_timeout_ms=self._timeout_ms
+            )
+            await admin.start()
+            self._admin = admin
+
+    async def stop(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+
+    async def list_topics(self) -> list[str]:
+        if self._admin is None:
+            raise RuntimeError("TopicLister is not started")
+        return list(await self._admin.list_topics())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from aiokafka.admin import AIOKafkaAdminClient
 from faststream.asgi import AsgiFastStream
 from valora_contracts import (
     LISTINGS_VALIDATED,
@@ -18,6 +17,7 @@ from valora_messaging import (
     DeferredCommits,
     KnownTopics,
     ProducerLanes,
+    TopicLister,
     consumer_app,
 )
 from valora_ml.tracking import use_tracking_server
@@ -76,13 +76,11 @@ def build_app(
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000
-    )
+    admin = TopicLister(bootstrap_servers=settings.kafka_bootstrap_servers)
     output = BrokerOutput(
         broker=runtime.broker,
         lanes=lanes,
-        topics=KnownTopics.from_admin(admin),
+        topics=KnownTopics.from_lister(admin),
         service=settings.service_name,
         metrics=runtime.consumers,
     )
@@ -129,7 +127,7 @@ def build_app(
     async def stop_clients() -> None:  # the subscribers have finished their in-flight work
         await lanes.stop()
         await store.close()
-        await admin.close()
+        await admin.stop()
 
     async def champion_ready() -> bool:
         return holder.current is not None
