@@ -29,7 +29,7 @@ from benchlib import emit
 from valora_contracts import LISTINGS_VALIDATED, PREDICTIONS_MADE
 from valora_devstack.settings import DevstackSettings
 from valora_devstack.stack import StackInfo, services_paused
-from valora_drift_monitor.entrypoints import group_ids
+from valora_drift_monitor.entrypoints.subscribers import group_ids
 from valora_drift_monitor.settings import DriftSettings
 from valora_ml.synthetic import generate_listings
 

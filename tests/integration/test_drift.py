@@ -8,6 +8,8 @@ C  shift removed, 3 windows -> ``area`` resolved
 C2 area x1.3 again, 2 windows -> nothing: the condition is in its cooldown
 D  neighbourhood mix changed, 2 windows -> an alert naming ``neighbourhood``
 E  1,000 predictions sold 20% above the true price -> a performance alert
+F  1,000 listings and their predictions, each published twice (as after a rebalance or an
+   aborted transaction) -> exactly one more data window and one more prediction window
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from test_drift_support import (
     MonitorProcess,
@@ -27,6 +30,7 @@ from test_drift_support import (
     TopicCollector,
     commit_group_at_end,
     free_port,
+    group_caught_up,
     monitor_env,
     publish,
     register_champion,
@@ -44,7 +48,7 @@ from valora_contracts import (
 )
 from valora_db import create_engine
 from valora_devstack.stack import StackInfo
-from valora_drift_monitor.entrypoints import group_ids
+from valora_drift_monitor.entrypoints.subscribers import group_ids
 from valora_drift_monitor.settings import DriftSettings
 from valora_ml.synthetic import DriftSpec, generate_listings
 
@@ -257,6 +261,27 @@ async def test_drift_monitor_end_to_end(devstack: StackInfo, tmp_path: Path) -> 
         )
         assert result.exit_code == 0, result.output
         assert len(result.output.strip().splitlines()) == len(alerts)
+
+        # F: every record twice -> counted once ---------------------------------------
+        twice = stream.batch(generate_listings(WINDOW, seed=6000), predictions=True)
+        for topic, records in ((LISTINGS_VALIDATED, "listings"), (PREDICTIONS_MADE, "predictions")):
+            await publish(boot, topic.name, twice[records] + twice[records])
+        await wait_windows(devstack.database_url, model, windows + 1)
+        await wait_windows(devstack.database_url, model, predicted // WINDOW + 1, "prediction")
+        groups = group_ids(DriftSettings(drift_group_id=f"it-drift-{run}"))
+        for topic in (LISTINGS_VALIDATED, PREDICTIONS_MADE):
+            await group_caught_up(bootstrap=boot, group_id=groups[topic.name], topic=topic)
+        assert await windows_done(devstack.database_url, model) == windows + 1
+        judged = await windows_done(devstack.database_url, model, "prediction")
+        assert judged == predicted // WINDOW + 1
+        events = {
+            sample.labels["event"]: sample.value
+            for family in text_string_to_metric_families(monitor.metrics())
+            if family.name == "valora_drift_events"
+            for sample in family.samples
+            if sample.name == "valora_drift_events_total"
+        }
+        assert (events["listing_duplicate"], events["prediction_duplicate"]) == (WINDOW, WINDOW)
 
         firing = [a for a in alerts if a["state"] == "firing"]
         assert len({a["dedupe_key"] for a in firing}) == len(firing), "one alert per condition"

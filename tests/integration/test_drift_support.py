@@ -7,7 +7,8 @@
   and ``test_mae`` / ``test_mape``, then aliased ``champion``.
 * Fast JSON builders for ``ValidatedListing`` / ``PredictionMade`` / ``SaleObserved``.
 * :class:`MonitorProcess` runs ``python -m valora_drift_monitor``; :class:`TopicCollector`
-  follows ``drift.alerts.v1`` and ``training.requests.v1``.
+  follows ``drift.alerts.v1`` and ``training.requests.v1``; :func:`group_caught_up` waits until
+  the monitor has handled everything published.
 """
 
 from __future__ import annotations
@@ -227,6 +228,30 @@ async def commit_group_at_end(*, bootstrap: str, group_id: str, topic: TopicSpec
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.commit({tp: OffsetAndMetadata(off, "") for tp, off in ends.items()})
+    finally:
+        await consumer.stop()
+
+
+async def group_caught_up(
+    *, bootstrap: str, group_id: str, topic: TopicSpec, timeout_s: float = 60.0
+) -> None:
+    """Wait until ``group_id`` committed the end of every partition of ``topic`` (every record
+    handled: the monitor commits after its handler returned)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic.name, p) for p in range(topic.partitions)]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ends = await consumer.end_offsets(partitions)
+            committed = {tp: await consumer.committed(tp) for tp in partitions}
+            if all((committed[tp] or 0) >= end for tp, end in ends.items()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group_id} behind on {topic.name}: {committed} < {ends}")
+            await asyncio.sleep(0.3)
     finally:
         await consumer.stop()
 

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from valora_contracts import DriftWindow
-from valora_drift_monitor.alerting import (
+from valora_drift_monitor.domain.alert_plan import Evaluation, RetrainPolicy, plan
+from valora_drift_monitor.domain.alerting import (
     AlertKey,
     AlertPolicy,
     ConditionState,
@@ -14,8 +15,7 @@ from valora_drift_monitor.alerting import (
     Observation,
     decide,
 )
-from valora_drift_monitor.planning import Evaluation, RetrainPolicy, plan
-from valora_drift_monitor.windows import TumblingWindow, WindowPolicy
+from valora_drift_monitor.domain.windows import TumblingWindow, WindowPolicy
 
 pytestmark = pytest.mark.unit
 
@@ -119,7 +119,7 @@ def test_plan_builds_alerts_inhibits_segments_and_requests_one_retrain() -> None
     assert result.retrain is not None
     assert result.retrain.reason == "drift"
     assert result.retrain_state is not None
-    assert len(result.records()) == 2
+    assert [type(e).__name__ for e in result.events] == ["DriftAlert", "TrainingRequested"]
     # within the retrain cooldown a new critical alert does not ask again
     again = plan(
         {},

@@ -8,7 +8,7 @@ import pytest
 from valora_cli.alerts import format_alert
 from valora_cli.drift import render_html, render_png
 from valora_contracts import DriftAlert, DriftWindow
-from valora_db.drift_store import DriftWindowRow
+from valora_db.read_models.drift_windows import JudgedWindow
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -51,14 +51,13 @@ def test_report_renders_png_and_self_contained_html() -> None:
         "reference": [0.3, 0.4, 0.3],
         "current": [0.1, 0.3, 0.6],
     }
-    row = DriftWindowRow(
+    row = JudgedWindow(
         model_name="m",
         model_version="1",
         kind="data",
         window_start=T0,
         window_end=T0,
         size=1000,
-        replica="r",
         features=[feature, {**feature, "feature": "neighbourhood", "test": "chi2"}],
     )
     assert render_png(row).startswith(b"\x89PNG")

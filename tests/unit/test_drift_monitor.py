@@ -1,36 +1,55 @@
-"""Drift-monitor handlers with in-memory fakes: windows, dead letters, alerts, performance."""
+"""Drift-monitor handlers with in-memory fakes: windows, dead letters, alerts, performance, and
+each listing and prediction counted once however often it is delivered."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from prometheus_client import generate_latest
-from valora_contracts import DriftWindow, ModelMetrics, ModelPromoted, SaleObserved
-from valora_drift_monitor.alerting import AlertPolicy, ConditionState
-from valora_drift_monitor.engine import AlertEngine
-from valora_drift_monitor.handlers import (
-    ListingsHandler,
-    Output,
-    PredictionsHandler,
+from valora_contracts import (
+    LISTINGS_VALIDATED,
+    PREDICTIONS_MADE,
+    SALES_OBSERVED,
+    ModelMetrics,
+    ModelPromoted,
+    SaleObserved,
+    TopicSpec,
+)
+from valora_drift_monitor.adapters.metrics import DriftMetrics
+from valora_drift_monitor.adapters.reference_loader import References
+from valora_drift_monitor.domain.alert_plan import Evaluation, Plan, RetrainPolicy, plan
+from valora_drift_monitor.domain.alerting import AlertPolicy, ConditionState
+from valora_drift_monitor.domain.events import ListingEvent, PredictionEvent
+from valora_drift_monitor.domain.ports import (
+    LabelRow,
+    OutboxEntry,
+    PredictionRow,
+    SegmentPerformance,
+    WindowRecord,
+)
+from valora_drift_monitor.domain.reference import Reference
+from valora_drift_monitor.domain.windows import StreamWindows
+from valora_drift_monitor.entrypoints.batch_output import BatchOutput
+from valora_drift_monitor.entrypoints.decoding import parse_listing, parse_prediction, parse_sale
+from valora_drift_monitor.entrypoints.handlers import (
+    ListingsStep,
+    PredictionsStep,
     PromotionsHandler,
-    SalesHandler,
+    SalesStep,
+    TopicHandler,
 )
-from valora_drift_monitor.metrics import DriftMetrics
-from valora_drift_monitor.monitors import (
-    DataDriftMonitor,
-    PerformanceMonitor,
-    PredictionDriftMonitor,
+from valora_drift_monitor.entrypoints.judging import (
+    DataDriftJudge,
+    PerformanceJudge,
+    PredictionDriftJudge,
 )
-from valora_drift_monitor.planning import Evaluation, Plan, RetrainPolicy, plan
-from valora_drift_monitor.ports import LabelRow, PredictionRow, SegmentPerformance, WindowRecord
-from valora_drift_monitor.reference import Reference, References
+from valora_drift_monitor.entrypoints.upkeep import Upkeep
 from valora_drift_monitor.settings import DriftSettings
-from valora_drift_monitor.views import parse_listing
-from valora_messaging import InRecord, OutgoingRecord
+from valora_messaging import FailedRecord, InRecord, OutgoingRecord
 from valora_ml.profile import build_reference_profile
 from valora_ml.synthetic import DriftSpec, generate_listings
 from valora_observability import ServiceMetrics
@@ -40,10 +59,13 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class FakeAlerts:
+    """:class:`~valora_drift_monitor.domain.ports.AlertStore` in memory (the real planner)."""
+
     def __init__(self) -> None:
         self.states: dict[str, ConditionState] = {}
         self.windows: list[WindowRecord] = []
         self.published: list[str] = []
+        self.outbox: list[OutboxEntry] = []
 
     async def apply(
         self,
@@ -63,13 +85,24 @@ class FakeAlerts:
     async def mark_published(self, event_ids: Sequence[str]) -> None:
         self.published += event_ids
 
+    async def pending(self, *, older_than: datetime, limit: int) -> list[OutboxEntry]:
+        return [e for e in self.outbox if e.event_id not in self.published][:limit]
+
+    async def firing(self, model_name: str) -> list[tuple[str, str, str, str]]:
+        return []
+
 
 class FakeOutcomes:
+    """:class:`~valora_drift_monitor.domain.ports.OutcomeStore` in memory."""
+
     def __init__(self) -> None:
         self.predictions: dict[str, PredictionRow] = {}
+        self.prediction_rows: list[PredictionRow] = []
+        self.listing_labels: list[LabelRow] = []
         self.pairs: list[tuple[PredictionRow, float]] = []
 
     async def add_predictions(self, rows: Sequence[PredictionRow]) -> set[str]:
+        self.prediction_rows += rows
         self.predictions.update({r.listing_id: r for r in rows})
         return set()
 
@@ -83,23 +116,39 @@ class FakeOutcomes:
         return {p.model_version for p, _ in joined}
 
     async def add_listing_prices(self, model_name: str, rows: Sequence[LabelRow]) -> set[str]:
+        self.listing_labels += rows
         return set()
 
-    async def performance(self, **_: Any) -> list[SegmentPerformance]:
+    async def performance(
+        self, *, model_name: str, model_version: str, size: int, since: datetime, segments: bool
+    ) -> list[SegmentPerformance]:
         errors = [abs(p.predicted_price - y) for p, y in self.pairs]
         pct = [abs(p.predicted_price - y) / y for p, y in self.pairs]
         n = len(errors)
         return [SegmentPerformance("1", "all", n, sum(errors) / n, sum(pct) / n, T0, T0)]
 
+    async def prune(self, *, before: datetime) -> int:
+        return 0
+
 
 class FakeSink:
+    """:class:`~valora_messaging.BatchSink` in memory; ``fail_next`` makes one write fail."""
+
     def __init__(self) -> None:
         self.outputs: list[OutgoingRecord] = []
-        self.failed: list[Any] = []
+        self.failed: list[FailedRecord] = []
+        self.fail_next = False
 
     async def write(
-        self, *, outputs: Sequence[OutgoingRecord], failed: Sequence[Any], offsets: Any
+        self,
+        *,
+        outputs: Sequence[OutgoingRecord],
+        failed: Sequence[FailedRecord],
+        offsets: Mapping[tuple[str, int], int],
     ) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("broker unavailable")
         self.outputs += outputs
         self.failed += failed
 
@@ -130,49 +179,102 @@ def reference() -> Reference:
     return Reference("m", "1", "run", profile, test_mae=20_000.0, test_mape=0.05)
 
 
-def listing_record(i: int, row: dict[str, Any], at: datetime) -> InRecord:
+FEATURES = ("area", "bedrooms", "bathrooms", "age", "garage", "neighbourhood")
+
+
+def listing_record(i: int, row: Mapping[Any, Any], at: datetime) -> InRecord:
     body = {
+        "event_id": f"e{i}",
         "listing_id": f"l{i}",
         "occurred_at": at.isoformat(),
         "price": row["price"],
-        "features": {
-            k: row[k] for k in ("area", "bedrooms", "bathrooms", "age", "garage", "neighbourhood")
-        },
+        "features": {k: row[k] for k in FEATURES},
     }
-    return InRecord(
-        value=orjson.dumps(body), key=None, topic="listings.validated.v1", partition=0, offset=i
-    )
+    return InRecord(orjson.dumps(body), None, LISTINGS_VALIDATED.name, 0, i)
+
+
+def prediction_record(i: int, price: float, neighbourhood: str, at: datetime) -> InRecord:
+    body = {
+        "event_id": f"p{i}",
+        "occurred_at": at.isoformat(),
+        "features": {"neighbourhood": neighbourhood},
+        "result": {"listing_id": f"p{i}", "price": price, "model_name": "m", "model_version": "1"},
+    }
+    return InRecord(orjson.dumps(body), None, PREDICTIONS_MADE.name, 0, i)
 
 
 class Rig:
+    """The handlers as bootstrap wires them, over in-memory stores and sink."""
+
     def __init__(self, reference: Reference, **overrides: Any) -> None:
-        self.settings = DriftSettings(drift_window_size=500, drift_auto_retrain=True, **overrides)
+        s = self.settings = DriftSettings(
+            drift_window_size=500, drift_auto_retrain=True, **overrides
+        )
         self.metrics = DriftMetrics(metrics=ServiceMetrics("drift-test"), model_name="m")
         self.alerts = FakeAlerts()
         self.outcomes = FakeOutcomes()
         self.sink = FakeSink()
         self.references = References(source=FakeSource(reference), model_name="m")
         self.references.champion = reference
-        engine = AlertEngine(
-            store=self.alerts,  # type: ignore[arg-type]
+        thresholds = s.thresholds()
+        judged: dict[str, Any] = {
+            "references": self.references,
+            "metrics": self.metrics,
+            "thresholds": thresholds,
+        }
+        self.performance = PerformanceJudge(
+            outcomes=self.outcomes, size=500, span_s=86400.0, segments=False, **judged
+        )
+        self.listing_windows: StreamWindows[Any] = StreamWindows(
+            s.data_window_policy(), remember=s.drift_dedupe_ids
+        )
+        self.prediction_windows: StreamWindows[float] = StreamWindows(
+            s.prediction_window_policy(), remember=s.drift_dedupe_ids
+        )
+        self.listings: TopicHandler[ListingEvent] = self.handler(
+            LISTINGS_VALIDATED,
+            parse_listing,
+            ListingsStep(
+                model_name="m",
+                windows=self.listing_windows,
+                judge=DataDriftJudge(alerts=self.alerts, correction="holm", replica="r", **judged),
+                outcomes=self.outcomes,
+                metrics=self.metrics,
+                listing_labels=True,
+            ),
+        )
+        self.predictions: TopicHandler[PredictionEvent] = self.handler(
+            PREDICTIONS_MADE,
+            parse_prediction,
+            PredictionsStep(
+                model_name="m",
+                windows=self.prediction_windows,
+                judge=PredictionDriftJudge(alerts=self.alerts, replica="r", **judged),
+                outcomes=self.outcomes,
+                metrics=self.metrics,
+            ),
+        )
+        self.sales: TopicHandler[SaleObserved] = self.handler(
+            SALES_OBSERVED,
+            parse_sale,
+            SalesStep(model_name="m", outcomes=self.outcomes, metrics=self.metrics),
+        )
+
+    def handler(self, topic: TopicSpec, parse: Any, step: Any) -> Any:
+        output = BatchOutput(
+            store=self.alerts,
+            sink=self.sink,
             metrics=self.metrics,
             policy=AlertPolicy(cooldown_s=3600, resolve_after=1),
             retrain=RetrainPolicy(enabled=True, cooldown_s=3600),
         )
-        self.output = Output(engine=engine, sink=self.sink, metrics=self.metrics)
-        common: dict[str, Any] = {
-            "references": self.references,
-            "metrics": self.metrics,
-            "settings": self.settings,
-        }
-        self.performance = PerformanceMonitor(outcomes=self.outcomes, **common)  # type: ignore[arg-type]
-        self.listings = ListingsHandler(
-            model_name="m",
-            data=DataDriftMonitor(alerts=self.alerts, **common),  # type: ignore[arg-type]
+        return TopicHandler(
+            topic=topic,
+            parse=parse,
+            event_name=topic.name,
+            step=step,
             performance=self.performance,
-            outcomes=self.outcomes,  # type: ignore[arg-type]
-            output=self.output,
-            listing_labels=True,
+            output=output,
         )
 
     def topics(self) -> list[str]:
@@ -180,6 +282,19 @@ class Rig:
 
     def alert_bodies(self) -> list[dict[str, Any]]:
         return [orjson.loads(r.value) for r in self.sink.outputs if r.topic == "drift.alerts.v1"]
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.metrics.base.registry.get_sample_value(
+            name, {"service": "drift-test", **labels}
+        )
+
+    def judged(self, kind: str) -> list[tuple[int, datetime, datetime]]:
+        return [(w.size, w.start, w.end) for w in self.alerts.windows if w.kind == kind]
+
+
+def listings(n: int, seed: int, drift: DriftSpec | None = None) -> list[InRecord]:
+    rows = generate_listings(n, seed=seed, drift=drift).to_dict("records")
+    return [listing_record(i, r, T0 + timedelta(seconds=i)) for i, r in enumerate(rows)]
 
 
 async def test_listings_windows_alert_once_and_dead_letter_bad_records(
@@ -193,13 +308,11 @@ async def test_listings_windows_alert_once_and_dead_letter_bad_records(
     records = [
         listing_record(i, r, T0 + timedelta(seconds=i)) for i, r in enumerate(normal + shifted)
     ]
-    bad = InRecord(
-        value=b"{not json", key=b"k", topic="listings.validated.v1", partition=0, offset=9999
-    )
+    bad = InRecord(b"{not json", b"k", LISTINGS_VALIDATED.name, 0, 9999)
     await rig.listings.handle_batch([*records[:1000], bad])
     assert rig.alert_bodies() == []
-    assert len(rig.sink.failed) == 1
-    assert len(rig.alerts.windows) == 2
+    assert [f.offset for f in rig.sink.failed] == [9999]
+    assert len(rig.judged("data")) == 2
     await rig.listings.handle_batch(records[1000:])
     alerts = rig.alert_bodies()
     assert [(a["feature"], a["severity"], a["state"]) for a in alerts] == [
@@ -209,73 +322,109 @@ async def test_listings_windows_alert_once_and_dead_letter_bad_records(
     assert len(rig.alerts.published) == 2
     text = generate_latest(rig.metrics.base.registry).decode()
     assert 'valora_drift_alert_firing{feature="area"' in text
-    assert "valora_drift_psi" in text
+    labels = {"model_name": "m", "kind": "data", "feature": "area"}
+    psi = rig.sample("valora_drift_psi", **labels)
+    assert psi is not None
+    assert psi > 0.25
 
 
 async def test_without_a_champion_windows_are_counted_not_judged(reference: Reference) -> None:
     rig = Rig(reference)
     rig.references.champion = None
-    rows = generate_listings(500, seed=12, drift=DriftSpec(shift={"area": 2.0})).to_dict("records")
-    await rig.listings.handle_batch([listing_record(i, r, T0) for i, r in enumerate(rows)])
+    await rig.listings.handle_batch(listings(1000, seed=12, drift=DriftSpec(shift={"area": 2.0})))
     assert rig.alert_bodies() == []
-    assert (
-        'valora_drift_unreferenced_total{kind="data"'
-        in generate_latest(rig.metrics.base.registry).decode()
-    )
+    assert rig.judged("data") == []
+    assert rig.sample("valora_drift_unreferenced_total", kind="data") == 2.0
+
+
+async def test_a_redelivered_listing_is_counted_once(reference: Reference) -> None:
+    """A rebalance replays a batch: the window closes on the 500th *distinct* listing."""
+    rig = Rig(reference)
+    records = listings(500, seed=20)
+    await rig.listings.handle_batch(records[:250])
+    await rig.listings.handle_batch(records[:250])  # the same records again
+    assert rig.judged("data") == []  # 250 distinct listings: no window yet
+    await rig.listings.handle_batch(records[250:])
+    assert rig.judged("data") == [(500, T0, T0 + timedelta(seconds=499))]
+    assert len(rig.listing_windows.open[""]) == 0
+    assert rig.sample("valora_drift_events_total", event="listing_duplicate") == 250.0
+    assert [r.listing_id for r in rig.outcomes.listing_labels] == [f"l{i}" for i in range(500)]
+
+
+async def test_a_listing_twice_in_one_batch_is_counted_once(reference: Reference) -> None:
+    """An aborted transaction's record and its committed retry, read in one poll."""
+    rig = Rig(reference)
+    records = listings(500, seed=21)
+    twice = [r for record in records for r in (record, record)]
+    await rig.listings.handle_batch(twice)
+    assert rig.judged("data") == [(500, T0, T0 + timedelta(seconds=499))]
+    assert len(rig.outcomes.listing_labels) == 500
+
+
+async def test_a_batch_redelivered_after_a_failed_write_counts_its_listings_once(
+    reference: Reference,
+) -> None:
+    """The windows moved, then publishing failed: the redelivered batch must not move them."""
+    rig = Rig(reference)
+    records = listings(400, seed=22)
+    rig.sink.fail_next = True
+    with pytest.raises(ConnectionError):
+        await rig.listings.handle_batch(records[:300])
+    await rig.listings.handle_batch(records[:300])  # redelivered (offsets were not committed)
+    await rig.listings.handle_batch([*records[300:], *listings(500, seed=23)[400:]])
+    assert rig.judged("data") == [(500, T0, T0 + timedelta(seconds=499))]
+
+
+async def test_a_prediction_published_twice_is_counted_once(reference: Reference) -> None:
+    """The predictor re-publishes a redelivered listing's stored prediction: same event id
+    (its prediction id), a later ``occurred_at``."""
+    rig = Rig(reference, drift_prediction_window_size=500)
+    frame = generate_listings(500, seed=24)
+    made = [
+        prediction_record(i, float(row["price"]), row["neighbourhood"], T0 + timedelta(seconds=i))
+        for i, row in enumerate(frame.to_dict("records"))
+    ]
+    again = [
+        prediction_record(i, float(row["price"]), row["neighbourhood"], T0 + timedelta(hours=1))
+        for i, row in enumerate(frame.to_dict("records")[:200])
+    ]
+    await rig.predictions.handle_batch(made[:300])
+    await rig.predictions.handle_batch(again)
+    assert rig.judged("prediction") == []
+    await rig.predictions.handle_batch(made[300:])
+    assert rig.judged("prediction") == [(500, T0, T0 + timedelta(seconds=499))]
+    assert len(rig.outcomes.prediction_rows) == 500
+    assert rig.sample("valora_drift_events_total", event="prediction_duplicate") == 200.0
 
 
 async def test_predictions_and_inflated_sales_fire_a_performance_alert(
     reference: Reference,
 ) -> None:
     rig = Rig(reference, drift_performance_min_size=50)
-    predictions = PredictionsHandler(
-        model_name="m",
-        predictions=PredictionDriftMonitor(
-            references=rig.references,
-            alerts=rig.alerts,
-            metrics=rig.metrics,
-            settings=rig.settings,  # type: ignore[arg-type]
-        ),
-        performance=rig.performance,
-        outcomes=rig.outcomes,  # type: ignore[arg-type]
-        output=rig.output,
-    )
-    sales = SalesHandler(
-        model_name="m", performance=rig.performance, outcomes=rig.outcomes, output=rig.output
-    )  # type: ignore[arg-type]
     frame = generate_listings(100, seed=13)
-    made = []
-    for i, row in enumerate(frame.to_dict("records")):
-        body = {
-            "occurred_at": T0.isoformat(),
-            "features": {"neighbourhood": row["neighbourhood"]},
-            "result": {
-                "listing_id": f"p{i}",
-                "price": row["price"],
-                "model_name": "m",
-                "model_version": "1",
-            },
-        }
-        made.append(InRecord(orjson.dumps(body), None, "predictions.made.v1", 0, i))
-    await predictions.handle_batch(made)
+    made = [
+        prediction_record(i, float(row["price"]), row["neighbourhood"], T0)
+        for i, row in enumerate(frame.to_dict("records"))
+    ]
+    await rig.predictions.handle_batch(made)
     sold = [
         InRecord(
             SaleObserved(listing_id=f"p{i}", sale_price=price * 1.2, sold_at=T0 + timedelta(days=1))
             .model_dump_json()
             .encode(),
             None,
-            "sales.observed.v1",
+            SALES_OBSERVED.name,
             0,
             i,
         )
         for i, price in enumerate(frame["price"])
     ]
-    await sales.handle_batch(sold)
+    await rig.sales.handle_batch(sold)
     perf = [a for a in rig.alert_bodies() if a["kind"] == "performance"]
     assert len(perf) == 1
     assert perf[0]["statistic"] == "mape"
     assert perf[0]["value"] == pytest.approx(1 / 6, rel=1e-6)  # |p - 1.2p| / 1.2p
-    assert perf[0]["threshold"] == pytest.approx(0.05 * 2.0)
+    assert perf[0]["threshold"] == pytest.approx(0.05 * 2.0)  # test MAPE x critical ratio
 
 
 async def test_promotion_reloads_the_reference_and_takes_metrics_from_the_event(
@@ -292,14 +441,17 @@ async def test_promotion_reloads_the_reference_and_takes_metrics_from_the_event(
             rmse=1, mae=123.0, mape=0.07, r2=0.9, interval_coverage=0.9, n_train=1, n_test=1
         ),
     )
-    await handler.handle(event.model_dump_json().encode())
     await handler.handle(b"garbage")  # ignored, not fatal
+    assert rig.references.champion is None
+    await handler.handle(event.model_dump_json().encode())
     assert rig.references.champion is not None
     assert rig.references.champion.test_mape == 0.07
+    assert rig.sample("valora_drift_reference_version", model_name="m") == 1.0
 
 
 def test_parse_listing_fast_path_and_contract_fallback() -> None:
-    body = {
+    body: dict[str, Any] = {
+        "event_id": "abc",
         "listing_id": "a",
         "occurred_at": "2026-01-01T00:00:00Z",
         "price": 1.0,
@@ -314,11 +466,41 @@ def test_parse_listing_fast_path_and_contract_fallback() -> None:
     }
     view = parse_listing(orjson.dumps(body))
     assert view.row == (50.0, 1.0, 1.0, 0.0, 0.0, "X")
-    body["features"] = {**body["features"], "area": -1}  # type: ignore[dict-item]
+    assert view.event_id == "abc"
+    body["features"] = {**body["features"], "area": -1}
     with pytest.raises(ValueError, match="area"):
         parse_listing(orjson.dumps(body))
 
 
-def test_window_dataclass_round_trip() -> None:
-    window = DriftWindow(start=T0, end=T0, size=3)
-    assert window.size == 3
+class FakePublisher:
+    def __init__(self) -> None:
+        self.records: list[OutgoingRecord] = []
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> int:
+        self.records += records
+        return len(records)
+
+
+async def test_the_outbox_sweeper_resends_unacknowledged_events_once(
+    reference: Reference,
+) -> None:
+    rig = Rig(reference)
+    rig.alerts.outbox = [
+        OutboxEntry("a1", "drift.alerts.v1", b"m/data/area/psi", b"{}"),
+        OutboxEntry("r1", "training.requests.v1", b"m", b"{}"),
+    ]
+    rig.alerts.published = ["a1"]  # acknowledged before the crash
+    publisher = FakePublisher()
+    upkeep = Upkeep(
+        references=rig.references,
+        alerts=rig.alerts,
+        outcomes=rig.outcomes,
+        publisher=publisher,
+        metrics=rig.metrics,
+        settings=rig.settings,
+        clock=lambda: T0,
+    )
+    await upkeep.sweep_outbox()
+    await upkeep.sweep_outbox()
+    assert publisher.records == [OutgoingRecord("training.requests.v1", b"{}", b"m")]
+    assert rig.alerts.published == ["a1", "r1"]

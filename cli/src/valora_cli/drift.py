@@ -6,7 +6,8 @@ Examples::
     valora drift report -o drift.png                  # one PNG
     valora drift report --kind prediction --model valora-price
 
-Reads the latest window the drift monitor stored in PostgreSQL (``drift_windows``): per feature
+Reads the latest window the drift monitor stored in PostgreSQL (through
+:mod:`valora_db.read_models.drift_windows`): per feature
 the reference shares (from the champion's profile) and the window's shares on the same bins,
 with PSI, the KS / chi-square statistic and the corrected p-value.
 """
@@ -23,9 +24,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import select
-from valora_db import create_engine, create_session_factory, session_scope
-from valora_db.drift_store import DriftWindowRow
+from valora_db import create_engine
+from valora_db.read_models.drift_windows import JudgedWindow, latest_judged_window
 from valora_settings import ValoraSettings
 
 __all__ = ["app", "render_html", "render_png"]
@@ -44,22 +44,15 @@ class Kind(StrEnum):
     prediction = "prediction"
 
 
-async def _latest(settings: ValoraSettings, model: str, kind: str) -> DriftWindowRow | None:
+async def _latest(settings: ValoraSettings, model: str, kind: str) -> JudgedWindow | None:
     engine = create_engine(settings.database_url_str, pool_size=1)
     try:
-        async with session_scope(create_session_factory(engine)) as session:
-            result = await session.scalars(
-                select(DriftWindowRow)
-                .where(DriftWindowRow.model_name == model, DriftWindowRow.kind == kind)
-                .order_by(DriftWindowRow.id.desc())
-                .limit(1)
-            )
-            return result.first()
+        return await latest_judged_window(engine, model_name=model, kind=kind)
     finally:
         await engine.dispose()
 
 
-def _title(row: DriftWindowRow) -> str:
+def _title(row: JudgedWindow) -> str:
     return (
         f"{row.kind} drift · {row.model_name} v{row.model_version} · window of {row.size} "
         f"({row.window_start:%Y-%m-%d %H:%M:%S} to {row.window_end:%H:%M:%S} UTC)"
@@ -74,7 +67,7 @@ def _caption(feature: dict[str, Any]) -> str:
     )
 
 
-def render_png(row: DriftWindowRow) -> bytes:
+def render_png(row: JudgedWindow) -> bytes:
     """Bar charts, reference vs current, one panel per feature."""
     import matplotlib
 
@@ -104,7 +97,7 @@ def render_png(row: DriftWindowRow) -> bytes:
     return buffer.getvalue()
 
 
-def render_html(row: DriftWindowRow) -> str:
+def render_html(row: JudgedWindow) -> str:
     """A self-contained page: the PNG inlined, plus a table of the statistics."""
     image = base64.b64encode(render_png(row)).decode()
     lines = "".join(

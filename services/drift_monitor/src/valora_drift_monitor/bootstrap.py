@@ -1,12 +1,15 @@
-"""The composition root of the drift monitor: settings, logging, stores, MLflow, broker, app."""
+"""The composition root of the drift monitor: settings, logging, stores, MLflow, broker, app.
+
+Wiring only: every object on the data path is a named class in ``domain/``, ``adapters/`` or
+``entrypoints/``; this module constructs them and hands them over.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 from faststream.asgi import AsgiFastStream
-from sqlalchemy import text
+from faststream.kafka import KafkaBroker
 from valora_contracts import (
     DRIFT_ALERTS,
     LISTINGS_VALIDATED,
@@ -18,7 +21,7 @@ from valora_contracts import (
     dlq_for,
 )
 from valora_db import create_engine, create_session_factory
-from valora_messaging import BrokerSink, OutgoingRecord, create_broker, ensure_topics, publish_many
+from valora_messaging import BrokerSink, create_broker, ensure_topics
 from valora_observability import (
     ServiceMetrics,
     configure_logging,
@@ -27,148 +30,174 @@ from valora_observability import (
     service_routes,
 )
 
-from valora_drift_monitor.alerting import AlertPolicy
-from valora_drift_monitor.engine import AlertEngine
-from valora_drift_monitor.entrypoints import register_subscribers
-from valora_drift_monitor.handlers import (
-    ListingsHandler,
-    Output,
-    PredictionsHandler,
+from valora_drift_monitor.adapters.alerts_store import PgAlertStore
+from valora_drift_monitor.adapters.metrics import DriftMetrics
+from valora_drift_monitor.adapters.outcomes_store import PgOutcomeStore
+from valora_drift_monitor.adapters.outgoing import BrokerPublisher
+from valora_drift_monitor.adapters.reference_loader import MlflowReferenceSource, References
+from valora_drift_monitor.domain.windows import StreamWindows
+from valora_drift_monitor.entrypoints.batch_output import BatchOutput
+from valora_drift_monitor.entrypoints.decoding import parse_listing, parse_prediction, parse_sale
+from valora_drift_monitor.entrypoints.handlers import (
+    ListingsStep,
+    PredictionsStep,
     PromotionsHandler,
-    SalesHandler,
+    SalesStep,
+    TopicHandler,
 )
-from valora_drift_monitor.metrics import DriftMetrics
-from valora_drift_monitor.monitors import (
-    DataDriftMonitor,
-    PerformanceMonitor,
-    PredictionDriftMonitor,
+from valora_drift_monitor.entrypoints.http import Readiness
+from valora_drift_monitor.entrypoints.judging import (
+    DataDriftJudge,
+    PerformanceJudge,
+    PredictionDriftJudge,
 )
-from valora_drift_monitor.planning import RetrainPolicy
-from valora_drift_monitor.reference import MlflowReferenceSource, References
+from valora_drift_monitor.entrypoints.subscribers import register_subscribers
+from valora_drift_monitor.entrypoints.upkeep import Upkeep
 from valora_drift_monitor.settings import DriftSettings
-from valora_drift_monitor.store_alerts import PgAlertStore
-from valora_drift_monitor.store_outcomes import PgOutcomeStore
-from valora_drift_monitor.upkeep import Upkeep
 
 __all__ = ["build_app"]
 
-logger = logging.getLogger(__name__)
 _INPUTS = (LISTINGS_VALIDATED, PREDICTIONS_MADE, SALES_OBSERVED)
+_TOPICS = [*_INPUTS, MODELS_PROMOTED, DRIFT_ALERTS, TRAINING_REQUESTS, *map(dlq_for, _INPUTS)]
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What the three input handlers share."""
+
+    settings: DriftSettings
+    broker: KafkaBroker
+    alerts: PgAlertStore
+    outcomes: PgOutcomeStore
+    references: References
+    metrics: DriftMetrics
+
+    def output(self, source: TopicSpec) -> BatchOutput:
+        s = self.settings
+        return BatchOutput(
+            store=self.alerts,
+            sink=BrokerSink(broker=self.broker, source=source, service=s.service_name),
+            metrics=self.metrics,
+            policy=s.alert_policy(),
+            retrain=s.retrain_policy(),
+        )
+
+
+def _register_handlers(p: _Parts) -> None:
+    s, metrics, references = p.settings, p.metrics, p.references
+    thresholds = s.thresholds()
+    performance = PerformanceJudge(
+        references=references,
+        outcomes=p.outcomes,
+        metrics=metrics,
+        thresholds=thresholds,
+        size=s.drift_performance_window_size,
+        span_s=s.drift_performance_window_seconds,
+        segments=s.drift_performance_segments,
+    )
+    listings = ListingsStep(
+        model_name=s.model_name,
+        windows=StreamWindows(s.data_window_policy(), remember=s.drift_dedupe_ids),
+        judge=DataDriftJudge(
+            references=references,
+            alerts=p.alerts,
+            metrics=metrics,
+            thresholds=thresholds,
+            correction=s.drift_correction,
+            replica=s.replica_id,
+        ),
+        outcomes=p.outcomes,
+        metrics=metrics,
+        listing_labels=s.drift_listing_labels,
+    )
+    predictions = PredictionsStep(
+        model_name=s.model_name,
+        windows=StreamWindows(s.prediction_window_policy(), remember=s.drift_dedupe_ids),
+        judge=PredictionDriftJudge(
+            references=references,
+            alerts=p.alerts,
+            metrics=metrics,
+            thresholds=thresholds,
+            replica=s.replica_id,
+        ),
+        outcomes=p.outcomes,
+        metrics=metrics,
+    )
+    sales = SalesStep(model_name=s.model_name, outcomes=p.outcomes, metrics=metrics)
+    register_subscribers(
+        p.broker,
+        settings=s,
+        listings=TopicHandler(
+            topic=LISTINGS_VALIDATED,
+            parse=parse_listing,
+            event_name="ValidatedListing",
+            step=listings,
+            performance=performance,
+            output=p.output(LISTINGS_VALIDATED),
+        ),
+        predictions=TopicHandler(
+            topic=PREDICTIONS_MADE,
+            parse=parse_prediction,
+            event_name="PredictionMade",
+            step=predictions,
+            performance=performance,
+            output=p.output(PREDICTIONS_MADE),
+        ),
+        sales=TopicHandler(
+            topic=SALES_OBSERVED,
+            parse=parse_sale,
+            event_name="SaleObserved",
+            step=sales,
+            performance=performance,
+            output=p.output(SALES_OBSERVED),
+        ),
+        promotions=PromotionsHandler(references=references, metrics=metrics),
+    )
 
 
 def build_app(
     settings: DriftSettings | None = None, *, configure_logs: bool = True
 ) -> AsgiFastStream:
     """Wire the service; nothing connects until the returned app starts."""
-    settings = settings or DriftSettings()
+    s = settings or DriftSettings()
     if configure_logs:
-        configure_logging(
-            service=settings.service_name, level=settings.log_level, json=settings.log_json
-        )
-    metrics = ServiceMetrics(settings.service_name)
-    drift_metrics = DriftMetrics(metrics=metrics, model_name=settings.model_name)
-    broker = create_broker(settings=settings, client_id="drift-monitor")
-    engine = create_engine(settings.database_url_str, pool_size=settings.drift_db_pool_size)
+        configure_logging(service=s.service_name, level=s.log_level, json=s.log_json)
+    metrics = ServiceMetrics(s.service_name)
+    broker = create_broker(settings=s, client_id="drift-monitor")
+    engine = create_engine(s.database_url_str, pool_size=s.drift_db_pool_size)
     factory = create_session_factory(engine)
-    alerts = PgAlertStore(factory)
-    outcomes = PgOutcomeStore(factory)
-    references = References(
-        source=MlflowReferenceSource(settings.mlflow_url_str), model_name=settings.model_name
+    parts = _Parts(
+        settings=s,
+        broker=broker,
+        alerts=PgAlertStore(factory),
+        outcomes=PgOutcomeStore(factory),
+        references=References(
+            source=MlflowReferenceSource(s.mlflow_url_str), model_name=s.model_name
+        ),
+        metrics=DriftMetrics(metrics=metrics, model_name=s.model_name),
     )
-    alert_engine = AlertEngine(
-        store=alerts,
-        metrics=drift_metrics,
-        policy=AlertPolicy(
-            cooldown_s=settings.drift_cooldown_s, resolve_after=settings.drift_resolve_after
-        ),
-        retrain=RetrainPolicy(
-            enabled=settings.drift_auto_retrain,
-            cooldown_s=settings.drift_retrain_cooldown_s,
-            requested_by=f"drift-monitor/{settings.replica_id}",
-        ),
-    )
-
-    def output(source: TopicSpec) -> Output:
-        sink = BrokerSink(broker=broker, source=source, service=settings.service_name)
-        return Output(engine=alert_engine, sink=sink, metrics=drift_metrics)
-
-    performance = PerformanceMonitor(
-        references=references, outcomes=outcomes, metrics=drift_metrics, settings=settings
-    )
-    register_subscribers(
-        broker,
-        settings=settings,
-        listings=ListingsHandler(
-            model_name=settings.model_name,
-            data=DataDriftMonitor(
-                references=references, alerts=alerts, metrics=drift_metrics, settings=settings
-            ),
-            performance=performance,
-            outcomes=outcomes,
-            output=output(LISTINGS_VALIDATED),
-            listing_labels=settings.drift_listing_labels,
-        ),
-        predictions=PredictionsHandler(
-            model_name=settings.model_name,
-            predictions=PredictionDriftMonitor(
-                references=references, alerts=alerts, metrics=drift_metrics, settings=settings
-            ),
-            performance=performance,
-            outcomes=outcomes,
-            output=output(PREDICTIONS_MADE),
-        ),
-        sales=SalesHandler(
-            model_name=settings.model_name,
-            performance=performance,
-            outcomes=outcomes,
-            output=output(SALES_OBSERVED),
-        ),
-        promotions=PromotionsHandler(references=references, metrics=drift_metrics),
-    )
-
-    async def publish(records: Sequence[OutgoingRecord]) -> int:
-        return await publish_many(broker=broker, records=records)
-
+    _register_handlers(parts)
     upkeep = Upkeep(
-        references=references,
-        alerts=alerts,
-        outcomes=outcomes,
-        publish=publish,
-        metrics=drift_metrics,
-        settings=settings,
+        references=parts.references,
+        alerts=parts.alerts,
+        outcomes=parts.outcomes,
+        publisher=BrokerPublisher(broker),
+        metrics=parts.metrics,
+        settings=s,
     )
 
     async def prepare() -> None:
-        await ensure_topics(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[
-                *_INPUTS,
-                MODELS_PROMOTED,
-                DRIFT_ALERTS,
-                TRAINING_REQUESTS,
-                *(dlq_for(t) for t in _INPUTS),
-            ],
-        )
+        await ensure_topics(bootstrap_servers=s.kafka_bootstrap_servers, topics=_TOPICS)
         await upkeep.start()  # the champion is loaded before the first record is consumed
 
     async def shutdown() -> None:
         await upkeep.stop()
         await engine.dispose()
 
-    async def broker_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0))
-
-    async def database_ready() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
+    readiness = Readiness(broker=broker, engine=engine)
     return AsgiFastStream(
         broker,
-        asgi_routes=service_routes(
-            metrics_app=metrics_app(metrics),
-            ready={"kafka": broker_ready, "database": database_ready},
-        ),
+        asgi_routes=service_routes(metrics_app=metrics_app(metrics), ready=readiness.checks),
         on_startup=[prepare],
         after_startup=[freeze_heap_hook(reason="drift monitor started")],
         after_shutdown=[shutdown],

@@ -1,4 +1,12 @@
-"""Typed errors of the drift monitor."""
+"""Typed errors of the drift monitor (callers catch :class:`DriftMonitorError`).
+
+::
+
+    DriftMonitorError
+    ├── InvalidEventError          also PermanentError: the record is dead-lettered at once
+    ├── ReferenceUnavailableError  no usable reference in MLflow: the window is not judged
+    └── DriftStoreError            also TransientError: the batch is redelivered
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 from valora_messaging import KafkaSettings
 
+from valora_drift_monitor.domain.alert_plan import RetrainPolicy
+from valora_drift_monitor.domain.alerting import AlertPolicy, Levels
+from valora_drift_monitor.domain.statistics import Thresholds
+from valora_drift_monitor.domain.windows import WindowPolicy
+
 __all__ = ["DriftSettings"]
 
 PerformanceStatistic = Literal["mae", "mape"]
@@ -47,6 +52,13 @@ class DriftSettings(KafkaSettings):
     )
     drift_prediction_window_size: int = Field(
         default=1000, ge=10, description="Predictions per prediction-drift window."
+    )
+    drift_dedupe_ids: int = Field(
+        default=50_000,
+        ge=1,
+        description="Event ids remembered per input stream (listings, predictions) so a "
+        "redelivered event is counted once: at least the last this-many (and at least a "
+        "window's worth), at most twice as many held (about 100 bytes each).",
     )
 
     # data / prediction drift: corrected test AND effect size must agree
@@ -146,3 +158,43 @@ class DriftSettings(KafkaSettings):
     @property
     def replica_id(self) -> str:
         return self.drift_replica_id or socket.gethostname()
+
+    def data_window_policy(self) -> WindowPolicy:
+        return WindowPolicy(
+            size=self.drift_window_size,
+            seconds=self.drift_window_seconds,
+            min_size=min(self.drift_window_min_size, self.drift_window_size),
+        )
+
+    def prediction_window_policy(self) -> WindowPolicy:
+        return WindowPolicy(
+            size=self.drift_prediction_window_size,
+            seconds=self.drift_window_seconds,
+            min_size=min(self.drift_window_min_size, self.drift_prediction_window_size),
+        )
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            psi=Levels(
+                warning=self.drift_psi_warning,
+                critical=self.drift_psi_critical,
+                resolve=self.drift_psi_resolve,
+            ),
+            alpha=self.drift_alpha,
+            warning_ratio=self.drift_performance_warning_ratio,
+            critical_ratio=self.drift_performance_critical_ratio,
+            resolve_ratio=self.drift_performance_resolve_ratio,
+            statistics=tuple(self.drift_performance_statistics),
+            min_size=self.drift_performance_min_size,
+            segment_min_size=self.drift_performance_segment_min_size,
+        )
+
+    def alert_policy(self) -> AlertPolicy:
+        return AlertPolicy(cooldown_s=self.drift_cooldown_s, resolve_after=self.drift_resolve_after)
+
+    def retrain_policy(self) -> RetrainPolicy:
+        return RetrainPolicy(
+            enabled=self.drift_auto_retrain,
+            cooldown_s=self.drift_retrain_cooldown_s,
+            requested_by=f"drift-monitor/{self.replica_id}",
+        )

@@ -1,4 +1,4 @@
-"""The reference the monitor compares against: the champion's profile and test metrics.
+"""Where references come from: MLflow, and a cache of the champion and recent versions.
 
 The trainer logs ``reference_profile.json`` (:data:`valora_ml.profile.PROFILE_FILENAME`) as an
 artifact of every model version's run and its hold-out metrics as ``test_mae`` / ``test_mape``.
@@ -13,9 +13,8 @@ import logging
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -23,39 +22,15 @@ from pydantic import ValidationError
 from valora_contracts import ModelPromoted
 from valora_ml.profile import PROFILE_FILENAME, ReferenceProfile
 
+from valora_drift_monitor.domain.ports import ReferenceSource
+from valora_drift_monitor.domain.reference import Reference
 from valora_drift_monitor.errors import ReferenceUnavailableError
 
-__all__ = ["MlflowReferenceSource", "Reference", "ReferenceSource", "References"]
+__all__ = ["MlflowReferenceSource", "References"]
 
 logger = logging.getLogger(__name__)
 CHAMPION_ALIAS = "champion"
 _MISSING = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-@dataclass(frozen=True)
-class Reference:
-    """One model version's reference profile and hold-out metrics."""
-
-    model_name: str
-    model_version: str
-    run_id: str
-    profile: ReferenceProfile
-    test_mae: float | None
-    test_mape: float | None
-
-    def test_metric(self, statistic: str) -> float | None:
-        value = self.test_mae if statistic == "mae" else self.test_mape
-        return value if value is not None and value > 0 else None
-
-
-class ReferenceSource(Protocol):
-    """Blocking look-ups (the registry client is synchronous)."""
-
-    def champion_version(self, model_name: str) -> tuple[str, str] | None:
-        """(version, run id) of the champion, or ``None`` while there is none."""
-        ...
-
-    def load(self, model_name: str, version: str, run_id: str | None = None) -> Reference: ...
 
 
 class MlflowReferenceSource:

@@ -1,4 +1,4 @@
-"""Turn window statistics into alert evaluations (pure).
+"""A window against its reference, and window statistics turned into alert evaluations (pure).
 
 Data and prediction drift: the value tracked is the PSI (effect size, with the hysteresis
 levels); the evidence is *significant* only when the corrected KS / chi-square p-value is below
@@ -12,21 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from valora_contracts import DriftWindow
-from valora_ml.drift import FeatureDrift
+from valora_ml.drift import Correction, FeatureDrift, compare_window, numeric_drift
+from valora_ml.features import NUMERIC_INPUTS
 
-from valora_drift_monitor.alerting import AlertKey, Levels, Observation
-from valora_drift_monitor.planning import Evaluation
-from valora_drift_monitor.ports import SegmentPerformance
-from valora_drift_monitor.reference import Reference
-from valora_drift_monitor.settings import DriftSettings
+from valora_drift_monitor.domain.alert_plan import Evaluation
+from valora_drift_monitor.domain.alerting import AlertKey, Levels, Observation
+from valora_drift_monitor.domain.events import FeatureRow
+from valora_drift_monitor.domain.ports import SegmentPerformance
+from valora_drift_monitor.domain.reference import Reference
+from valora_drift_monitor.domain.windows import ClosedWindow
 
 __all__ = [
+    "OVERALL",
     "Thresholds",
+    "compare_listings",
+    "compare_predictions",
     "drift_evaluations",
     "performance_evaluations",
+    "window_of",
 ]
 
 OVERALL = "all"
@@ -43,22 +50,30 @@ class Thresholds:
     min_size: int
     segment_min_size: int
 
-    @classmethod
-    def from_settings(cls, s: DriftSettings) -> Thresholds:
-        return cls(
-            psi=Levels(
-                warning=s.drift_psi_warning,
-                critical=s.drift_psi_critical,
-                resolve=s.drift_psi_resolve,
-            ),
-            alpha=s.drift_alpha,
-            warning_ratio=s.drift_performance_warning_ratio,
-            critical_ratio=s.drift_performance_critical_ratio,
-            resolve_ratio=s.drift_performance_resolve_ratio,
-            statistics=tuple(s.drift_performance_statistics),
-            min_size=s.drift_performance_min_size,
-            segment_min_size=s.drift_performance_segment_min_size,
-        )
+
+def window_of(closed: ClosedWindow[Any]) -> DriftWindow:
+    """The ``DriftWindow`` an alert about ``closed`` names."""
+    return DriftWindow(start=closed.start, end=closed.end, size=closed.size)
+
+
+def compare_listings(
+    reference: Reference, rows: Sequence[FeatureRow], *, correction: Correction
+) -> list[FeatureDrift]:
+    """Every input feature of a data window against the reference profile (CPU-bound)."""
+    numbers = np.array([row[:5] for row in rows], dtype=float).reshape(len(rows), 5)
+    return compare_window(
+        reference.profile,
+        numeric={name: numbers[:, i] for i, name in enumerate(NUMERIC_INPUTS)},
+        categorical={"neighbourhood": [row[5] for row in rows]},
+        correction=correction,
+    )
+
+
+def compare_predictions(reference: Reference, prices: Sequence[float]) -> FeatureDrift:
+    """Predicted prices of one version against its profile (one test: nothing to correct)."""
+    profile = reference.profile
+    result = numeric_drift("prediction", profile.prediction, prices, n_reference=profile.n_rows)
+    return result.with_adjusted(result.p_value)
 
 
 def drift_evaluations(

@@ -1,4 +1,7 @@
-"""What the handlers need from storage, as protocols (PostgreSQL in production, fakes in tests)."""
+"""What the monitor needs from storage and the model registry, as protocols.
+
+PostgreSQL and MLflow implement them in :mod:`valora_drift_monitor.adapters`; tests pass fakes.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from valora_messaging import OutgoingRecord
-
-from valora_drift_monitor.alerting import AlertPolicy
-from valora_drift_monitor.planning import Evaluation, Plan, RetrainPolicy
+from valora_drift_monitor.domain.alert_plan import Evaluation, Plan, RetrainPolicy
+from valora_drift_monitor.domain.alerting import AlertPolicy
+from valora_drift_monitor.domain.reference import Reference
 
 __all__ = [
     "AlertStore",
     "LabelRow",
+    "OutboxEntry",
     "OutcomeStore",
     "PredictionRow",
+    "ReferenceSource",
     "SegmentPerformance",
     "WindowRecord",
 ]
@@ -64,6 +68,16 @@ class SegmentPerformance:
     end: datetime
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An event committed with its state change, to be published (again) to ``topic``."""
+
+    event_id: str
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
 class AlertStore(Protocol):
     async def apply(
         self,
@@ -80,9 +94,7 @@ class AlertStore(Protocol):
 
     async def mark_published(self, event_ids: Sequence[str]) -> None: ...
 
-    async def pending(
-        self, *, older_than: datetime, limit: int
-    ) -> list[tuple[str, OutgoingRecord]]:
+    async def pending(self, *, older_than: datetime, limit: int) -> list[OutboxEntry]:
         """Outbox events not yet acknowledged by Kafka, oldest first."""
         ...
 
@@ -109,3 +121,13 @@ class OutcomeStore(Protocol):
     ) -> list[SegmentPerformance]: ...
 
     async def prune(self, *, before: datetime) -> int: ...
+
+
+class ReferenceSource(Protocol):
+    """Blocking look-ups (the registry client is synchronous: call them in a thread)."""
+
+    def champion_version(self, model_name: str) -> tuple[str, str] | None:
+        """(version, run id) of the champion, or ``None`` while there is none."""
+        ...
+
+    def load(self, model_name: str, version: str, run_id: str | None = None) -> Reference: ...

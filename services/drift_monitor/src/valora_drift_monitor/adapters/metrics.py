@@ -9,7 +9,7 @@ from valora_contracts import DriftAlert
 from valora_ml.drift import FeatureDrift
 from valora_observability import ServiceMetrics
 
-from valora_drift_monitor.ports import SegmentPerformance
+from valora_drift_monitor.domain.ports import SegmentPerformance
 
 __all__ = ["DriftMetrics"]
 
@@ -63,7 +63,9 @@ class DriftMetrics:
             "valora_drift_alerts_total", "Alert events sent.", ["kind", "state", "severity"]
         )
         self.outcomes: Counter = metrics.counter(
-            "valora_drift_events_total", "Events consumed by the monitor.", ["event"]
+            "valora_drift_events_total",
+            "Events consumed by the monitor (``*_duplicate``: redelivered, counted once).",
+            ["event"],
         )
         self.store_errors: Counter = metrics.counter(
             "valora_drift_store_errors_total", "Evaluations not persisted (PostgreSQL).", ["kind"]
@@ -94,6 +96,11 @@ class DriftMetrics:
 
     def set_firing(self, kind: str, feature: str, statistic: str, level: float) -> None:
         self.firing.labels(self.service, self.model_name, kind, feature, statistic).set(level)
+
+    def set_reference_version(self, model_name: str, version: str) -> None:
+        """The version compared with (``-1`` for a version that is not a number)."""
+        value = float(version) if version.isdigit() else -1.0
+        self.reference_version.labels(self.service, model_name).set(value)
 
     def count(self, event: str, n: int = 1) -> None:
         if n:

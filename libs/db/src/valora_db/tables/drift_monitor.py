@@ -1,4 +1,8 @@
-"""Tables of the drift monitor: alert state and history, an outbox, windows, the label join.
+"""Tables owned by the drift monitor: alert state and history, an outbox, windows, the label join.
+
+Only the drift monitor writes them (``valora_drift_monitor.adapters``); other readers go through
+:mod:`valora_db.read_models` (e.g. ``valora drift report``). Migrations: the one Alembic tree
+(``0030_drift``).
 
 * ``drift_alert_state`` — one row per condition (``dedupe_key``): firing or ok, severity, when it
   last notified. Transitions take ``SELECT ... FOR UPDATE`` on it, so replicas agree and a

@@ -1,4 +1,5 @@
-"""Background upkeep: find the champion, re-send the outbox, prune old join state."""
+"""Background upkeep, entered by timers: find the champion, re-send the outbox, prune old join
+state. Started before the first record is consumed, stopped with the app."""
 
 from __future__ import annotations
 
@@ -7,21 +8,27 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from valora_contracts import utcnow
 from valora_messaging import OutgoingRecord
 
+from valora_drift_monitor.adapters.metrics import DriftMetrics
+from valora_drift_monitor.adapters.reference_loader import References
+from valora_drift_monitor.domain.ports import AlertStore, OutcomeStore
 from valora_drift_monitor.errors import DriftStoreError
-from valora_drift_monitor.metrics import DriftMetrics
-from valora_drift_monitor.ports import AlertStore, OutcomeStore
-from valora_drift_monitor.reference import References
 from valora_drift_monitor.settings import DriftSettings
 
-__all__ = ["Upkeep"]
+__all__ = ["Publisher", "Upkeep"]
 
 logger = logging.getLogger(__name__)
-Publish = Callable[[Sequence[OutgoingRecord]], Awaitable[object]]
 _REFRESH_FACTOR = 10  # with a champion, re-check the alias 10x less often (promotions push)
+
+
+class Publisher(Protocol):
+    async def publish(self, records: Sequence[OutgoingRecord]) -> object:
+        """Publish and await every acknowledgement."""
+        ...
 
 
 class Upkeep:
@@ -33,7 +40,7 @@ class Upkeep:
         references: References,
         alerts: AlertStore,
         outcomes: OutcomeStore,
-        publish: Publish,
+        publisher: Publisher,
         metrics: DriftMetrics,
         settings: DriftSettings,
         clock: Callable[[], datetime] = utcnow,
@@ -41,7 +48,7 @@ class Upkeep:
         self._references = references
         self._alerts = alerts
         self._outcomes = outcomes
-        self._publish = publish
+        self._publisher = publisher
         self._metrics = metrics
         self._settings = settings
         self._clock = clock
@@ -86,10 +93,7 @@ class Upkeep:
                 extra={"model_name": self._references.model_name},
             )
             return
-        version = champion.model_version
-        self._metrics.reference_version.labels(self._metrics.service, champion.model_name).set(
-            float(version) if version.isdigit() else -1.0
-        )
+        self._metrics.set_reference_version(champion.model_name, champion.model_version)
 
     async def restore_gauges(self) -> None:
         """Firing gauges reflect the stored states after a restart."""
@@ -108,8 +112,8 @@ class Upkeep:
         pending = await self._alerts.pending(older_than=self._clock() - grace, limit=500)
         if not pending:
             return
-        await self._publish([record for _, record in pending])
-        await self._alerts.mark_published([event_id for event_id, _ in pending])
+        await self._publisher.publish([OutgoingRecord(e.topic, e.value, e.key) for e in pending])
+        await self._alerts.mark_published([e.event_id for e in pending])
         logger.warning("re-sent outbox events", extra={"count": len(pending)})
 
     async def prune(self) -> None:

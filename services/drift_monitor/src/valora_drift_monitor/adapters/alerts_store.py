@@ -2,8 +2,8 @@
 
 A batch of evaluations is one transaction: the condition rows are created if missing, locked in
 key order (``SELECT ... FOR UPDATE``; replicas serialise, never deadlock), decided by
-:func:`~valora_drift_monitor.planning.plan`, and the new states, alert rows and outbox events
-are written together. Kafka publishing happens after the commit; the outbox makes it durable.
+:func:`~valora_drift_monitor.domain.alert_plan.plan`, and the new states, alert rows and outbox
+events are written together. Kafka publishing happens after the commit; the outbox makes it durable.
 """
 
 from __future__ import annotations
@@ -17,18 +17,29 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from valora_contracts import utcnow
 from valora_db import session_scope
-from valora_db.drift_store import (
+from valora_db.tables.drift_monitor import (
     DriftAlertRow,
     DriftAlertState,
     DriftOutboxRow,
     DriftWindowRow,
 )
-from valora_messaging import OutgoingRecord
 
-from valora_drift_monitor.alerting import AlertKey, AlertPolicy, ConditionState, Severity
+from valora_drift_monitor.adapters.outgoing import plan_records
+from valora_drift_monitor.domain.alert_plan import (
+    Evaluation,
+    Plan,
+    RetrainPolicy,
+    plan,
+    retrain_key,
+)
+from valora_drift_monitor.domain.alerting import (
+    AlertKey,
+    AlertPolicy,
+    ConditionState,
+    Severity,
+)
+from valora_drift_monitor.domain.ports import OutboxEntry, WindowRecord
 from valora_drift_monitor.errors import DriftStoreError
-from valora_drift_monitor.planning import Evaluation, Plan, RetrainPolicy, plan, retrain_key
-from valora_drift_monitor.ports import WindowRecord
 
 __all__ = ["PgAlertStore"]
 
@@ -63,7 +74,7 @@ def _values(state: ConditionState, now: datetime) -> dict[str, object]:
 
 
 class PgAlertStore:
-    """:class:`~valora_drift_monitor.ports.AlertStore` on PostgreSQL."""
+    """:class:`~valora_drift_monitor.domain.ports.AlertStore` on PostgreSQL."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
         self._factory = factory
@@ -136,8 +147,7 @@ class PgAlertStore:
             await session.execute(
                 update(DriftAlertState).where(DriftAlertState.dedupe_key == key).values(values)
             )
-        records = result.records()
-        events = [*result.alerts, *([result.retrain] if result.retrain else [])]
+        records = plan_records(result)
         if result.alerts:
             await session.execute(
                 insert(DriftAlertRow).values(
@@ -169,7 +179,7 @@ class PgAlertStore:
                 insert(DriftOutboxRow).values(
                     [
                         {"event_id": e.event_id, "topic": r.topic, "key": r.key, "value": r.value}
-                        for e, r in zip(events, records, strict=True)
+                        for e, r in zip(result.events, records, strict=True)
                     ]
                 )
             )
@@ -205,9 +215,7 @@ class PgAlertStore:
         except SQLAlchemyError as exc:
             raise DriftStoreError(f"outbox not updated: {exc}") from exc
 
-    async def pending(
-        self, *, older_than: datetime, limit: int
-    ) -> list[tuple[str, OutgoingRecord]]:
+    async def pending(self, *, older_than: datetime, limit: int) -> list[OutboxEntry]:
         try:
             async with session_scope(self._factory) as session:
                 rows = (
@@ -223,7 +231,7 @@ class PgAlertStore:
                 ).all()
         except SQLAlchemyError as exc:
             raise DriftStoreError(f"outbox not read: {exc}") from exc
-        return [(r.event_id, OutgoingRecord(r.topic, r.value, r.key)) for r in rows]
+        return [OutboxEntry(r.event_id, r.topic, r.key, r.value) for r in rows]
 
     async def firing(self, model_name: str) -> list[tuple[str, str, str, str]]:
         try:

@@ -5,17 +5,24 @@ A window closes when it holds ``size`` events, or when an event arrives whose ti
 (that event then opens the next window). A window too small to judge keeps growing instead of
 being judged on a handful of events. Event time, not wall-clock time, so a replay or a backlog
 forms the same windows as live traffic.
+
+:class:`StreamWindows` holds the open windows of one input stream (one per key: a model
+version, or one for all listings) and counts each event id once (:mod:`.dedupe`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-__all__ = ["ClosedWindow", "TumblingWindow", "WindowPolicy"]
+from valora_drift_monitor.domain.dedupe import RecentEventIds
+
+__all__ = ["ClosedWindow", "StreamWindows", "TumblingWindow", "WindowPolicy"]
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 @dataclass(frozen=True)
@@ -83,3 +90,35 @@ class TumblingWindow(Generic[T]):
         self.rows = []
         self.opened_at = self.start = self.end = None
         return closed
+
+
+class StreamWindows(Generic[T]):
+    """The open windows of one input stream, one per key; each event id is counted once.
+
+    The ids of at least the last ``max(remember, policy.size)`` counted events are remembered,
+    so an event is never counted twice in one window, nor in two windows while its id is
+    remembered. Call :meth:`unseen` before anything that must not see a repeat, then
+    :meth:`add` for each of its results.
+    """
+
+    def __init__(self, policy: WindowPolicy, *, remember: int) -> None:
+        self.policy = policy
+        self.counted = RecentEventIds(max(remember, policy.size))
+        self.open: dict[str, TumblingWindow[T]] = {}
+
+    def unseen(self, events: Iterable[E], event_id: Callable[[E], str]) -> list[E]:
+        """``events`` not counted yet, each event id once (the first of repeats)."""
+        return self.counted.unseen(events, event_id)
+
+    def add(
+        self, event_id: str, event_time: datetime, row: T, *, key: str = ""
+    ) -> ClosedWindow[T] | None:
+        """Count one event in the window of ``key``; returns the window it closed, if any.
+        An event id counted already is ignored."""
+        if event_id in self.counted:
+            return None
+        self.counted.add(event_id)
+        window = self.open.get(key)
+        if window is None:
+            window = self.open[key] = TumblingWindow(self.policy)
+        return window.add(event_time, row)

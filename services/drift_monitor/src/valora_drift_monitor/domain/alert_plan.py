@@ -1,9 +1,9 @@
 """From evaluations to state changes and events: pure, shared by every alert store.
 
-:func:`plan` runs :func:`~valora_drift_monitor.alerting.decide` for each evaluated condition
-(broad conditions first, so a firing overall alert can inhibit its segments), builds the
-``DriftAlert`` events, and — when auto-retrain is on — one ``TrainingRequested(reason="drift")``
-for a critical firing, at most once per retrain cooldown.
+:func:`plan` runs :func:`~.alerting.decide` for each evaluated condition (broad conditions
+first, so a firing overall alert can inhibit its segments), builds the ``DriftAlert`` events,
+and — when auto-retrain is on — one ``TrainingRequested(reason="drift")`` for a critical
+firing, at most once per retrain cooldown.
 """
 
 from __future__ import annotations
@@ -12,18 +12,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from valora_contracts import (
-    DRIFT_ALERTS,
-    TRAINING_REQUESTS,
-    DriftAlert,
-    DriftWindow,
-    TrainingRequested,
+from valora_contracts import DriftAlert, DriftWindow, TrainingRequested
+
+from valora_drift_monitor.domain.alerting import (
+    AlertPolicy,
+    ConditionState,
+    Observation,
+    decide,
 )
-from valora_messaging import OutgoingRecord, encode_event
 
-from valora_drift_monitor.alerting import AlertPolicy, ConditionState, Observation, decide
-
-__all__ = ["Evaluation", "Plan", "RetrainPolicy", "alert_record", "plan", "retrain_key"]
+__all__ = ["Evaluation", "Plan", "RetrainPolicy", "plan", "retrain_key"]
 
 
 @dataclass(frozen=True)
@@ -53,25 +51,14 @@ class Plan:
     retrain: TrainingRequested | None = None
     retrain_state: ConditionState | None = None
 
-    def records(self) -> list[OutgoingRecord]:
-        out = [alert_record(a) for a in self.alerts]
-        if self.retrain is not None:
-            out.append(
-                OutgoingRecord(
-                    TRAINING_REQUESTS.name,
-                    encode_event(self.retrain),
-                    self.retrain.model_name.encode(),
-                )
-            )
-        return out
+    @property
+    def events(self) -> list[DriftAlert | TrainingRequested]:
+        """The events to publish, alerts first."""
+        return [*self.alerts, *([self.retrain] if self.retrain is not None else [])]
 
 
 def retrain_key(model_name: str) -> str:
     return f"{model_name}/retrain"
-
-
-def alert_record(alert: DriftAlert) -> OutgoingRecord:
-    return OutgoingRecord(DRIFT_ALERTS.name, encode_event(alert), alert.dedupe_key.encode())
 
 
 def _ordered(evaluations: Iterable[Evaluation]) -> list[Evaluation]:

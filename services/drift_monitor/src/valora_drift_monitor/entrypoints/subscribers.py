@@ -6,15 +6,17 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_MADE, SALES_OBSERVED
+from valora_contracts import (
+    LISTINGS_VALIDATED,
+    MODELS_PROMOTED,
+    PREDICTIONS_MADE,
+    SALES_OBSERVED,
+    SaleObserved,
+)
 from valora_messaging import batch_consumer_options, records_decoder
 
-from valora_drift_monitor.handlers import (
-    ListingsHandler,
-    PredictionsHandler,
-    PromotionsHandler,
-    SalesHandler,
-)
+from valora_drift_monitor.domain.events import ListingEvent, PredictionEvent
+from valora_drift_monitor.entrypoints.handlers import PromotionsHandler, TopicHandler
 from valora_drift_monitor.settings import DriftSettings
 
 __all__ = ["group_ids", "register_subscribers"]
@@ -34,9 +36,9 @@ def register_subscribers(
     broker: KafkaBroker,
     *,
     settings: DriftSettings,
-    listings: ListingsHandler,
-    predictions: PredictionsHandler,
-    sales: SalesHandler,
+    listings: TopicHandler[ListingEvent],
+    predictions: TopicHandler[PredictionEvent],
+    sales: TopicHandler[SaleObserved],
     promotions: PromotionsHandler,
 ) -> None:
     groups = group_ids(settings)

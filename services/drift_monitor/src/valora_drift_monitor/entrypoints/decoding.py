@@ -1,41 +1,43 @@
-"""Fast read views of the hot-path events: only the fields drift needs.
+"""Decoding consumed records into what the monitor reads of them (bad records -> dead letters).
 
 At 10,000 listings/s (each followed by its prediction) full pydantic validation of
 ``ValidatedListing`` and ``PredictionMade`` was most of the monitor's CPU. The fast path parses
 with orjson and checks the fields it reads (types and the contract's feature constraints); a
-record it cannot read (e.g. Portuguese aliases, odd types) goes through the contract model
-itself, and only a record the contract rejects too is dead-lettered.
+record it cannot read (e.g. Portuguese aliases, odd types, no event id) goes through the
+contract model itself, and only a record the contract rejects too is dead-lettered.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from valora_contracts import PredictionMade, ValidatedListing
+from valora_contracts import PredictionMade, SaleObserved, ValidatedListing
+from valora_messaging import FailedRecord, InRecord, to_failed
 
-__all__ = ["ListingView", "PredictionView", "parse_listing", "parse_prediction"]
+from valora_drift_monitor.domain.events import FeatureRow, ListingEvent, PredictionEvent
+from valora_drift_monitor.errors import InvalidEventError
 
+__all__ = ["decode", "parse_listing", "parse_prediction", "parse_sale"]
 
-@dataclass(frozen=True, slots=True)
-class ListingView:
-    listing_id: str
-    occurred_at: datetime
-    price: float | None
-    row: tuple[float, float, float, float, float, str]
+V = TypeVar("V")
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionView:
-    occurred_at: datetime
-    listing_id: str | None
-    price: float
-    model_name: str
-    model_version: str
-    neighbourhood: str
+def decode(
+    records: Sequence[InRecord], parse: Callable[[bytes], V], name: str
+) -> tuple[list[V], list[FailedRecord]]:
+    """The parsed records, and the ones that are not a ``name`` (to dead-letter)."""
+    events: list[V] = []
+    failed: list[FailedRecord] = []
+    for record in records:
+        try:
+            events.append(parse(record.value))
+        except Exception as exc:  # one bad record is that record's problem, never fatal
+            failed.append(to_failed(record, InvalidEventError(f"invalid {name}: {exc}")))
+    return events, failed
 
 
 def _time(value: Any) -> datetime:
@@ -66,7 +68,13 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
-def _row(features: dict[str, Any]) -> tuple[float, float, float, float, float, str]:
+def _event_id(value: Any) -> str:
+    if type(value) is not str or not value or len(value) > 64:
+        raise ValueError("not an event id")
+    return value
+
+
+def _row(features: dict[str, Any]) -> FeatureRow:
     return (
         _number(features["area"], minimum=0.0, strict=True),
         _count(features["bedrooms"]),
@@ -77,12 +85,13 @@ def _row(features: dict[str, Any]) -> tuple[float, float, float, float, float, s
     )
 
 
-def parse_listing(raw: bytes) -> ListingView:
+def parse_listing(raw: bytes) -> ListingEvent:
     """The drift view of a ``ValidatedListing`` record (``ValueError`` if it is not one)."""
     try:
         body = orjson.loads(raw)
         price = body.get("price")
-        return ListingView(
+        return ListingEvent(
+            event_id=_event_id(body["event_id"]),
             listing_id=_text(body["listing_id"]),
             occurred_at=_time(body["occurred_at"]),
             price=None if price is None else _number(price, minimum=0.0, strict=True),
@@ -91,7 +100,8 @@ def parse_listing(raw: bytes) -> ListingView:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         event = ValidatedListing.model_validate_json(raw)  # the contract decides
         f = event.features
-        return ListingView(
+        return ListingEvent(
+            event_id=event.event_id,
             listing_id=event.listing_id,
             occurred_at=event.occurred_at,
             price=event.price,
@@ -99,13 +109,14 @@ def parse_listing(raw: bytes) -> ListingView:
         )
 
 
-def parse_prediction(raw: bytes) -> PredictionView:
+def parse_prediction(raw: bytes) -> PredictionEvent:
     """The drift view of a ``PredictionMade`` record (``ValueError`` if it is not one)."""
     try:
         body = orjson.loads(raw)
         result = body["result"]
         listing_id = result.get("listing_id")
-        return PredictionView(
+        return PredictionEvent(
+            event_id=_event_id(body["event_id"]),
             occurred_at=_time(body["occurred_at"]),
             listing_id=None if listing_id is None else _text(listing_id),
             price=_number(result["price"], minimum=-math.inf, strict=False),
@@ -115,7 +126,8 @@ def parse_prediction(raw: bytes) -> PredictionView:
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         event = PredictionMade.model_validate_json(raw)
-        return PredictionView(
+        return PredictionEvent(
+            event_id=event.event_id,
             occurred_at=event.occurred_at,
             listing_id=event.result.listing_id,
             price=event.result.price,
@@ -123,3 +135,8 @@ def parse_prediction(raw: bytes) -> PredictionView:
             model_version=event.result.model_version,
             neighbourhood=event.features.neighbourhood,
         )
+
+
+def parse_sale(raw: bytes) -> SaleObserved:
+    """A ``SaleObserved`` record (validated by the contract: sales are few)."""
+    return SaleObserved.model_validate_json(raw)
