@@ -238,7 +238,10 @@ async def group_caught_up(
     """Wait until ``group_id`` committed the end of every partition of ``topic`` (every record
     handled: the monitor commits after its handler returned)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
     )
     await consumer.start()
     try:

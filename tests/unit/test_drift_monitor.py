@@ -48,6 +48,7 @@ from valora_drift_monitor.entrypoints.judging import (
     PredictionDriftJudge,
 )
 from valora_drift_monitor.entrypoints.upkeep import Upkeep
+from valora_drift_monitor.errors import InvalidEventError
 from valora_drift_monitor.settings import DriftSettings
 from valora_messaging import FailedRecord, InRecord, OutgoingRecord
 from valora_ml.profile import build_reference_profile
@@ -441,7 +442,8 @@ async def test_promotion_reloads_the_reference_and_takes_metrics_from_the_event(
             rmse=1, mae=123.0, mape=0.07, r2=0.9, interval_coverage=0.9, n_train=1, n_test=1
         ),
     )
-    await handler.handle(b"garbage")  # ignored, not fatal
+    with pytest.raises(InvalidEventError):  # dead-lettered by the consumers' error policy
+        await handler.handle(b"garbage")
     assert rig.references.champion is None
     await handler.handle(event.model_dump_json().encode())
     assert rig.references.champion is not None

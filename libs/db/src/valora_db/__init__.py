@@ -6,7 +6,7 @@ from valora_db.engine import (
     create_session_factory,
     session_scope,
 )
-from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError
+from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError, db_error_class
 from valora_db.migrate import alembic_config, current_revision, head_revision, upgrade_head
 from valora_db.models import Base, ProcessedEvent
 
@@ -20,6 +20,7 @@ __all__ = [
     "create_engine",
     "create_session_factory",
     "current_revision",
+    "db_error_class",
     "head_revision",
     "session_scope",
     "upgrade_head",

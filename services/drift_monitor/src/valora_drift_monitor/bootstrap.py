@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faststream.asgi import AsgiFastStream
-from faststream.kafka import KafkaBroker
 from valora_contracts import (
     DRIFT_ALERTS,
     LISTINGS_VALIDATED,
@@ -20,15 +19,10 @@ from valora_contracts import (
     TopicSpec,
     dlq_for,
 )
-from valora_db import create_engine, create_session_factory
-from valora_messaging import BrokerSink, create_broker, ensure_topics
-from valora_observability import (
-    ServiceMetrics,
-    configure_logging,
-    freeze_heap_hook,
-    metrics_app,
-    service_routes,
-)
+from valora_db import create_engine, create_session_factory, db_error_class
+from valora_messaging import ConsumerRuntime, consumer_app
+from valora_observability import configure_logging
+from valora_observability.lifecycle import fatal
 
 from valora_drift_monitor.adapters.alerts_store import PgAlertStore
 from valora_drift_monitor.adapters.metrics import DriftMetrics
@@ -66,7 +60,7 @@ class _Parts:
     """What the three input handlers share."""
 
     settings: DriftSettings
-    broker: KafkaBroker
+    runtime: ConsumerRuntime
     alerts: PgAlertStore
     outcomes: PgOutcomeStore
     references: References
@@ -76,7 +70,7 @@ class _Parts:
         s = self.settings
         return BatchOutput(
             store=self.alerts,
-            sink=BrokerSink(broker=self.broker, source=source, service=s.service_name),
+            sink=self.runtime.broker_sink(source),
             metrics=self.metrics,
             policy=s.alert_policy(),
             retrain=s.retrain_policy(),
@@ -125,7 +119,7 @@ def _register_handlers(p: _Parts) -> None:
     )
     sales = SalesStep(model_name=s.model_name, outcomes=p.outcomes, metrics=metrics)
     register_subscribers(
-        p.broker,
+        p.runtime,
         settings=s,
         listings=TopicHandler(
             topic=LISTINGS_VALIDATED,
@@ -162,43 +156,45 @@ def build_app(
     s = settings or DriftSettings()
     if configure_logs:
         configure_logging(service=s.service_name, level=s.log_level, json=s.log_json)
-    metrics = ServiceMetrics(s.service_name)
-    broker = create_broker(settings=s, client_id="drift-monitor")
-    engine = create_engine(s.database_url_str, pool_size=s.drift_db_pool_size)
+    runtime = ConsumerRuntime.create(
+        settings=s, client_id="drift-monitor", on_fatal=fatal, classifiers=[db_error_class]
+    )
+    engine = create_engine(
+        s.database_url_str,
+        pool_size=s.drift_db_pool_size,
+        command_timeout_s=s.database_command_timeout_s,
+        acquire_timeout_s=s.database_acquire_timeout_s,
+    )
     factory = create_session_factory(engine)
     parts = _Parts(
         settings=s,
-        broker=broker,
+        runtime=runtime,
         alerts=PgAlertStore(factory),
         outcomes=PgOutcomeStore(factory),
         references=References(
             source=MlflowReferenceSource(s.mlflow_url_str), model_name=s.model_name
         ),
-        metrics=DriftMetrics(metrics=metrics, model_name=s.model_name),
+        metrics=DriftMetrics(metrics=runtime.metrics, model_name=s.model_name),
     )
     _register_handlers(parts)
     upkeep = Upkeep(
         references=parts.references,
         alerts=parts.alerts,
         outcomes=parts.outcomes,
-        publisher=BrokerPublisher(broker),
+        publisher=BrokerPublisher(runtime.broker),
         metrics=parts.metrics,
         settings=s,
     )
-
-    async def prepare() -> None:
-        await ensure_topics(bootstrap_servers=s.kafka_bootstrap_servers, topics=_TOPICS)
-        await upkeep.start()  # the champion is loaded before the first record is consumed
 
     async def shutdown() -> None:
         await upkeep.stop()
         await engine.dispose()
 
-    readiness = Readiness(broker=broker, engine=engine)
-    return AsgiFastStream(
-        broker,
-        asgi_routes=service_routes(metrics_app=metrics_app(metrics), ready=readiness.checks),
-        on_startup=[prepare],
-        after_startup=[freeze_heap_hook(reason="drift monitor started")],
+    readiness = Readiness(engine=engine)
+    return consumer_app(
+        runtime,
+        topics=_TOPICS,
+        ready=readiness.checks,
+        on_startup=[upkeep.start],  # the champion is loaded before the first record is consumed
         after_shutdown=[shutdown],
     )

@@ -79,7 +79,6 @@ class BatchOutput:
             base.messages.labels(service, topic, "handled").inc(handled)
         if failed:
             base.messages.labels(service, topic, "dead_lettered").inc(len(failed))
-            base.dead_letters.labels(service, topic).inc(len(failed))
         base.handler_seconds.labels(service, topic).observe(time.perf_counter() - started)
 
     async def apply(self, evaluations: Sequence[Evaluation], *, kind: str) -> Plan:

@@ -35,7 +35,7 @@ def decode(
     for record in records:
         try:
             events.append(parse(record.value))
-        except Exception as exc:  # one bad record is that record's problem, never fatal
+        except (ValueError, TypeError, KeyError) as exc:  # not a ``name``: this record's problem
             failed.append(to_failed(record, InvalidEventError(f"invalid {name}: {exc}")))
     return events, failed
 

@@ -34,6 +34,7 @@ from valora_drift_monitor.entrypoints.judging import (
     PerformanceJudge,
     PredictionDriftJudge,
 )
+from valora_drift_monitor.errors import InvalidEventError
 
 __all__ = [
     "ListingsStep",
@@ -209,12 +210,17 @@ class PromotionsHandler:
         self._references = references
         self._metrics = metrics
 
+    async def handle_batch(self, records: Sequence[InRecord]) -> None:
+        for record in records:
+            await self.handle(record.value)
+
     async def handle(self, value: bytes) -> None:
+        """Reload the reference; a record that is not a ``ModelPromoted`` raises
+        :class:`InvalidEventError` (dead-lettered by the error policy)."""
         try:
             event = ModelPromoted.model_validate_json(value)
-        except Exception as exc:  # not ours to dead-letter: the trainer owns this topic
-            logger.warning("ignoring an invalid ModelPromoted", extra={"error": str(exc)[:300]})
-            return
+        except ValueError as exc:
+            raise InvalidEventError(f"invalid ModelPromoted: {exc}") from exc
         if event.model_name != self._references.model_name:
             return
         champion = await self._references.on_promoted(event)

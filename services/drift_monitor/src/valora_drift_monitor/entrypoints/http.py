@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,14 +11,10 @@ __all__ = ["Readiness"]
 
 
 class Readiness:
-    """Ready when Kafka answers a ping and PostgreSQL a ``SELECT 1``."""
+    """Ready when PostgreSQL answers a ``SELECT 1`` (Kafka is checked by the consumer app)."""
 
-    def __init__(self, *, broker: KafkaBroker, engine: AsyncEngine) -> None:
-        self._broker = broker
+    def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def kafka(self) -> bool:
-        return bool(await self._broker.ping(timeout=1.0))
 
     async def database(self) -> bool:
         async with self._engine.connect() as conn:
@@ -29,4 +24,4 @@ class Readiness:
     @property
     def checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         """The ``ready`` mapping of :func:`valora_observability.service_routes`."""
-        return {"kafka": self.kafka, "database": self.database}
+        return {"database": self.database}

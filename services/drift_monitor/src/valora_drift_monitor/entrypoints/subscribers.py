@@ -1,11 +1,7 @@
-"""FastStream subscribers of the drift monitor: thin, they only call the handlers."""
+"""Kafka subscribers of the drift monitor: thin, under the consumers' error policy."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
 from valora_contracts import (
     LISTINGS_VALIDATED,
     MODELS_PROMOTED,
@@ -13,7 +9,7 @@ from valora_contracts import (
     SALES_OBSERVED,
     SaleObserved,
 )
-from valora_messaging import batch_consumer_options, records_decoder
+from valora_messaging import ConsumerRuntime, Subscription
 
 from valora_drift_monitor.domain.events import ListingEvent, PredictionEvent
 from valora_drift_monitor.entrypoints.handlers import PromotionsHandler, TopicHandler
@@ -33,7 +29,7 @@ def group_ids(settings: DriftSettings) -> dict[str, str]:
 
 
 def register_subscribers(
-    broker: KafkaBroker,
+    runtime: ConsumerRuntime,
     *,
     settings: DriftSettings,
     listings: TopicHandler[ListingEvent],
@@ -41,37 +37,28 @@ def register_subscribers(
     sales: TopicHandler[SaleObserved],
     promotions: PromotionsHandler,
 ) -> None:
+    """Batches of each input topic under the consumers' error policy; promotions are read by
+    every replica (no group, from the latest offset: the champion itself is read at start)."""
     groups = group_ids(settings)
-
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        LISTINGS_VALIDATED.name,
-        **batch_consumer_options(settings=settings, group_id=groups[LISTINGS_VALIDATED.name]),
+    for topic, handler in (
+        (LISTINGS_VALIDATED, listings.handle_batch),
+        (PREDICTIONS_MADE, predictions.handle_batch),
+        (SALES_OBSERVED, sales.handle_batch),
+    ):
+        runtime.subscribe(
+            Subscription(
+                topic=topic,
+                handle=handler,
+                sink=runtime.broker_sink(topic),
+                group_id=groups[topic.name],
+            )
+        )
+    runtime.subscribe(
+        Subscription(
+            topic=MODELS_PROMOTED,
+            handle=promotions.handle_batch,
+            sink=runtime.broker_sink(MODELS_PROMOTED),
+            group_id=None,
+            batch=False,
+        )
     )
-    async def on_validated_listings(records: Any) -> None:
-        await listings.handle_batch(records)
-
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        PREDICTIONS_MADE.name,
-        **batch_consumer_options(settings=settings, group_id=groups[PREDICTIONS_MADE.name]),
-    )
-    async def on_predictions_made(records: Any) -> None:
-        await predictions.handle_batch(records)
-
-    @broker.subscriber(  # type: ignore[untyped-decorator]
-        SALES_OBSERVED.name,
-        **batch_consumer_options(settings=settings, group_id=groups[SALES_OBSERVED.name]),
-    )
-    async def on_sales_observed(records: Any) -> None:
-        await sales.handle_batch(records)
-
-    # No consumer group: every replica sees every promotion, from the latest offset (the
-    # champion alias itself is read at start-up).
-    @broker.subscriber(
-        MODELS_PROMOTED.name,
-        auto_offset_reset="latest",
-        ack_policy=AckPolicy.ACK_FIRST,
-        decoder=records_decoder,
-    )
-    async def on_model_promoted(records: Any) -> None:
-        for record in records:
-            await promotions.handle(record.value)
