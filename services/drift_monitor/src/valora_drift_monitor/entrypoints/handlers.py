@@ -221,6 +221,7 @@ class PromotionsHandler:
             event = ModelPromoted.model_validate_json(value)
         except ValueError as exc:
             raise InvalidEventError(f"invalid ModelPromoted: {exc}") from exc
+        self._metrics.count("promotion")
         if event.model_name != self._references.model_name:
             return
         champion = await self._references.on_promoted(event)

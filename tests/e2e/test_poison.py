@@ -1,0 +1,268 @@
+"""No record can stall a topic: the poison family, on real Kafka, PostgreSQL and MLflow.
+
+For every consumed topic (see :mod:`poison_cases`), three poison records are published, each
+followed on the same key (so the same partition) by good records: (a) undecodable bytes, (b) a
+record that decodes and fails in processing, (c) a record near the 1 MiB size limit. The test
+asserts that the good records behind each are processed within a bound, that every poison
+record is in the topic's dead-letter topic exactly once per consuming service with its reason,
+and that no service's log grew by more than a few MB. Figures are printed with ``[poison]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_support import Services, query, register_champion, run_env, service, spec_of
+from kafka_support import TopicCollector, prepare, producer_session
+from poison_cases import CASES, NEAR_LIMIT, Case, Run
+from valora_contracts import ALL_TOPICS, DeadLetter, dlq_for, reply_topic, topic_by_name
+from valora_devstack import DevstackSettings
+from valora_messaging import ensure_topics
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
+
+SERVICES = ["ingestion", "validator", "trainer", "predictor", "drift_monitor"]
+SERVICE_APPS = [f"valora_{name}.bootstrap" for name in SERVICES]
+GOOD_WITHIN_S = 90.0
+LOG_GROWTH_MAX = 5 * 1024 * 1024
+DLQ_TOPICS = sorted({dlq_for(topic_by_name(c.topic)).name for c in CASES})
+
+
+def test_every_consumed_topic_has_a_poison_case() -> None:
+    """Derived from the services' own subscribers: a new consumed topic fails here until it
+    gets a case."""
+    consumed: set[str] = set()
+    for name in SERVICE_APPS:
+        app = importlib.import_module(name).build_app(configure_logs=False)
+        consumed |= {t for s in app.broker.subscribers for t in s.topic_names}
+    assert consumed, "no subscriber found"
+    assert consumed - {c.topic for c in CASES} == set()
+    assert consumed <= {t.name for t in ALL_TOPICS}
+
+
+@dataclass
+class Family:
+    settings: DevstackSettings
+    run: Run
+    dead: TopicCollector
+    outcomes: TopicCollector
+    log_dir: Path
+    figures: list[dict[str, Any]] = field(default_factory=list)
+
+    def port(self, name: str) -> int:
+        return spec_of(name).port + self.settings.service_port_offset
+
+    def metric(self, name: str, sample: str) -> float:
+        text = httpx.get(f"http://127.0.0.1:{self.port(name)}/metrics", timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(sample.split("{")[0]) and all(
+                part in line for part in sample.split("{", 1)[1].rstrip("}").split(",")
+            )
+        ) if "{" in sample else 0.0  # fmt: skip
+
+    def rows(self, sql: str, ids: list[str]) -> int:
+        return int(query(self.settings, sql, {"ids": ids})[0][0])
+
+    def log_bytes(self) -> dict[str, int]:
+        return {
+            name: sum(p.stat().st_size for p in self.log_dir.glob(f"{name.replace('_', '-')}*"))
+            for name in SERVICES
+        }
+
+
+def _keep(run_id: str) -> Any:
+    marker = run_id.encode()
+
+    def keep(topic_name: str, value: bytes) -> bool:
+        return ".dlq." in topic_name or marker in value
+
+    return keep
+
+
+@pytest.fixture(scope="module")
+async def family(e2e_stack: DevstackSettings) -> AsyncIterator[Family]:
+    settings = e2e_stack
+    run_id = f"poi{uuid.uuid4().hex[:8]}"
+    env = {
+        **run_env(run_id),
+        "VALORA_CONSUMER_UNKNOWN_ATTEMPTS": "3",
+        "VALORA_CONSUMER_UNKNOWN_INITIAL_S": "1",
+        "VALORA_TRAINING_SOURCES": f'["{run_id}"]',
+    }
+    model = env["VALORA_MODEL_NAME"]
+    boot = settings.kafka_bootstrap_servers
+    register_champion(settings.mlflow_url_str, model, seed=3)
+    promoted = register_champion(settings.mlflow_url_str, model, seed=4)  # v2, now champion
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(settings.mlflow_url_str, registry_uri=settings.mlflow_url_str)
+    client.set_registered_model_alias(model, "champion", "1")  # served at start: v1
+    replies = reply_topic(f"poison-{run_id}")
+    run = Run(run_id, model, replies.name, promoted, client.get_model_version(model, promoted).run_id)
+    await prepare(boot, run_id, extra_topics=[replies])
+    await ensure_topics(bootstrap_servers=boot, topics=[replies])
+    dead = TopicCollector(bootstrap=boot, topics=DLQ_TOPICS, keep=_keep(run_id))
+    outcomes = TopicCollector(
+        bootstrap=boot,
+        topics=["listings.ingested.v1", "listings.validated.v1"],
+        keep=_keep(run_id),
+    )
+    await dead.start()
+    await outcomes.start()
+    managed = Services()
+    try:
+        for name in SERVICES:
+            await asyncio.to_thread(managed.add(service(settings, name, env)).up)
+        yield Family(settings, run, dead, outcomes, settings.log_dir)
+    finally:
+        managed.stop_all()
+        await dead.stop()
+        await outcomes.stop()
+
+
+async def _replies(family: Family, correlation_ids: set[str], timeout_s: float) -> bool:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        family.run.reply_topic,
+        bootstrap_servers=family.settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    seen: set[str] = set()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not correlation_ids <= seen:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                seen |= {r.value.split(b'"correlation_id":"')[1].split(b'"')[0].decode()
+                         for r in records if r.value and b'"correlation_id":"' in r.value}  # fmt: skip
+    finally:
+        await consumer.stop()
+    return correlation_ids <= seen
+
+
+def _ids(values: list[bytes], field_name: str) -> list[str]:
+    import orjson
+
+    return [str(orjson.loads(v)[field_name]) for v in values]
+
+
+async def _processed(family: Family, case: Case, good: list[bytes], before: dict[str, float]) -> bool:
+    run, topic = family.run, case.topic
+    if topic == "listings.raw.v1":
+        ids = set(_ids(good, "listing_id"))
+        seen = {r["listing_id"] for r in family.outcomes.log.records.get("listings.ingested.v1", [])}
+        return ids <= seen
+    if topic == "listings.ingested.v1":
+        ids = set(_ids(good, "listing_id"))
+        seen = {r["listing_id"] for r in family.outcomes.log.records.get("listings.validated.v1", [])}
+        return ids <= seen
+    if topic == "listings.validated.v1":
+        ids = _ids(good, "listing_id")
+        return (
+            family.rows("SELECT count(*) FROM training_listings WHERE listing_id = ANY(%(ids)s)", ids) == 3
+            and family.rows("SELECT count(*) FROM predictions WHERE source = 'stream' AND listing_id = ANY(%(ids)s)", ids) == 3
+            and family.metric("drift_monitor", 'valora_drift_events_total{event="listing"') >= before["drift"] + 3
+        )  # fmt: skip
+    if topic == "training.requests.v1":
+        ids = _ids(good, "request_id")
+        return family.rows("SELECT count(*) FROM training_requests WHERE request_id = ANY(%(ids)s)", ids) == 2  # fmt: skip
+    if topic == "sales.observed.v1":
+        ids = _ids(good, "listing_id")
+        return (
+            family.rows("SELECT count(*) FROM training_sales WHERE listing_id = ANY(%(ids)s)", ids) == 3
+            and family.rows("SELECT count(*) FROM drift_sales WHERE listing_id = ANY(%(ids)s)", ids) == 3
+        )  # fmt: skip
+    if topic == "predictions.requests.v1":
+        return await _replies(family, set(_ids(good, "correlation_id")), timeout_s=2.0)
+    if topic == "predictions.made.v1":
+        import orjson
+
+        ids = [orjson.loads(v)["result"]["listing_id"] for v in good]
+        return family.rows("SELECT count(*) FROM drift_predictions WHERE listing_id = ANY(%(ids)s)", ids) == 3  # fmt: skip
+    if topic == "models.promoted.v1":
+        served = f'valora_predictor_model_version{{model_version="{run.promoted_version}"'
+        return (
+            family.metric("predictor", served) == 1.0
+            and family.metric("drift_monitor", 'valora_drift_events_total{event="promotion"') >= before["promotion"] + 1
+        )  # fmt: skip
+    raise AssertionError(f"no observation for {topic}")
+
+
+async def _round(family: Family, case: Case, kind: str, poison: bytes) -> float:
+    good = case.good(family.run, kind)
+    before = {
+        "drift": family.metric("drift_monitor", 'valora_drift_events_total{event="listing"'),
+        "promotion": family.metric("drift_monitor", 'valora_drift_events_total{event="promotion"'),
+    }
+    key = family.run.key(case.topic)
+    started = time.monotonic()
+    async with producer_session(family.settings.kafka_bootstrap_servers) as producer:
+        for value in (poison, *good):
+            await (await producer.send(case.topic, value, key=key))
+    deadline = started + GOOD_WITHIN_S
+    while time.monotonic() < deadline:
+        if await _processed(family, case, good, before):
+            return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{case.topic}/{kind}: good records behind the poison not processed")
+
+
+async def test_no_poison_record_stalls_its_partition(family: Family) -> None:
+    logs_before = family.log_bytes()
+    started = time.monotonic()
+    expected: dict[str, tuple[Case, str]] = {}
+    for case in CASES:
+        for kind, poison in case.poisons(family.run).items():
+            seconds = await _round(family, case, kind, poison)
+            expected[hashlib.sha256(poison).hexdigest()] = (case, kind)
+            family.figures.append({"topic": case.topic, "poison": kind, "good_after_s": round(seconds, 1)})
+
+    def letters() -> list[DeadLetter]:
+        return [
+            DeadLetter.model_validate(r)
+            for name in DLQ_TOPICS
+            for r in family.dead.log.records.get(name, [])
+            if r.get("original_sha256") in expected
+        ]
+
+    wanted = sum(len(case.consumers) for case, _ in expected.values())
+    await family.dead.wait(lambda _: len(letters()) >= wanted, timeout_s=60)
+    await family.dead.quiet(3.0)
+    by_poison: dict[str, Counter[str]] = {}
+    reasons: dict[tuple[str, str], str] = {}
+    for letter in letters():
+        by_poison.setdefault(letter.original_sha256, Counter())[letter.service] += 1
+        case, kind = expected[letter.original_sha256]
+        reasons[(case.topic, kind)] = f"{letter.error_class}/{letter.error_type}: {letter.error[:90]}"
+        assert letter.source_topic == case.topic
+        assert letter.error, "a dead letter without its reason"
+        assert letter.original_truncated == (kind == "oversized")
+        assert letter.original_size >= (NEAR_LIMIT if kind == "oversized" else 1)
+    for sha, (case, kind) in expected.items():
+        assert by_poison.get(sha) == Counter({c: 1 for c in case.consumers}), (
+            f"{case.topic}/{kind}: dead letters by service {dict(by_poison.get(sha, {}))}, "
+            f"expected one from each of {case.consumers}"
+        )
+    minutes = (time.monotonic() - started) / 60
+    growth = {n: b - logs_before.get(n, 0) for n, b in family.log_bytes().items()}
+    for row in family.figures:
+        row["dlq_reason"] = reasons.get((row["topic"], row["poison"]), "-")
+        print("[poison] " + "  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    print(f"[poison] log growth bytes={growth} over {minutes:.1f} min", flush=True)
+    assert max(growth.values()) < LOG_GROWTH_MAX, f"a log grew by {max(growth.values())} bytes"
