@@ -21,6 +21,10 @@ from valora_messaging.dlq import (
 from valora_messaging.errors import MessagingError, PermanentError, TransientError
 from valora_messaging.lanes import ProducerLanes, lane_producer
 from valora_messaging.publishing import OutgoingRecord, publish_many
+from valora_messaging.request_reply import (
+    RequestReplyClient,
+    RequestReplyError,
+)
 from valora_messaging.retry import retry_transient
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.sink import (
@@ -43,6 +47,8 @@ __all__ = [
     "OutgoingRecord",
     "PermanentError",
     "ProducerLanes",
+    "RequestReplyClient",
+    "RequestReplyError",
     "SinkError",
     "TransactionalSink",
     "TransientError",
