@@ -326,3 +326,16 @@ async def test_micro_batcher_fails_a_caller_whose_result_is_missing() -> None:
     assert isinstance(first, InvalidReplyError)
     assert isinstance(second, PredictionResult)
     assert second.price == 2000.0
+
+
+def test_public_surface_is_pinned() -> None:
+    import valora_messaging
+    from valora_messaging import request_reply
+
+    assert sorted(request_reply.__all__) == [
+        "REPLY_ERROR_CODES", "REQUEST_ITEMS", "DeadLetterHook", "InvalidReplyError",
+        "RemoteError", "ReplyErrorCode", "ReplyStats", "ReplyTimeoutError",
+        "RequestNotDeliveredError", "RequestReplyClient", "RequestReplyError", "RequestSender",
+    ]  # fmt: skip
+    assert all(hasattr(request_reply, name) for name in request_reply.__all__)
+    assert valora_messaging.RequestReplyClient is RequestReplyClient
