@@ -302,7 +302,7 @@ async def test_platform_end_to_end(platform: Platform) -> None:
 def test_live_gateway_conforms_to_its_schema(platform: Platform) -> None:
     """A short schemathesis run against the real gateway of the platform (real predictor,
     PostgreSQL, Kafka): no 5xx, documented statuses and bodies."""
-    schemathesis = pytest.importorskip("schemathesis", minversion="4.0")
+    import schemathesis  # a dev dependency: missing, the test fails rather than skips
     from schemathesis import checks as st_checks
 
     config = schemathesis.Config.from_dict(

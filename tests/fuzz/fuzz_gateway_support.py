@@ -1,10 +1,12 @@
 """Fakes behind the real gateway ASGI app, for API fuzzing (no tests in here).
 
-The app is the one ``valora_gateway.app.create_http_app`` builds for production (routes,
-middleware, error handlers, OpenAPI); only the :class:`~valora_gateway.deps.Services` container
-is fake. The fakes behave like the real ones where it matters to the HTTP contract: predictions
-are stored and can be read back, batch jobs keep their rows and stream results, the champion
-exists, readiness is green. They never fail by themselves, so any 5xx is the gateway's.
+The app is the one ``valora_gateway.entrypoints.app.create_http_app`` builds for production
+(routes, middleware, error handlers, OpenAPI); only the
+:class:`~valora_gateway.entrypoints.deps.Services` container is fake (each fake satisfies the
+Protocol in :mod:`valora_gateway.entrypoints.ports`). The fakes behave like the real ones where
+it matters to the HTTP contract: predictions are stored and can be read back, batch jobs keep
+their rows and stream results, the champion exists, readiness is green. They never fail by
+themselves, so any 5xx is the gateway's.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from valora_contracts import ListingFeatures, PredictionInterval, PredictionResult, new_id
-from valora_gateway.app import create_http_app
-from valora_gateway.champion import ChampionInfo
-from valora_gateway.deps import Services
-from valora_gateway.repository import JobProgress, JobRowIn
+from valora_contracts import (
+    LISTINGS_RAW,
+    ListingFeatures,
+    PredictionInterval,
+    PredictionResult,
+    new_id,
+)
+from valora_db.read_models.predictions import StoredPrediction
+from valora_gateway.domain.champion import ChampionInfo
+from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.entrypoints.app import create_http_app
+from valora_gateway.entrypoints.deps import Services
 from valora_gateway.settings import GatewaySettings
 from valora_observability import ServiceMetrics
 
@@ -39,8 +48,8 @@ def _price(f: ListingFeatures) -> float:
 class FakeWorld:
     """What the fakes remember: stored predictions, batch jobs, published listings."""
 
-    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    jobs: dict[str, tuple[JobProgress, list[JobRowIn]]] = field(default_factory=dict)
+    predictions: dict[str, StoredPrediction] = field(default_factory=dict)
+    jobs: dict[str, tuple[JobProgress, list[JobRow]]] = field(default_factory=dict)
     published: int = 0
 
     def store(self, features: ListingFeatures, source: str, input_id: str) -> PredictionResult:
@@ -56,26 +65,27 @@ class FakeWorld:
             warnings=[] if features.neighbourhood == "Zona Sul" else ["unknown neighbourhood"],
         )
         if len(self.predictions) < 10_000:  # bounded memory over long fuzz runs
-            self.predictions[result.prediction_id] = {
-                "prediction_id": result.prediction_id,
-                "source": source,
-                "input_id": input_id,
-                "listing_id": None,
-                "batch_job_id": None,
-                "features": features.model_dump(mode="json"),
-                "price": price,
-                "lower_bound": result.interval.lower_bound,
-                "upper_bound": result.interval.upper_bound,
-                "interval_level": result.interval.level,
-                "model_name": MODEL_NAME,
-                "model_version": MODEL_VERSION,
-                "run_id": RUN_ID,
-                "input_hash": "h",
-                "trace_id": "t",
-                "latency_ms": 1.0,
-                "warnings": list(result.warnings),
-                "created_at": datetime.now(UTC),
-            }
+            self.predictions[result.prediction_id] = StoredPrediction(
+                prediction_id=result.prediction_id,
+                source=source,
+                input_id=input_id,
+                listing_id=None,
+                batch_job_id=None,
+                correlation_id=None,
+                features=features.model_dump(mode="json"),
+                price=price,
+                lower_bound=result.interval.lower_bound,
+                upper_bound=result.interval.upper_bound,
+                interval_level=result.interval.level,
+                model_name=MODEL_NAME,
+                model_version=MODEL_VERSION,
+                run_id=RUN_ID,
+                warnings=list(result.warnings),
+                input_hash="h",
+                trace_id="t",
+                latency_ms=1.0,
+                created_at=datetime.now(UTC),
+            )
         return result
 
 
@@ -90,18 +100,20 @@ class FakeClient:
         return [self.world.store(h, "sync", new_id()) for h in houses]
 
 
-class FakeRepo:
+class FakePredictions:
     def __init__(self, world: FakeWorld) -> None:
         self.world = world
 
-    async def ping(self) -> bool:
-        return True
-
-    async def get_prediction(self, prediction_id: str) -> dict[str, Any] | None:
+    async def get(self, prediction_id: str) -> StoredPrediction | None:
         return self.world.predictions.get(prediction_id)
 
+
+class FakeJobs:
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRowIn]
+        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
     ) -> None:
         invalid = sum(1 for r in rows if r.error is not None)
         done = invalid == len(rows)
@@ -124,15 +136,25 @@ class FakeRepo:
         found = self.world.jobs.get(job_id)
         return found[0] if found else None
 
-    async def iter_results(self, job_id: str, *, page: int = 5000) -> AsyncIterator[list[Any]]:
+    async def iter_results(self, job_id: str) -> AsyncIterator[list[JobResult]]:
         found = self.world.jobs.get(job_id)
         rows = found[1] if found else []
-        for start in range(0, len(rows), page):
+        for start in range(0, len(rows), 5000):
             yield [
-                [r.row_index, r.listing_id, r.features, r.error, None, None, None, None, None,
-                 None, None]
-                for r in rows[start : start + page]
-            ]  # fmt: skip
+                JobResult(r.row_index, r.listing_id, r.features, r.error)
+                for r in rows[start : start + 5000]
+            ]
+
+
+class FakeListings:
+    topic = LISTINGS_RAW.name
+
+    def __init__(self, world: FakeWorld) -> None:
+        self.world = world
+
+    async def publish(self, records: list[dict[str, Any]]) -> int:
+        self.world.published += len(records)
+        return len(records)
 
 
 class FakeChampion:
@@ -147,26 +169,19 @@ def build_fake_gateway(**settings: Any) -> tuple[Any, FakeWorld]:
     """The real gateway app over fakes; returns (app, world)."""
     world = FakeWorld()
 
-    async def publish_listings(records: list[dict[str, Any]]) -> int:
-        world.published += len(records)
-        return len(records)
-
     async def ok() -> bool:
         return True
 
-    gateway_settings = GatewaySettings(**settings)
     services = Services(
-        client=FakeClient(world),  # type: ignore[arg-type]
-        repo=FakeRepo(world),  # type: ignore[arg-type]
-        champion=FakeChampion(),  # type: ignore[arg-type]
-        publish_listings=publish_listings,
+        client=FakeClient(world),
+        jobs=FakeJobs(world),
+        predictions=FakePredictions(world),
+        champion=FakeChampion(),
+        listings=FakeListings(world),
         runner=None,
         ready_checks={"kafka": ok, "postgres": ok},
-        batch_max_items=gateway_settings.gateway_batch_max_items,
-        batch_job_max_rows=gateway_settings.gateway_batch_job_max_rows,
-        listings_topic="listings.raw.v1",
     )
     app = create_http_app(
-        services=services, settings=gateway_settings, metrics=ServiceMetrics("gateway")
+        services=services, settings=GatewaySettings(**settings), metrics=ServiceMetrics("gateway")
     )
     return app, world

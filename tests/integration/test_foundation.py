@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from valora_contracts import LISTINGS_INGESTED, IngestedListing, ListingFeatures
 from valora_db import (
-    ProcessedEvent,
     create_engine,
     create_session_factory,
     current_revision,
@@ -23,6 +22,7 @@ from valora_db import (
     session_scope,
     upgrade_head,
 )
+from valora_db.tables.gateway import batch_jobs
 from valora_messaging import (
     KafkaSettings,
     OutgoingRecord,
@@ -134,33 +134,27 @@ async def test_alembic_migrations_and_row_round_trip(devstack: Any) -> None:
 
     engine = create_engine(url)
     factory = create_session_factory(engine)
-    event_id = uuid.uuid4().hex
+    job_id = uuid.uuid4().hex
     try:
-        for _ in range(2):  # a redelivery must not add a second row
+        for _ in range(2):  # a second insert of the same key must not add a row
             async with session_scope(factory) as session:
                 await session.execute(
-                    insert(ProcessedEvent)
-                    .values(consumer="it-foundation", event_id=event_id)
+                    insert(batch_jobs)
+                    .values(job_id=job_id, status="pending", input_format="csv", total_rows=1)
                     .on_conflict_do_nothing()
                 )
         async with session_scope(factory) as session:
             rows = (
-                (
-                    await session.execute(
-                        select(ProcessedEvent).where(ProcessedEvent.event_id == event_id)
-                    )
-                )
-                .scalars()
+                (await session.execute(select(batch_jobs).where(batch_jobs.c.job_id == job_id)))
+                .mappings()
                 .all()
             )
-            count = await session.scalar(
-                select(func.count())
-                .select_from(ProcessedEvent)
-                .where(ProcessedEvent.event_id == event_id)
-            )
-        assert count == 1
-        assert rows[0].consumer == "it-foundation"
-        assert rows[0].processed_at.tzinfo is not None
+            await session.execute(delete(batch_jobs).where(batch_jobs.c.job_id == job_id))
+            dropped = await session.scalar(select(func.to_regclass("processed_events")))
+        assert len(rows) == 1
+        assert rows[0]["invalid_rows"] == 0  # the migration's server default
+        assert rows[0]["created_at"].tzinfo is not None
+        assert dropped is None  # migration 0035 dropped the unused ledger
     finally:
         await engine.dispose()
 

@@ -1,8 +1,13 @@
-"""Gateway routes, errors, request-reply and micro-batching with fakes (no Kafka, no DB)."""
+"""Gateway HTTP routes, errors and wiring over fakes (no Kafka, no database).
+
+The fakes satisfy the Protocols of ``valora_gateway.entrypoints.ports``; request-reply itself
+is tested in ``test_request_reply.py``, batch-job logic in ``test_gateway_jobs.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,31 +17,22 @@ import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
-from valora_contracts import (
-    ListingFeatures,
-    PredictionInput,
-    PredictionInterval,
-    PredictionReply,
-    PredictionRequested,
-    PredictionResult,
-)
-from valora_gateway.app import create_http_app
-from valora_gateway.batch_jobs import detect_format, parse_upload
-from valora_gateway.batcher import MicroBatcher
-from valora_gateway.champion import ChampionInfo
-from valora_gateway.client import results_of
-from valora_gateway.deps import Services
-from valora_gateway.errors import (
-    BrokerUnavailableError,
-    InvalidUploadError,
-    NoChampionError,
-    PredictorError,
-    ReplyTimeoutError,
-    TooManyItemsError,
-)
-from valora_gateway.replies import ReplyRouter
-from valora_gateway.repository import JobProgress
+from valora_contracts import LISTINGS_RAW, ListingFeatures, PredictionInterval, PredictionResult
+from valora_gateway.bootstrap import build_app
+from valora_gateway.domain.champion import ChampionInfo
+from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.entrypoints.app import create_http_app
+from valora_gateway.entrypoints.deps import Services
+from valora_gateway.entrypoints.http_errors import GATEWAY_STATUS, REPLY_ERRORS
+from valora_gateway.errors import GatewayError
 from valora_gateway.settings import GatewaySettings
+from valora_messaging.request_reply import (
+    REPLY_ERROR_CODES,
+    InvalidReplyError,
+    RemoteError,
+    ReplyTimeoutError,
+    RequestNotDeliveredError,
+)
 from valora_observability import ServiceMetrics
 
 pytestmark = pytest.mark.unit
@@ -49,30 +45,35 @@ SEED = {
     "garagem": 1,
     "bairro": "Zona Sul",
 }
+PREDICTOR_WARNINGS = ["neighbourhood 'Mars' was not in the training data"]
 
 
 def _result(features: ListingFeatures, input_id: str = "i") -> PredictionResult:
-    warnings = [] if features.neighbourhood == "Zona Sul" else ["unknown neighbourhood"]
     return PredictionResult(
         prediction_id=f"p-{input_id}",
         input_id=input_id,
+        listing_id="L-ignored",
         price=features.area * 1000,
         interval=PredictionInterval(
-            lower_bound=features.area * 900, upper_bound=features.area * 1100
+            lower_bound=features.area * 900, upper_bound=features.area * 1100, level=0.8
         ),
         model_name="m",
         model_version="7",
         run_id="r",
-        warnings=warnings,
+        warnings=PREDICTOR_WARNINGS if features.neighbourhood == "Mars" else [],
     )
 
 
 @dataclass
 class FakeClient:
     error: Exception | None = None
+    one_calls: list[ListingFeatures] = field(default_factory=list)
     many_calls: list[int] = field(default_factory=list)
 
-    async def predict_one(self, features: ListingFeatures, **_: Any) -> PredictionResult:
+    async def predict_one(
+        self, features: ListingFeatures, *, listing_id: str | None = None
+    ) -> PredictionResult:
+        self.one_calls.append(features)
         if self.error:
             raise self.error
         return _result(features)
@@ -83,13 +84,12 @@ class FakeClient:
 
 
 @dataclass
-class FakeRepo:
-    jobs: dict[str, Any] = field(default_factory=dict)
+class FakeJobs:
+    jobs: dict[str, Sequence[JobRow]] = field(default_factory=dict)
 
-    async def get_prediction(self, prediction_id: str) -> dict[str, Any] | None:
-        return None
-
-    async def create_job(self, *, job_id: str, filename: Any, input_format: str, rows: Any) -> None:
+    async def create_job(
+        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
+    ) -> None:
         self.jobs[job_id] = rows
 
     async def progress(self, job_id: str) -> JobProgress | None:
@@ -103,73 +103,102 @@ class FakeRepo:
             completed_at=None, error=None,
         )  # fmt: skip
 
+    async def iter_results(self, job_id: str) -> AsyncIterator[list[JobResult]]:
+        yield [JobResult(r.row_index, r.listing_id, r.features, r.error) for r in self.jobs[job_id]]
+
+
+class NoPredictions:
+    async def get(self, prediction_id: str) -> None:
+        return None
+
 
 class FakeChampion:
-    def __init__(self, info: ChampionInfo | None) -> None:
-        self.info = info
-
     async def get(self) -> ChampionInfo | None:
-        return self.info
+        return ChampionInfo("m", "7", "r", created_at_ms=1_700_000_000_000)
 
 
-def _app(client: FakeClient | None = None, **settings: Any) -> tuple[Any, list[Any]]:
-    published: list[Any] = []
+@dataclass
+class FakeListings:
+    topic: str = LISTINGS_RAW.name
+    published: list[dict[str, Any]] = field(default_factory=list)
 
-    async def publish_listings(records: list[dict[str, Any]]) -> int:
-        published.extend(records)
+    async def publish(self, records: list[dict[str, Any]]) -> int:
+        self.published.extend(records)
         return len(records)
 
+
+def _app(client: FakeClient | None = None, **settings: Any) -> tuple[Any, FakeListings]:
     async def ok() -> bool:
         return True
 
+    listings = FakeListings()
     services = Services(
-        client=client or FakeClient(),  # type: ignore[arg-type]
-        repo=FakeRepo(),  # type: ignore[arg-type]
-        champion=FakeChampion(ChampionInfo("m", "7", "r")),  # type: ignore[arg-type]
-        publish_listings=publish_listings,
+        client=client or FakeClient(),
+        jobs=FakeJobs(),
+        predictions=NoPredictions(),
+        champion=FakeChampion(),
+        listings=listings,
         runner=None,
         ready_checks={"kafka": ok},
-        batch_max_items=settings.pop("batch_max_items", 1000),
-        batch_job_max_rows=100,
-        listings_topic="listings.raw.v1",
     )
     app = create_http_app(
-        services=services,
-        settings=GatewaySettings(**settings),
-        metrics=ServiceMetrics("gateway"),
+        services=services, settings=GatewaySettings(**settings), metrics=ServiceMetrics("gateway")
     )
-    return app, published
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    app, _ = _app()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        yield c
+    return app, listings
 
 
 def _client(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
-async def test_seed_body_is_answered_in_the_seed_shape(http: httpx.AsyncClient) -> None:
-    r = await http.post("/predict", json=SEED)
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    app, _ = _app()
+    async with _client(app) as c:
+        yield c
+
+
+async def test_seed_body_is_answered_in_the_seed_shape() -> None:
+    client = FakeClient()
+    app, _ = _app(client)
+    async with _client(app) as http:
+        r = await http.post("/predict", json=SEED)
     assert r.status_code == 200
-    body = r.json()
-    assert body["predicted_price"] == pytest.approx(120_500.0)
-    assert set(body["confidence_interval"]) >= {"lower_bound", "upper_bound"}
-    assert body["model_version"] == "7"
-    assert body["prediction_id"] == "p-i"
-    assert body["warnings"] == []
+    assert client.one_calls == [ListingFeatures.model_validate(SEED)]
+    # the JSON clients already parse: same names, same order, same values
+    assert orjson.loads(r.content) == {
+        "predicted_price": 120_500.0,
+        "confidence_interval": {"lower_bound": 108_450.0, "upper_bound": 132_550.0, "level": 0.8},
+        "model_name": "m",
+        "model_version": "7",
+        "prediction_id": "p-i",
+        "warnings": [],
+    }
+    assert list(r.json()) == [
+        "predicted_price", "confidence_interval", "model_name", "model_version",
+        "prediction_id", "warnings",
+    ]  # fmt: skip
 
 
-async def test_english_names_and_unknown_neighbourhood_warning(http: httpx.AsyncClient) -> None:
+async def test_english_names_reach_the_predictor_and_its_warnings_reach_the_client() -> None:
+    client = FakeClient()
+    app, _ = _app(client)
     english = {
         "area": 80, "bedrooms": 2, "bathrooms": 1, "age": 3, "garage": 0, "neighbourhood": "Mars",
     }  # fmt: skip
-    r = await http.post("/predict", json=english)
+    async with _client(app) as http:
+        r = await http.post("/predict", json=english)
     assert r.status_code == 200
-    assert r.json()["warnings"] == ["unknown neighbourhood"]
+    portuguese = {
+        "area": 80,
+        "quartos": 2,
+        "banheiros": 1,
+        "idade": 3,
+        "garagem": 0,
+        "bairro": "Mars",
+    }
+    assert client.one_calls == [ListingFeatures.model_validate(portuguese)]
+    assert r.json()["warnings"] == PREDICTOR_WARNINGS  # passed through verbatim
 
 
 @pytest.mark.parametrize(
@@ -206,16 +235,20 @@ async def test_nan_and_bad_json_are_422(http: httpx.AsyncClient) -> None:
 
 async def test_batch_is_capped_with_413() -> None:
     client = FakeClient()
-    app, _ = _app(client, batch_max_items=5)
+    app, _ = _app(client, gateway_batch_max_items=5)
     async with _client(app) as http:
         ok = await http.post("/predict/batch", json={"houses": [SEED] * 5})
         assert ok.status_code == 200
         assert ok.json()["count"] == 5
+        assert [p["prediction_id"] for p in ok.json()["predictions"]] == [
+            f"p-{i}" for i in range(5)
+        ]
         assert client.many_calls == [5]
         r = await http.post("/predict/batch", json={"houses": [SEED] * 6})
     assert r.status_code == 413
     assert r.json()["error"] == "too_many_items"
     assert "batch-jobs" in r.json()["message"]
+    assert client.many_calls == [5]  # the oversized batch never reached the predictor
 
 
 async def test_body_size_limit_is_a_json_413() -> None:
@@ -230,41 +263,65 @@ async def test_body_size_limit_is_a_json_413() -> None:
     ("error", "status", "code"),
     [
         (ReplyTimeoutError("late"), 504, "predictor_timeout"),
-        (NoChampionError("no champion"), 503, "no_champion"),
-        (BrokerUnavailableError("down"), 503, "broker_unavailable"),
-        (PredictorError("boom"), 502, "predictor_error"),
+        (RemoteError("none yet", code="no_champion"), 503, "no_champion"),
+        (RequestNotDeliveredError("down"), 503, "broker_unavailable"),
+        (RemoteError("boom", code="prediction_failed"), 502, "predictor_error"),
+        (InvalidReplyError("2 of 1"), 502, "predictor_error"),
     ],
 )
-async def test_errors_map_to_status_and_json(error: Exception, status: int, code: str) -> None:
+async def test_reply_errors_map_to_status_and_json(
+    error: Exception, status: int, code: str
+) -> None:
     app, _ = _app(FakeClient(error=error))
     async with _client(app) as http:
         r = await http.post("/predict", json=SEED)
     assert r.status_code == status
-    assert r.json()["error"] == code
-    assert r.json()["message"]
+    assert r.json() == {"error": code, "message": str(error)}
 
 
-async def test_api_key_guards_write_endpoints_only() -> None:
-    app, published = _app(gateway_api_key=SecretStr("s3cret"))
+def test_every_error_code_has_an_http_status() -> None:
+    assert set(REPLY_ERRORS) == set(REPLY_ERROR_CODES)
+    codes: set[str] = set()
+    pending: list[type[GatewayError]] = [GatewayError]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        codes.add(cls.code)
+    assert codes - {"internal_error"} == set(GATEWAY_STATUS)
+
+
+async def test_api_key_guards_write_endpoints_and_predict_only_when_asked() -> None:
+    app, listings = _app(gateway_api_key=SecretStr("s3cret"))
     async with _client(app) as http:
         assert (await http.post("/listings", json=SEED)).status_code == 401
         r = await http.post("/listings", json=[SEED, SEED], headers={"X-API-Key": "s3cret"})
         assert r.status_code == 202
-        assert r.json()["accepted"] == 2
+        assert r.json() == {"accepted": 2, "topic": LISTINGS_RAW.name}
         assert (await http.post("/batch-jobs", content=b"area\n1\n")).status_code == 401
         assert (await http.post("/predict", json=SEED)).status_code == 200  # seed clients
-    assert len(published) == 2
+    assert listings.published == [SEED, SEED]
+    app, _ = _app(gateway_api_key=SecretStr("s3cret"), gateway_api_key_for_predict=True)
+    async with _client(app) as http:
+        assert (await http.post("/predict", json=SEED)).status_code == 401
+        batch = {"houses": [SEED]}
+        assert (await http.post("/predict/batch", json=batch)).status_code == 401
+        ok = await http.post("/predict", json=SEED, headers={"X-API-Key": "s3cret"})
+        assert ok.status_code == 200
 
 
-async def test_batch_job_upload_is_accepted(http: httpx.AsyncClient) -> None:
+async def test_batch_job_upload_is_accepted_and_its_results_stream(http: httpx.AsyncClient) -> None:
     csv = b"area,quartos,banheiros,idade,garagem,bairro\n100,2,1,5,1,Centro\n-1,2,1,5,1,Centro\n"
     r = await http.post("/batch-jobs", files={"file": ("h.csv", csv, "text/csv")})
     assert r.status_code == 202, r.text
     body = r.json()
-    assert body["total_rows"] == 2
-    assert body["invalid_rows"] == 1
+    assert (body["total_rows"], body["invalid_rows"], body["status"]) == (2, 1, "pending")
     status = await http.get(body["status_url"])
-    assert status.json()["valid_rows"] == 1
+    assert (status.json()["valid_rows"], status.json()["progress"]) == (1, 0.0)
+    results = await http.get(body["results_url"], params={"format": "jsonl"})
+    lines = [orjson.loads(line) for line in results.content.splitlines()]
+    assert lines[0]["error"] == "not predicted yet"
+    assert "area" in lines[1]["error"]
+    assert results.headers["x-job-status"] == "running"
     assert (await http.get("/batch-jobs/nope")).status_code == 404
 
 
@@ -282,7 +339,9 @@ async def test_not_found_and_docs_offline(http: httpx.AsyncClient) -> None:
 
 
 async def test_champion_health_and_metrics(http: httpx.AsyncClient) -> None:
-    assert (await http.get("/models/champion")).json()["model_version"] == "7"
+    champion = (await http.get("/models/champion")).json()
+    assert champion["model_version"] == "7"
+    assert champion["created_at"].startswith("2023-11-14T22:13:20")
     assert (await http.get("/health/live")).status_code == 200
     assert (await http.get("/health/ready")).json()["status"] == "ok"
     await http.post("/predict", json=SEED)
@@ -290,141 +349,35 @@ async def test_champion_health_and_metrics(http: httpx.AsyncClient) -> None:
     assert 'valora_http_requests_total{method="POST",route="/predict"' in metrics
 
 
-async def test_reply_router_matches_replies_and_times_out() -> None:
-    sent: list[tuple[str, bytes]] = []
-    router: ReplyRouter
+async def test_build_app_wires_without_connecting() -> None:
+    class NoChampionSource:
+        def champion(self, name: str) -> ChampionInfo | None:
+            return None
 
-    async def publish(topic: str, value: bytes, key: bytes) -> None:
-        sent.append((topic, value))
-        event = PredictionRequested.model_validate_json(value)
-        reply = PredictionReply(correlation_id=event.correlation_id, error="no champion yet")
-        asyncio.get_running_loop().call_soon(router.on_reply, reply.model_dump_json().encode())
-
-    router = ReplyRouter(publish=publish, requests_topic="req", reply_topic="rep")
-    features = ListingFeatures.model_validate(SEED)
-    event = PredictionRequested(reply_to="rep", items=[PredictionInput(features=features)])
-    reply = await router.request(event, timeout_s=1.0)
-    assert reply.error == "no champion yet"
-    assert sent[0][0] == "req"
-    assert router.in_flight == 0
-    assert not router.on_reply(b'{"correlation_id": "unknown"}')
-    assert not router.on_reply(b"not json")
-
-    async def silent(topic: str, value: bytes, key: bytes) -> None:
-        return None
-
-    quiet = ReplyRouter(publish=silent, requests_topic="req", reply_topic="rep")
-    with pytest.raises(ReplyTimeoutError):
-        await quiet.request(event, timeout_s=0.05)
-    assert quiet.in_flight == 0
+    settings = GatewaySettings(
+        gateway_instance_id="unit", kafka_bootstrap_servers="127.0.0.1:1"
+    )  # nothing listens there: building must not connect
+    app = build_app(settings, configure_logs=False, champion_source=NoChampionSource())
+    routes = set(app.openapi()["paths"])
+    assert {"/predict", "/predict/batch", "/batch-jobs", "/batch-jobs/{job_id}/results",
+            "/predictions/{prediction_id}", "/models/champion", "/listings", "/health/live",
+            "/health/ready"} <= routes  # fmt: skip
+    async with _client(app) as http:  # no lifespan: the app answers without its broker
+        ready = await http.get("/health/ready")
+        metrics = await http.get("/metrics/")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["replies"] is False
+    assert 'valora_gateway_replies_total{outcome="bad",service="gateway"} 0.0' in metrics.text
 
 
-async def test_failed_delivery_fails_the_request() -> None:
-    async def publish(topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_exception(RuntimeError("broker down"))
-        return future
-
-    router = ReplyRouter(publish=publish, requests_topic="req", reply_topic="rep")
-    event = PredictionRequested(
-        reply_to="rep", items=[PredictionInput(features=ListingFeatures.model_validate(SEED))]
+def test_domain_imports_no_io_library() -> None:
+    code = (
+        "import sys, valora_gateway.domain.jobs, valora_gateway.domain.uploads, "
+        "valora_gateway.domain.champion\n"
+        "bad = {'faststream', 'aiokafka', 'sqlalchemy', 'mlflow', 'fastapi', 'asyncpg'}\n"
+        "print(sorted(bad & {m.split('.')[0] for m in sys.modules}))"
     )
-    with pytest.raises(BrokerUnavailableError):
-        await router.request(event, timeout_s=1.0)
-
-
-async def test_micro_batcher_coalesces_concurrent_calls() -> None:
-    batches: list[int] = []
-
-    async def send(items: Sequence[PredictionInput]) -> list[PredictionResult]:
-        batches.append(len(items))
-        await asyncio.sleep(0.01)
-        return [_result(i.features, i.input_id) for i in items]
-
-    batcher = MicroBatcher(send=send, max_items=100, max_inflight=1)
-    await batcher.start()
-    try:
-        features = ListingFeatures.model_validate(SEED)
-        items = [PredictionInput(features=features) for _ in range(50)]
-        results = await asyncio.gather(*(batcher.submit(i) for i in items))
-    finally:
-        await batcher.stop()
-    assert [r.input_id for r in results] == [i.input_id for i in items]
-    assert sum(batches) == 50
-    assert len(batches) <= 3
-
-
-async def test_micro_batcher_propagates_errors() -> None:
-    async def send(items: Sequence[PredictionInput]) -> list[PredictionResult]:
-        raise ReplyTimeoutError("late")
-
-    batcher = MicroBatcher(send=send, max_items=10)
-    await batcher.start()
-    try:
-        with pytest.raises(ReplyTimeoutError):
-            await batcher.submit(PredictionInput(features=ListingFeatures.model_validate(SEED)))
-    finally:
-        await batcher.stop()
-
-
-def test_results_of_maps_reply_errors() -> None:
-    with pytest.raises(NoChampionError):
-        results_of(PredictionReply(correlation_id="c", error="none", error_code="no_champion"), 1)
-    with pytest.raises(NoChampionError):  # a predictor older than error_code: the text decides
-        results_of(PredictionReply(correlation_id="c", error="no champion model is served"), 1)
-    with pytest.raises(PredictorError) as failed:
-        results_of(
-            PredictionReply(
-                correlation_id="c", error="no champion: x", error_code="prediction_failed"
-            ),
-            1,
-        )
-    assert not isinstance(failed.value, NoChampionError)
-    with pytest.raises(PredictorError):
-        results_of(PredictionReply(correlation_id="c", error="prediction failed: x"), 1)
-    with pytest.raises(PredictorError):
-        results_of(PredictionReply(correlation_id="c"), 1)
-
-
-def test_parse_upload_csv_and_jsonl() -> None:
-    csv = b"listing_id,area,quartos,banheiros,idade,garagem,bairro,preco\nA,100,2,1,5,1,Centro,9\n"
-    csv += b"B,100,two,1,5,1,Centro,9\n"
-    rows = parse_upload(csv, fmt="csv", job_id="j", max_rows=10)
-    assert rows[0].features is not None
-    assert rows[0].features["bedrooms"] == 2
-    assert rows[0].listing_id == "A"
-    assert rows[0].input_id == "j:0"
-    assert rows[1].error is not None
-    assert "quartos" in rows[1].error
-
-    lines = b"\n".join(orjson.dumps({**SEED, "area": 50 + i}) for i in range(3)) + b"\n[1]\n"
-    rows = parse_upload(lines, fmt="jsonl", job_id="j", max_rows=10)
-    assert [r.error is None for r in rows] == [True, True, True, False]
-    with pytest.raises(TooManyItemsError):
-        parse_upload(lines, fmt="jsonl", job_id="j", max_rows=2)
-    with pytest.raises(InvalidUploadError):
-        parse_upload(b"", fmt="csv", job_id="j", max_rows=2)
-    assert detect_format("x.JSONL", None) == "jsonl"
-    assert detect_format(None, "text/csv") == "csv"
-    with pytest.raises(InvalidUploadError):
-        detect_format("x.parquet", "application/octet-stream")
-
-
-async def test_predict_many_splits_large_batches_and_keeps_order() -> None:
-    from valora_gateway.client import REQUEST_ITEMS, PredictionClient
-
-    sizes: list[int] = []
-
-    class Router:
-        reply_topic = "rep"
-
-        async def request(self, event: PredictionRequested, *, timeout_s: float) -> PredictionReply:
-            sizes.append(len(event.items))
-            results = [_result(i.features, i.input_id) for i in reversed(event.items)]
-            return PredictionReply(correlation_id=event.correlation_id, results=results)
-
-    client = PredictionClient(router=Router(), timeout_s=1.0, max_items=10, window_s=0.0)  # type: ignore[arg-type]
-    houses = [ListingFeatures.model_validate({**SEED, "area": 10 + i}) for i in range(1200)]
-    results = await client.predict_many(houses)
-    assert sizes == [REQUEST_ITEMS, REQUEST_ITEMS, 200]
-    assert [r.price for r in results] == [h.area * 1000 for h in houses]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -449,7 +449,7 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
 
 
 def test_the_store_writes_columns_of_the_predictions_table() -> None:
-    from valora_db.predictions_store import Prediction
+    from valora_db.tables.predictor import predictions
 
-    table_columns = set(Prediction.__table__.columns.keys())
+    table_columns = set(predictions.columns.keys())
     assert set(PredictionRow.__dataclass_fields__) <= table_columns

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
-from valora_cli.listings import BadRow, app, read_rows
+from valora_cli.listings import app, read_rows
+from valora_ml.listing_files import BadRow, ListingRow
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +26,8 @@ def test_csv_rows_and_bad_rows(tmp_path: Path) -> None:
         "100,2,1,3,0,Zona Sul,300000,extra\n"
     )
     rows = list(read_rows(path))
-    assert rows[0] == {
+    assert isinstance(rows[0], ListingRow)
+    assert rows[0].values == {
         "area": "120",
         "quartos": "3",
         "banheiros": "2",
@@ -35,9 +37,9 @@ def test_csv_rows_and_bad_rows(tmp_path: Path) -> None:
         "preco": "450000",
     }
     assert rows[1:] == [
-        BadRow(3, "fewer cells than header columns"),
-        BadRow(4, "missing feature(s): neighbourhood"),
-        BadRow(5, "more cells than header columns"),
+        BadRow(1, 3, "fewer cells than header columns"),
+        BadRow(2, 4, "missing feature(s): neighbourhood"),
+        BadRow(3, 5, "more cells than header columns"),
     ]
 
 
@@ -48,8 +50,8 @@ def test_jsonl_and_parquet(tmp_path: Path) -> None:
         '"neighbourhood":"X"}\n\n{bad\n[1]\n'
     )
     rows = list(read_rows(jsonl))
-    assert isinstance(rows[0], dict)
-    assert [r.row for r in rows[1:] if isinstance(r, BadRow)] == [3, 4]
+    assert isinstance(rows[0], ListingRow)
+    assert [r.line for r in rows[1:] if isinstance(r, BadRow)] == [3, 4]
     parquet = tmp_path / "h.parquet"
     pd.DataFrame(
         [
@@ -72,7 +74,7 @@ def test_jsonl_and_parquet(tmp_path: Path) -> None:
         ]
     ).to_parquet(parquet)
     rows = list(read_rows(parquet))
-    assert rows[1] == BadRow(2, "missing feature(s): area")
+    assert rows[1] == BadRow(1, 2, "missing feature(s): area")
 
 
 @pytest.mark.parametrize(

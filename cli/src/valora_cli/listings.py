@@ -9,15 +9,14 @@ Examples::
     valora listings publish --synthetic 5000 --drift-file drift.yaml
 
 Rows that cannot be read (bad JSON, wrong column count, missing features) are reported with
-their row number and skipped; everything else is judged by the ingestion service.
+their line number and skipped; everything else is judged by the ingestion service. Files are
+read by the same rules as the gateway's batch-job uploads (:mod:`valora_ml.listing_files`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import logging
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,22 +33,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from valora_contracts import LISTINGS_RAW
 from valora_messaging import KafkaSettings, ensure_topics
 from valora_ml import DriftSpecError
+from valora_ml.listing_files import (
+    BadRow,
+    FileRow,
+    ListingFileError,
+    ListingFormat,
+    ListingRow,
+    listing_format,
+    read_listing_file,
+)
 from valora_ml.synthetic import DriftSpec, generate_listings, iter_records
 
-__all__ = ["BadRow", "Naming", "app", "read_rows"]
+__all__ = ["Naming", "app", "read_rows"]
 
 app = typer.Typer(help="Publish listings to the ingest topic.", no_args_is_help=True)
 logger = logging.getLogger(__name__)
 console = Console(stderr=True)
 
-_FEATURES: tuple[tuple[str, str], ...] = (
-    ("area", "area"),
-    ("bedrooms", "quartos"),
-    ("bathrooms", "banheiros"),
-    ("age", "idade"),
-    ("garage", "garagem"),
-    ("neighbourhood", "bairro"),
-)
 _WINDOW = 5000
 _SHOW_BAD_ROWS = 20
 
@@ -66,10 +66,11 @@ class FileFormat(StrEnum):
     parquet = "parquet"
 
 
-@dataclass(frozen=True)
-class BadRow:
-    row: int
-    reason: str
+_FORMATS: dict[FileFormat, ListingFormat] = {
+    FileFormat.csv: "csv",
+    FileFormat.jsonl: "jsonl",
+    FileFormat.parquet: "parquet",
+}
 
 
 @dataclass
@@ -78,90 +79,15 @@ class Tally:
     bad: list[BadRow] = field(default_factory=list)
 
 
-def _missing_features(record: dict[str, Any]) -> list[str]:
-    return [
-        en for en, pt in _FEATURES if record.get(en) in (None, "") and record.get(pt) in (None, "")
-    ]
-
-
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """Drop empty cells and NaN (missing in CSV/Parquet) so they read as absent."""
-    return {
-        k: v
-        for k, v in record.items()
-        if v is not None and v != "" and not (isinstance(v, float) and math.isnan(v))
-    }
-
-
-def _format_of(path: Path, fmt: FileFormat) -> FileFormat:
+def read_rows(path: Path, fmt: FileFormat = FileFormat.auto) -> Iterator[FileRow]:
+    """Rows of a CSV, JSONL or Parquet file by the shared listing-file rules
+    (:mod:`valora_ml.listing_files`)."""
     if fmt is not FileFormat.auto:
-        return fmt
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return FileFormat.jsonl
-    if suffix in (".parquet", ".pq"):
-        return FileFormat.parquet
-    if suffix in (".csv", ".tsv", ".txt"):
-        return FileFormat.csv
-    raise typer.BadParameter(f"cannot tell the format of {path.name}; use --format")
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield number, BadRow(number, f"invalid JSON: {exc}")
-                continue
-            if not isinstance(value, dict):
-                yield number, BadRow(number, f"expected a JSON object, got {type(value).__name__}")
-                continue
-            yield number, value
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        delimiter = "\t" if sample.count("\t") > sample.count(",") else ","
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for row in reader:
-            number = reader.line_num
-            if None in row:
-                yield number, BadRow(number, "more cells than header columns")
-            elif any(v is None for v in row.values()):
-                yield number, BadRow(number, "fewer cells than header columns")
-            else:
-                yield number, {k.strip(): v.strip() for k, v in row.items() if k}
-
-
-def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    import pyarrow.parquet as pq
-
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, row
-
-
-def read_rows(path: Path, fmt: FileFormat = FileFormat.auto) -> Iterator[dict[str, Any] | BadRow]:
-    """Rows of a CSV, JSONL or Parquet file as dicts, or :class:`BadRow` with the reason."""
-    readers = {
-        FileFormat.jsonl: _read_jsonl,
-        FileFormat.csv: _read_csv,
-        FileFormat.parquet: _read_parquet,
-    }
-    for number, item in readers[_format_of(path, fmt)](path):
-        if isinstance(item, BadRow):
-            yield item
-            continue
-        record = _clean(item)
-        missing = _missing_features(record)
-        yield BadRow(number, f"missing feature(s): {', '.join(missing)}") if missing else record
+        return read_listing_file(path, _FORMATS[fmt])
+    try:
+        return read_listing_file(path, listing_format(path.name))
+    except ListingFileError as exc:
+        raise typer.BadParameter(f"cannot tell the format of {path.name}; use --format") from exc
 
 
 def _drift_spec(items: list[str], drift_file: Path | None) -> DriftSpec:
@@ -172,7 +98,7 @@ def _drift_spec(items: list[str], drift_file: Path | None) -> DriftSpec:
 
 
 async def _publish(
-    records: Iterator[dict[str, Any] | BadRow],
+    records: Iterator[dict[str, Any] | FileRow],
     *,
     total: int | None,
     settings: KafkaSettings,
@@ -208,10 +134,11 @@ async def _publish(
                 if isinstance(item, BadRow):
                     tally.bad.append(item)
                     continue
-                item.setdefault("source", source)
-                listing_id = item.get("listing_id")
+                values = item.values if isinstance(item, ListingRow) else item
+                values.setdefault("source", source)
+                listing_id = values.get("listing_id")
                 key = str(listing_id).encode() if listing_id not in (None, "") else None
-                pending.append(await producer.send(topic, orjson.dumps(item), key=key))
+                pending.append(await producer.send(topic, orjson.dumps(values), key=key))
                 if len(pending) >= _WINDOW:
                     await asyncio.gather(*pending)
                     tally.published += len(pending)
@@ -262,7 +189,7 @@ def publish(
     if (file is None) == (synthetic is None):
         raise typer.BadParameter("give either FILE or --synthetic N (not both)")
     settings = KafkaSettings()
-    records: Iterator[dict[str, Any] | BadRow]
+    records: Iterator[dict[str, Any] | FileRow]
     if synthetic is not None:
         try:
             spec = _drift_spec(drift or [], drift_file)
@@ -286,12 +213,12 @@ def publish(
         asyncio.run(
             _publish(records, total=total, settings=settings, source=default_source, tally=tally)
         )
-    except OSError as exc:
+    except (OSError, ListingFileError) as exc:
         console.print(f"[red]cannot read input: {exc}[/red]")
         raise typer.Exit(2) from exc
     elapsed = time.perf_counter() - started
     for bad in tally.bad[:_SHOW_BAD_ROWS]:
-        console.print(f"[yellow]row {bad.row}: {bad.reason}[/yellow]")
+        console.print(f"[yellow]line {bad.line}: {bad.reason}[/yellow]")
     if len(tally.bad) > _SHOW_BAD_ROWS:
         console.print(f"[yellow]... and {len(tally.bad) - _SHOW_BAD_ROWS} more bad rows[/yellow]")
     rate = tally.published / elapsed if elapsed > 0 else 0.0

@@ -8,12 +8,11 @@ from valora_db.engine import (
 )
 from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError, db_error_class
 from valora_db.migrate import alembic_config, current_revision, head_revision, upgrade_head
-from valora_db.models import Base, ProcessedEvent
+from valora_db.models import Base
 
 __all__ = [
     "Base",
     "DatabaseUnavailableError",
-    "ProcessedEvent",
     "ValoraDatabaseError",
     "alembic_config",
     "create_driver_pool",

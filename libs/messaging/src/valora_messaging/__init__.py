@@ -39,6 +39,7 @@ from valora_messaging.lanes import ProducerLanes, lane_producer
 from valora_messaging.metrics import ConsumerMetrics
 from valora_messaging.policy import ErrorPolicy, Process
 from valora_messaging.publishing import OutgoingRecord, publish_many
+from valora_messaging.request_reply import RequestReplyClient, RequestReplyError
 from valora_messaging.retry import RetrySettings, retry_transient
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.sink import BatchSink, BrokerSink, transactional_producer
@@ -67,6 +68,8 @@ __all__ = [
     "PermanentError",
     "Process",
     "ProducerLanes",
+    "RequestReplyClient",
+    "RequestReplyError",
     "RetrySettings",
     "ShuttingDownError",
     "Subscription",

@@ -62,8 +62,11 @@ def dead_letter_from_record(*, record: FailedRecord, service: str) -> DeadLetter
     )
 
 
-def dead_letter_record(*, record: FailedRecord, source: TopicSpec, service: str) -> OutgoingRecord:
-    """The DLQ record for ``record`` (logged as a warning: a dead letter is never silent)."""
+def dead_letter_record(
+    *, record: FailedRecord, source: TopicSpec, service: str, dlq: TopicSpec | None = None
+) -> OutgoingRecord:
+    """The DLQ record for ``record`` (logged as a warning: a dead letter is never silent), on
+    ``source``'s dead-letter topic unless ``dlq`` names another."""
     letter = dead_letter_from_record(record=record, service=service)
     logger.warning(
         "dead-lettering record",
@@ -78,7 +81,7 @@ def dead_letter_record(*, record: FailedRecord, source: TopicSpec, service: str)
         },
     )
     return OutgoingRecord(
-        topic=dlq_for(source).name,
+        topic=(dlq or dlq_for(source)).name,
         value=encode_event(letter),
         key=letter.original_key,
         headers={

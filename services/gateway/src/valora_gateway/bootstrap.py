@@ -1,39 +1,31 @@
-"""The composition root of the gateway: settings, logging, broker, engine, MLflow, app."""
+"""The composition root of the gateway: it constructs and hands over; the data path lives in
+the objects it builds (routes, :class:`RequestReplyClient`, adapters), never here."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
 
-import orjson
 from fastapi import FastAPI
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from valora_contracts import LISTINGS_RAW, PREDICTIONS_REQUESTS, PredictionReply, reply_topic
+from sqlalchemy.ext.asyncio import AsyncEngine
+from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ
 from valora_db import create_engine
-from valora_messaging import (
-    OutgoingRecord,
-    ProducerLanes,
-    create_broker,
-    encode_event,
-    ensure_topics,
-    records_decoder,
-)
-from valora_messaging import publish_many as publish_all
+from valora_messaging import ConsumerMetrics, create_broker, ensure_topics
+from valora_messaging.request_reply import ReplyDeadLetters, RequestReplyClient
 from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
-from valora_gateway.app import create_http_app
-from valora_gateway.batch_jobs import BatchJobRunner
-from valora_gateway.champion import ChampionLookup, ChampionSource, MlflowChampionSource
-from valora_gateway.client import PredictionClient
-from valora_gateway.deps import Services
-from valora_gateway.errors import BrokerUnavailableError, InvalidListingError
-from valora_gateway.replies import ReplyRouter
-from valora_gateway.repository import Repository
+from valora_gateway.adapters.batch_jobs import SqlBatchJobStore
+from valora_gateway.adapters.champion import ChampionLookup, ChampionSource, MlflowChampionSource
+from valora_gateway.adapters.listings import ListingPublisher
+from valora_gateway.adapters.predictions import SqlPredictionReader
+from valora_gateway.adapters.reply_metrics import ReplyStatsCollector
+from valora_gateway.entrypoints.app import create_http_app
+from valora_gateway.entrypoints.deps import Services
+from valora_gateway.entrypoints.job_runner import BatchJobRunner
 from valora_gateway.settings import GatewaySettings
 
 __all__ = ["build_app"]
@@ -41,18 +33,34 @@ __all__ = ["build_app"]
 logger = logging.getLogger(__name__)
 
 
-async def _await_own_reply(broker: KafkaBroker, router: ReplyRouter, timeout_s: float) -> None:
-    """Publish a probe reply to our own topic until it comes back: from then on the reply
-    consumer is positioned and no reply to a real request can be missed."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        probe = PredictionReply(correlation_id=f"probe-{time.monotonic_ns()}", error="probe")
-        waiter = router.expect(probe.correlation_id)
-        await broker.publish(encode_event(probe), router.reply_topic)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, 2.0)
-            return
-    raise BrokerUnavailableError(f"reply topic {router.reply_topic} is not readable")
+@dataclass
+class _Runtime:
+    """What starts and stops with the app, in order."""
+
+    settings: GatewaySettings
+    broker: KafkaBroker
+    engine: AsyncEngine
+    client: RequestReplyClient
+    runner: BatchJobRunner
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            topics=[*self.client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ],
+        )
+        await self.broker.start()
+        await self.client.start()
+        await self.runner.start()
+        freeze_heap(reason="gateway started")
+        logger.info("gateway started", extra={"reply_topic": self.client.reply_topic})
+        try:
+            yield
+        finally:
+            await self.runner.stop()
+            await self.client.stop()
+            await self.broker.stop()
+            await self.engine.dispose()
 
 
 def build_app(
@@ -69,36 +77,35 @@ def build_app(
         )
     metrics = ServiceMetrics(settings.service_name)
     broker = create_broker(settings=settings, client_id="gateway")
-    engine = create_engine(settings.database_url_str, pool_size=settings.gateway_db_pool_size)
-    replies = reply_topic(settings.instance_id)
-
-    # Requests go out through several producers: one has a single produce request in flight,
-    # and concurrent micro-batches would otherwise wait for each other's acknowledgement.
-    lanes = ProducerLanes.from_settings(
-        settings=settings, client_id="gateway", size=settings.kafka_producer_lanes
+    engine = create_engine(
+        settings.database_url_str,
+        pool_size=settings.gateway_db_pool_size,
+        command_timeout_s=settings.database_command_timeout_s,
+        acquire_timeout_s=settings.database_acquire_timeout_s,
     )
-
-    async def publish(topic: str, value: bytes, key: bytes) -> Any:
-        return await lanes.send([OutgoingRecord(topic=topic, value=value, key=key)])
-
-    router = ReplyRouter(
-        publish=publish, requests_topic=PREDICTIONS_REQUESTS.name, reply_topic=replies.name
-    )
-    client = PredictionClient(
-        router=router,
+    client = RequestReplyClient.from_settings(
+        settings=settings,
+        broker=broker,
+        instance_id=settings.instance_id,
         timeout_s=settings.gateway_reply_timeout_s,
         max_items=settings.gateway_microbatch_max_items,
         window_s=settings.gateway_microbatch_window_ms / 1000.0,
         max_inflight=settings.gateway_microbatch_max_inflight,
+        dead_letter=ReplyDeadLetters(
+            broker=broker,
+            service=settings.service_name,
+            metrics=ConsumerMetrics(registry=metrics.registry, service=settings.service_name),
+        ),
     )
-    repo = Repository(engine=engine)
+    metrics.register(ReplyStatsCollector(service=settings.service_name, stats=client.stats))
+    jobs = SqlBatchJobStore(engine=engine)
     champion = ChampionLookup(
         source=champion_source or MlflowChampionSource(tracking_uri=settings.mlflow_url_str),
         model_name=settings.model_name,
         ttl_s=settings.gateway_champion_cache_s,
     )
     runner = BatchJobRunner(
-        repo=repo,
+        jobs=jobs,
         client=client,
         owner=settings.instance_id,
         chunk_rows=settings.gateway_job_chunk_rows,
@@ -106,79 +113,20 @@ def build_app(
         stall_s=settings.gateway_job_stall_s,
         lease_s=settings.gateway_job_lease_s,
     )
-
-    @broker.subscriber(
-        replies.name,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        ack_policy=AckPolicy.ACK_FIRST,
-        decoder=records_decoder,
-    )
-    async def on_reply(records: Any) -> None:
-        for record in records:
-            router.on_reply(record.value)
-
-    async def publish_listings(records: list[dict[str, Any]]) -> int:
-        outgoing = []
-        for number, r in enumerate(records):
-            try:
-                value = orjson.dumps(r)
-                key = str(r["listing_id"]).encode() if r.get("listing_id") else None
-            except (TypeError, UnicodeEncodeError) as exc:  # orjson.JSONEncodeError is a TypeError
-                raise InvalidListingError(f"listing {number} cannot be encoded: {exc}") from exc
-            outgoing.append(OutgoingRecord(topic=LISTINGS_RAW.name, value=value, key=key))
-        try:
-            return await publish_all(broker=broker, records=outgoing)
-        except Exception as exc:
-            raise BrokerUnavailableError(f"could not publish listings: {exc}") from exc
-
-    listening = {"ok": False}
-
-    async def kafka_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0))
-
-    async def replies_ready() -> bool:
-        return listening["ok"]
-
-    async def champion_ready() -> bool:
-        return await champion.get() is not None
-
     services = Services(
         client=client,
-        repo=repo,
+        jobs=jobs,
+        predictions=SqlPredictionReader(engine=engine),
         champion=champion,
-        publish_listings=publish_listings,
+        listings=ListingPublisher(broker=broker),
         runner=runner,
-        ready_checks={"kafka": kafka_ready, "replies": replies_ready, "champion": champion_ready},
-        batch_max_items=settings.gateway_batch_max_items,
-        batch_job_max_rows=settings.gateway_batch_job_max_rows,
-        listings_topic=LISTINGS_RAW.name,
+        ready_checks={
+            "kafka": partial(broker.ping, timeout=1.0),
+            "replies": client.is_ready,
+            "champion": champion.is_ready,
+        },
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[PREDICTIONS_REQUESTS, LISTINGS_RAW, replies],
-        )
-        await broker.start()
-        await lanes.start()
-        await _await_own_reply(broker, router, timeout_s=30.0)
-        listening["ok"] = True
-        await client.batcher.start()
-        runner_task = asyncio.create_task(runner.run_forever(), name="valora-batch-jobs")
-        freeze_heap(reason="gateway started")
-        logger.info("gateway started", extra={"reply_topic": replies.name})
-        try:
-            yield
-        finally:
-            listening["ok"] = False
-            runner_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner_task
-            await client.batcher.stop()
-            await lanes.stop()
-            await broker.stop()
-            await engine.dispose()
-
-    return create_http_app(services=services, settings=settings, metrics=metrics, lifespan=lifespan)
+    runtime = _Runtime(settings, broker, engine, client, runner)
+    return create_http_app(
+        services=services, settings=settings, metrics=metrics, lifespan=runtime.lifespan
+    )

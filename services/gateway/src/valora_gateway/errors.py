@@ -1,4 +1,22 @@
-"""Typed errors of the gateway; each maps to one HTTP status and a JSON body."""
+"""Typed errors of the gateway; ``code`` is the stable, machine-readable name in the JSON body.
+
+The HTTP status of every code (these and the request-reply client's) is decided in one place,
+:mod:`valora_gateway.entrypoints.http_errors`::
+
+    GatewayError
+    ├── NoChampionError          no_champion          (MLflow has no champion yet)
+    ├── BrokerUnavailableError   broker_unavailable   (Kafka did not take the listings)
+    ├── PredictionNotFoundError  prediction_not_found
+    ├── BatchJobNotFoundError    batch_job_not_found
+    ├── TooManyItemsError        too_many_items
+    ├── PayloadTooLargeError     payload_too_large
+    ├── InvalidUploadError       invalid_upload
+    ├── InvalidListingError      validation_error     (a listing that cannot be encoded)
+    └── UnauthorizedError        unauthorized
+
+Failures of the predictor exchange are the client's own errors
+(:class:`valora_messaging.request_reply.RequestReplyError`, decided by their ``code``).
+"""
 
 from __future__ import annotations
 
@@ -11,80 +29,54 @@ __all__ = [
     "NoChampionError",
     "PayloadTooLargeError",
     "PredictionNotFoundError",
-    "PredictorError",
-    "ReplyTimeoutError",
     "TooManyItemsError",
     "UnauthorizedError",
 ]
 
 
 class GatewayError(Exception):
-    """Base class: ``status`` is the HTTP status, ``code`` a stable machine-readable name."""
+    """Base class; ``code`` names the error in the response body."""
 
-    status = 500
     code = "internal_error"
 
 
-class ReplyTimeoutError(GatewayError):
-    """The predictor did not answer in time."""
-
-    status = 504
-    code = "predictor_timeout"
-
-
 class NoChampionError(GatewayError):
-    """The predictor has no champion model to serve yet."""
+    """No champion model is registered yet."""
 
-    status = 503
     code = "no_champion"
 
 
 class BrokerUnavailableError(GatewayError):
-    """Kafka could not take the request."""
+    """Kafka could not take the records."""
 
-    status = 503
     code = "broker_unavailable"
 
 
-class PredictorError(GatewayError):
-    """The predictor answered with an error."""
-
-    status = 502
-    code = "predictor_error"
-
-
 class PredictionNotFoundError(GatewayError):
-    status = 404
     code = "prediction_not_found"
 
 
 class BatchJobNotFoundError(GatewayError):
-    status = 404
     code = "batch_job_not_found"
 
 
 class TooManyItemsError(GatewayError):
-    status = 413
     code = "too_many_items"
 
 
 class PayloadTooLargeError(GatewayError):
-    status = 413
     code = "payload_too_large"
 
 
 class InvalidUploadError(GatewayError):
-    status = 422
     code = "invalid_upload"
 
 
 class InvalidListingError(GatewayError):
     """A listing body that cannot be encoded as JSON (e.g. lone surrogates, huge integers)."""
 
-    status = 422
     code = "validation_error"
 
 
 class UnauthorizedError(GatewayError):
-    status = 401
     code = "unauthorized"

@@ -1,4 +1,4 @@
-"""Alembic environment: async engine, Valora's metadata."""
+"""Alembic environment: async engine, Valora's metadata (every table module imported)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from valora_db.models import Base
+from valora_db.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

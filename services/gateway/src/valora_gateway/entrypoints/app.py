@@ -1,7 +1,7 @@
-"""The FastAPI application around a :class:`~valora_gateway.deps.Services` container.
+"""The FastAPI application: routes, error handling, middleware, metrics and offline docs.
 
-Kept apart from :mod:`valora_gateway.bootstrap` (which builds the real services) so unit tests can
-serve the same routes, middleware and error handling over fakes.
+Kept apart from :mod:`valora_gateway.bootstrap` (which builds the real services) so unit tests
+serve the same app over fakes.
 """
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ from typing import Any
 from fastapi import FastAPI
 from valora_observability import ServiceMetrics, metrics_app
 
-from valora_gateway.deps import Services, api_key_checker
-from valora_gateway.docs import add_offline_docs
-from valora_gateway.http_errors import install_error_handlers
-from valora_gateway.middleware import BodyLimitMiddleware, HttpMetrics, MetricsMiddleware
-from valora_gateway.routes import build_router
+from valora_gateway.entrypoints.deps import ApiKeys, Services
+from valora_gateway.entrypoints.docs import add_offline_docs
+from valora_gateway.entrypoints.http_errors import install_error_handlers
+from valora_gateway.entrypoints.middleware import (
+    BodyLimitMiddleware,
+    HttpMetrics,
+    MetricsMiddleware,
+)
+from valora_gateway.entrypoints.routes import ROUTERS
 from valora_gateway.settings import GatewaySettings
 
 __all__ = ["create_http_app"]
@@ -39,10 +43,11 @@ def create_http_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.settings = settings
+    app.state.api_keys = ApiKeys.from_settings(settings)
     install_error_handlers(app)
-    write_guard = api_key_checker(settings.gateway_api_key)
-    predict_guard = write_guard if settings.gateway_api_key_for_predict else api_key_checker(None)
-    app.include_router(build_router(write_guard=write_guard, predict_guard=predict_guard))
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/metrics", metrics_app(metrics))
     add_offline_docs(app)
     app.add_middleware(

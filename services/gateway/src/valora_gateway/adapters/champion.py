@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-__all__ = ["ChampionInfo", "ChampionLookup", "ChampionSource", "MlflowChampionSource"]
+from valora_gateway.domain.champion import ChampionInfo
 
-logger = logging.getLogger(__name__)
+__all__ = ["ChampionLookup", "ChampionSource", "MlflowChampionSource"]
+
 CHAMPION_ALIAS = "champion"
-
-
-@dataclass(frozen=True)
-class ChampionInfo:
-    model_name: str
-    model_version: str
-    run_id: str
-    created_at_ms: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    interval: dict[str, Any] = field(default_factory=dict)
 
 
 class ChampionSource(Protocol):
@@ -78,3 +67,7 @@ class ChampionLookup:
             info = await asyncio.to_thread(self._source.champion, self._name)
             self._cached = (time.monotonic(), info)
             return info
+
+    async def is_ready(self) -> bool:
+        """A readiness check: a champion is registered."""
+        return await self.get() is not None

@@ -1,11 +1,11 @@
-"""Micro-batching: concurrent ``POST /predict`` calls travel as one ``PredictionRequested``.
+"""Adaptive micro-batching: concurrent single requests travel as one ``PredictionRequested``.
 
-Each call queues its input and awaits a future. A flusher takes everything queued (up to
+Each caller queues its input and awaits a future. A flusher takes everything queued (up to
 ``max_items``) once the event loop has run the other ready tasks (plus an optional window), and
 sends it as one request. At most ``max_inflight`` batches are outstanding: while they are, new
 calls queue up and leave together as the next batch. With one caller nothing waits; under load
-batches grow by themselves (adaptive batching), which is what keeps throughput up at high
-concurrency: the predictor's cost per batch hardly depends on its size.
+batches grow by themselves, which keeps throughput up at high concurrency: the predictor's cost
+per batch hardly depends on its size.
 """
 
 from __future__ import annotations
@@ -18,31 +18,45 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from valora_contracts import PredictionInput, PredictionResult
 
+from valora_messaging.request_reply.errors import InvalidReplyError
+
 __all__ = ["MicroBatcher", "SendBatch"]
 
 logger = logging.getLogger(__name__)
 
 SendBatch = Callable[[Sequence[PredictionInput]], Awaitable[list[PredictionResult]]]
+"""Sends one batch and returns its results (any order, matched by ``input_id``)."""
+
+_Waiter = tuple[PredictionInput, "asyncio.Future[PredictionResult]"]
 
 
 class MicroBatcher:
+    """Queue of single inputs, flushed as batches through ``send``."""
+
     def __init__(
         self, *, send: SendBatch, max_items: int, window_s: float = 0.0, max_inflight: int = 2
     ) -> None:
+        if max_items < 1 or max_inflight < 1:
+            raise ValueError("max_items and max_inflight must be >= 1")
         self._send = send
         self._max = max_items
         self._window = window_s
         self._slots = asyncio.Semaphore(max_inflight)
-        self._queue: deque[tuple[PredictionInput, asyncio.Future[PredictionResult]]] = deque()
+        self._queue: deque[_Waiter] = deque()
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._flusher is not None
 
     async def start(self) -> None:
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._run(), name="valora-microbatcher")
 
     async def stop(self) -> None:
+        """Stop flushing; batches already sent finish first."""
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -52,6 +66,7 @@ class MicroBatcher:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def submit(self, item: PredictionInput) -> PredictionResult:
+        """Queue ``item`` and wait for its result (or the error of its batch)."""
         if self._flusher is None:
             raise RuntimeError("micro-batcher is not started")
         future: asyncio.Future[PredictionResult] = asyncio.get_running_loop().create_future()
@@ -76,9 +91,7 @@ class MicroBatcher:
         self._inflight.discard(task)
         self._slots.release()
 
-    async def _dispatch(
-        self, batch: list[tuple[PredictionInput, asyncio.Future[PredictionResult]]]
-    ) -> None:
+    async def _dispatch(self, batch: list[_Waiter]) -> None:
         try:
             results = await self._send([item for item, _ in batch])
         except Exception as exc:
@@ -88,10 +101,10 @@ class MicroBatcher:
             return
         by_id = {r.input_id: r for r in results}
         for item, future in batch:
-            if future.done():
+            if future.done():  # the caller went away (cancelled)
                 continue
             result = by_id.get(item.input_id)
             if result is None:
-                future.set_exception(RuntimeError(f"no result for input {item.input_id}"))
+                future.set_exception(InvalidReplyError(f"no result for input {item.input_id}"))
             else:
                 future.set_result(result)

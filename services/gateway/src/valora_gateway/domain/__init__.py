@@ -1,0 +1,1 @@
+"""Pure logic of the gateway: values in, values out (no Kafka, SQL, MLflow or HTTP)."""

@@ -1,0 +1,103 @@
+"""Batch-job uploads: a file's bytes to job rows, by the shared listing-file rules.
+
+The rows are read by :mod:`valora_ml.listing_files` (the same reader as
+``valora listings publish``); each readable row is then held to ``ListingFeatures`` (the
+listing's price, if any, is ignored). Invalid rows keep their reason and are reported in the
+results, never valued.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from valora_contracts import FEATURE_ALIASES, ListingFeatures
+from valora_ml.listing_files import (
+    BadRow,
+    ListingFileError,
+    ListingRow,
+    listing_format,
+    read_listing_bytes,
+)
+
+from valora_gateway.domain.jobs import JobRow
+from valora_gateway.errors import InvalidUploadError, TooManyItemsError
+
+__all__ = ["UploadFormat", "detect_format", "parse_upload"]
+
+UploadFormat = Literal["csv", "jsonl"]
+_FEATURE_KEYS = (frozenset(FEATURE_ALIASES) | frozenset(FEATURE_ALIASES.values())) - {
+    "price",
+    "preco",
+}
+_ID_LENGTH = 255
+
+
+def detect_format(filename: str | None, content_type: str | None) -> UploadFormat:
+    """CSV or JSONL, from the file name or else the content type."""
+    try:
+        fmt = listing_format(filename, content_type)
+    except ListingFileError:
+        fmt = None
+    if fmt == "csv" or fmt == "jsonl":
+        return fmt
+    raise InvalidUploadError("unknown file type: upload a .csv or .jsonl file")
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err.get("loc", ())) or "row"
+        parts.append(f"{field}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any) -> Any:
+    """A CSV feature cell as JSON would carry it: whole numbers as ``int``, decimals as
+    ``float`` (CSV has no types, and the contract's numbers are strict); anything else as is,
+    for the contract to reject with the field named."""
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.match(text):
+            return int(text)
+        if _DECIMAL.match(text):
+            return float(text)
+    return value
+
+
+def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
+    input_id = f"{job_id}:{row.index}"
+    if isinstance(row, BadRow):
+        return JobRow(row.index, input_id, None, None, f"line {row.line}: {row.reason}")
+    listing_id = row.values.get("listing_id")
+    listing = str(listing_id)[:_ID_LENGTH] if listing_id not in (None, "") else None
+    features: dict[str, Any] | None = None
+    error: str | None = None
+    try:
+        parsed = ListingFeatures.model_validate(
+            {k: _number(v) for k, v in row.values.items() if k in _FEATURE_KEYS}
+        )
+        features = parsed.model_dump()
+    except ValidationError as exc:
+        error = _describe(exc)
+    return JobRow(row.index, input_id, listing, features, error)
+
+
+def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) -> list[JobRow]:
+    """Every row of the file; invalid ones carry their error."""
+    rows: list[JobRow] = []
+    try:
+        for row in read_listing_bytes(data, fmt):
+            if row.index >= max_rows:
+                raise TooManyItemsError(f"the file has more than {max_rows} rows")
+            rows.append(_job_row(row, job_id))
+    except ListingFileError as exc:
+        raise InvalidUploadError(str(exc)) from exc
+    if not rows:
+        raise InvalidUploadError("the file has no rows")
+    return rows

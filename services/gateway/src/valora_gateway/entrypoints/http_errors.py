@@ -1,0 +1,119 @@
+"""Every error as JSON: ``{"error": code, "message": text, "fields": [...]}``.
+
+The one place where an error's code decides its HTTP status: the gateway's own errors
+(:mod:`valora_gateway.errors`) and the request-reply client's
+(:data:`~valora_messaging.request_reply.ReplyErrorCode`, which also names the body's code).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from valora_messaging.request_reply import ReplyErrorCode, RequestReplyError
+
+from valora_gateway.errors import GatewayError
+
+__all__ = ["GATEWAY_STATUS", "REPLY_ERRORS", "field_errors", "http_error", "install_error_handlers"]
+
+logger = logging.getLogger(__name__)
+
+GATEWAY_STATUS: dict[str, int] = {
+    "no_champion": 503,
+    "broker_unavailable": 503,
+    "prediction_not_found": 404,
+    "batch_job_not_found": 404,
+    "too_many_items": 413,
+    "payload_too_large": 413,
+    "invalid_upload": 422,
+    "validation_error": 422,
+    "unauthorized": 401,
+}
+"""HTTP status of each :class:`GatewayError` code."""
+
+REPLY_ERRORS: dict[ReplyErrorCode, tuple[int, str]] = {
+    "timeout": (504, "predictor_timeout"),
+    "not_delivered": (503, "broker_unavailable"),
+    "no_champion": (503, "no_champion"),  # retry later: no model is served yet
+    "prediction_failed": (502, "predictor_error"),
+    "invalid_reply": (502, "predictor_error"),
+}
+"""HTTP status and body code of each request-reply error code."""
+
+
+def http_error(exc: GatewayError | RequestReplyError) -> tuple[int, str]:
+    """``(status, code)`` of an error."""
+    if isinstance(exc, RequestReplyError):
+        return REPLY_ERRORS[exc.code]
+    return GATEWAY_STATUS.get(exc.code, 500), exc.code
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def field_errors(errors: Any) -> list[dict[str, str]]:
+    out = []
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            out.append({"field": "body", "message": "the body is not valid JSON"})
+            continue
+        out.append({"field": _field_name(tuple(err.get("loc", ()))), "message": str(err["msg"])})
+    return out
+
+
+def _json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+async def on_typed_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError | RequestReplyError)
+    status, code = http_error(exc)
+    if status >= 500:
+        logger.warning("request failed", extra={"error": code, "detail": str(exc)})
+    return _json(status, code, str(exc) or code)
+
+
+async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = field_errors(exc.errors())
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return _json(422, "validation_error", f"invalid request: {summary}", fields=fields)
+
+
+async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # FastAPI's answer to a body that is not UTF-8: as invalid as any malformed body.
+        fields = [{"field": "body", "message": "the body is not valid UTF-8 JSON"}]
+        return _json(
+            422, "validation_error", "invalid request: body is not UTF-8 JSON", fields=fields
+        )
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        {"error": code, "message": str(exc.detail)},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return _json(500, "internal_error", "internal error; see the gateway logs")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GatewayError, on_typed_error)
+    app.add_exception_handler(RequestReplyError, on_typed_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
