@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import click
 import typer
 
 from valora_cli import alerts, contracts, demo, drift, listings, ops, stack, train
@@ -15,3 +19,15 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(drift.app, name="drift")
+
+
+def command_tree(command: click.Command) -> dict[str, Any]:
+    """``{name: subtree}`` of a click command (a command without sub-commands is ``{}``)."""
+    subs = getattr(command, "commands", None) or {}
+    return {name: command_tree(sub) for name, sub in sorted(subs.items()) if not sub.hidden}
+
+
+@app.command(hidden=True)
+def describe() -> None:
+    """Print the command tree as JSON (read by tools, e.g. the offline deployment checks)."""
+    typer.echo(json.dumps({"commands": command_tree(typer.main.get_command(app))}))

@@ -13,6 +13,7 @@ from valora_deploycheck.compose import ComposeProject, service_env
 from valora_deploycheck.expectations import (
     ServiceExpectation,
     consumer_partitions,
+    repo_root,
 )
 from valora_deploycheck.findings import Finding
 from valora_deploycheck.k8s import containers, pod_spec
@@ -48,7 +49,7 @@ def _env_findings(
     for key in env:
         if key.startswith("VALORA_") and key.upper() not in known:
             out.append(
-                Finding("error", loc, f"{key} is not a setting of {exp.settings.cls.__name__}")
+                Finding("error", loc, f"{key} is not a setting of {exp.settings.class_name}")
             )
     for key in sorted(exp.required_envs() | set(exp.loopback_envs()) | {exp.port_env}):
         if key not in env:
@@ -167,7 +168,7 @@ def _command_findings(argv: list[str], loc: str, *, topics: bool | None) -> list
     ):
         out.append(Finding("error", loc, "must run the migrations (valora ops migrate)"))
     if is_valora:
-        out += check_valora_command(argv[1:], loc)
+        out += check_valora_command(argv[1:], loc, repo_root())
     return out
 
 
