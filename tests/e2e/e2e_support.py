@@ -29,7 +29,7 @@ import orjson
 import psycopg
 from pydantic import AnyHttpUrl, PostgresDsn
 from valora_devstack import DevstackSettings
-from valora_devstack.component import ServiceProcess
+from valora_devstack.http_process import ServiceProcess
 from valora_devstack.process import pid_alive, read_pid
 from valora_devstack.services import SERVICES, ServiceSpec, service_process
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import click
 import typer
 
 from valora_cli import alerts, contracts, demo, drift, listings, ops, stack, train
@@ -21,9 +20,9 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(drift.app, name="drift")
 
 
-def command_tree(command: click.Command) -> dict[str, Any]:
+def command_tree(command: object) -> dict[str, Any]:
     """``{name: subtree}`` of a click command (a command without sub-commands is ``{}``)."""
-    subs = getattr(command, "commands", None) or {}
+    subs: dict[str, Any] = getattr(command, "commands", None) or {}
     return {name: command_tree(sub) for name, sub in sorted(subs.items()) if not sub.hidden}
 
 
