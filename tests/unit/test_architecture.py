@@ -110,3 +110,36 @@ def test_the_workspace_keeps_its_import_rules() -> None:
     assert kinds == {"contracts", "lib", "service", "cli", "tool"}, kinds
     found = violations(packages)
     assert not found, "\n".join(found)
+
+
+def _package(root: Path, where: str, module: str, deps: list[str], code: str) -> None:
+    directory = root / where
+    (directory / "src" / module).mkdir(parents=True)
+    (directory / "src" / module / "__init__.py").write_text(code)
+    name = module.replace("_", "-")
+    quoted = ", ".join(f'"{d}"' for d in deps)
+    (directory / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0"\ndependencies = [{quoted}]\n'
+    )
+
+
+def test_each_rule_fires_on_a_workspace_that_breaks_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.uv.workspace]\nmembers = ["contracts", "libs/*", "services/*", "cli", "tools/*"]\n'
+    )
+    _package(tmp_path, "contracts", "x_contracts", [], "")
+    _package(tmp_path, "libs/db", "x_db", ["x-contracts"], "import x_contracts\nimport x_cli\n")
+    _package(tmp_path, "services/a", "x_a", ["x-db"], "from x_db import engine\n")
+    _package(tmp_path, "services/b", "x_b", ["x-a"], "def f():\n    from x_a.handlers import h\n")
+    _package(tmp_path, "cli", "x_cli", [], "import x_db\n")
+    _package(tmp_path, "tools/t", "x_t", ["x-a"], "import x_a.settings\n")
+    found = violations(workspace_packages(tmp_path))
+    assert sorted(found) == sorted(
+        [
+            "x-db (src/x_db/__init__.py): (a) a library imports the cli x_cli",
+            "x-db (src/x_db/__init__.py): (d) imports x_cli but does not declare x-cli",
+            "x-b (src/x_b/__init__.py): (c) a service imports the service x_a",
+            "x-cli (src/x_cli/__init__.py): (d) imports x_db but does not declare x-db",
+            "x-t (src/x_t/__init__.py): (b) imports the service x_a",
+        ]
+    )

@@ -191,6 +191,17 @@ def discover_services(root: Path | None = None) -> list[ServiceExpectation]:
         if spec is not None:
             exp.in_devstack = True
             exp.port, exp.port_env = int(spec.port), str(spec.port_env).upper()
+            identities = set(getattr(spec, "identity_envs", ()))
+            if identities != exp.per_instance_envs():
+                exp.gaps.append(
+                    Finding(
+                        "error",
+                        "tools/devstack services.py",
+                        f"SERVICES[{spec.name}].identity_envs {sorted(identities)} != the "
+                        f"per-instance settings {sorted(exp.per_instance_envs())}: replicas "
+                        "would share an identity",
+                    )
+                )
             field_name = exp.settings.field_of(exp.port_env)
             if field_name is None:
                 exp.gaps.append(
