@@ -149,3 +149,25 @@ def test_configure_logging_summarises_an_error_storm_in_the_file(
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["message"] for line in lines] == ["handler failed on t.v1"]
     assert "Traceback" in lines[0]["exc_info"]
+
+
+def test_a_process_that_exits_mid_interval_still_writes_its_summary(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "storm.py"
+    script.write_text(
+        "import logging\n"
+        "from valora_observability import configure_logging\n"
+        "configure_logging(service='s', json=True)\n"
+        "for _ in range(5):\n"
+        "    logging.getLogger('x').error('broker %s down', 'b1')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(line["message"], line.get("repeated")) for line in lines] == [
+        ("broker b1 down", None),
+        ("broker b1 down [repeated 4 more times in 60 s]", 4),
+    ]

@@ -10,6 +10,7 @@ counted and written as one summary line with a ``repeated`` count.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -156,8 +157,11 @@ class RepeatedErrorSummary(logging.Filter):
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop the flusher and write every pending summary, interval over or not."""
         self._stopped.set()
-        self.flush()
+        with self._lock:
+            ended = self._expire(self.clock(), everything=True)
+        self._write(ended)
 
     def _run(self) -> None:
         while not self._stopped.wait(min(self.interval_s, 5.0)):
@@ -170,6 +174,12 @@ class _Installed:
 
     handler: logging.Handler | None = None
     summary: RepeatedErrorSummary | None = None
+    at_exit: bool = False
+
+    def flush(self) -> None:
+        """At exit: the pending summaries (before ``logging.shutdown`` closes the handler)."""
+        if self.summary is not None:
+            self.summary.stop()
 
 
 _installed = _Installed()
@@ -222,6 +232,9 @@ def configure_logging(
     if _installed.handler is not None:
         _installed.handler.close()
     _installed.handler, _installed.summary = handler, summary
+    if not _installed.at_exit:
+        atexit.register(_installed.flush)
+        _installed.at_exit = True
     root.setLevel(level)
     for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
