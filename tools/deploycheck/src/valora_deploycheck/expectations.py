@@ -43,6 +43,7 @@ TOPIC_NAME = re.compile(r"\b[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)+\.v[0-9]+\b")
 # Per-instance identities: unique per replica (and, for transactional ids, stable across
 # restarts). A settings field whose name ends so must be set per replica by a deployment.
 PER_INSTANCE_SUFFIXES = ("transactional_id", "instance_id", "replica_id")
+DEVSTACK_REGISTRY = "tools/devstack services.py"
 
 
 def repo_root() -> Path:
@@ -136,25 +137,27 @@ def _devstack_services() -> dict[str, Any]:
     return {s.name: s for s in SERVICES}
 
 
+def _service_modules(root: Path) -> list[tuple[Path, str]]:
+    """(pyproject, module) of every service with exactly one ``src/valora_*`` package."""
+    out = []
+    for pyproject in sorted((root / "services").glob("*/pyproject.toml")):
+        modules = [p.name for p in (pyproject.parent / "src").glob("valora_*") if p.is_dir()]
+        if len(modules) == 1:
+            out.append((pyproject, modules[0]))
+    return out
+
+
 def discover_services(root: Path | None = None) -> list[ServiceExpectation]:
     """Every service of the workspace (``services/*``) with what its code needs."""
     root = root or repo_root()
-    devstack = _devstack_services()
-    out: list[ServiceExpectation] = []
-    pyprojects = sorted((root / "services").glob("*/pyproject.toml"))
+    found = _service_modules(root)
     described = describe_modules(
-        m.name
-        for p in pyprojects
-        for m in (p.parent / "src").glob("valora_*")
-        if m.is_dir() and importlib.util.find_spec(m.name) is not None
+        module for _, module in found if importlib.util.find_spec(module) is not None
     )
-    for pyproject in pyprojects:
+    out: list[ServiceExpectation] = []
+    for pyproject, module in found:
         meta = tomllib.loads(pyproject.read_text())["project"]
         directory = pyproject.parent
-        modules = [p.name for p in (directory / "src").glob("valora_*") if p.is_dir()]
-        if len(modules) != 1:
-            continue
-        module = modules[0]
         exp = ServiceExpectation(
             name=directory.name.replace("_", "-"),
             directory=directory,
@@ -175,66 +178,79 @@ def discover_services(root: Path | None = None) -> list[ServiceExpectation]:
             continue
         exp.settings = settings_env(description)
         exp.commands = tuple(str(c) for c in description.get("commands", ()))
-        hosts = [
-            n
-            for n in exp.settings.by_field
-            if n.endswith("host") and LOOPBACK.search(str(exp.settings.defaults.get(n, "")))
-        ]
-        ports = [n for n in exp.settings.by_field if n.endswith("port")]
-        if len(hosts) == 1:
-            exp.host_env = exp.settings.env_of(hosts[0])
-        else:
-            exp.gaps.append(
-                Finding("gap", where, f"expected one HTTP bind-host field, got {hosts}")
+        _http_interface(exp, where)
+    return out
+
+
+def _http_interface(exp: ServiceExpectation, where: str) -> None:
+    """The bind host and the port (the dev stack's registry says which port field it is)."""
+    assert exp.settings is not None
+    settings = exp.settings
+    hosts = [
+        n
+        for n in settings.by_field
+        if n.endswith("host") and LOOPBACK.search(str(settings.defaults.get(n, "")))
+    ]
+    ports = [n for n in settings.by_field if n.endswith("port")]
+    if len(hosts) == 1:
+        exp.host_env = settings.env_of(hosts[0])
+    else:
+        exp.gaps.append(Finding("gap", where, f"expected one HTTP bind-host field, got {hosts}"))
+    devstack = _devstack_services()
+    spec = devstack.get(exp.name) or devstack.get(exp.directory.name)
+    if spec is not None:
+        exp.in_devstack = True
+        exp.port, exp.port_env = int(spec.port), str(spec.port_env).upper()
+        exp.gaps += _devstack_findings(exp, spec, ports)
+    elif len(ports) == 1:
+        exp.port = int(settings.defaults[ports[0]])
+        exp.port_env = settings.env_of(ports[0])
+        exp.gaps.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"service {exp.name} is missing from the dev stack's SERVICES registry "
+                f"(port taken from {settings.class_name}.{ports[0]} = {exp.port})",
             )
-        spec = devstack.get(exp.name) or devstack.get(directory.name)
-        if spec is not None:
-            exp.in_devstack = True
-            exp.port, exp.port_env = int(spec.port), str(spec.port_env).upper()
-            identities = set(getattr(spec, "identity_envs", ()))
-            if identities != exp.per_instance_envs():
-                exp.gaps.append(
-                    Finding(
-                        "error",
-                        "tools/devstack services.py",
-                        f"SERVICES[{spec.name}].identity_envs {sorted(identities)} != the "
-                        f"per-instance settings {sorted(exp.per_instance_envs())}: replicas "
-                        "would share an identity",
-                    )
-                )
-            field_name = exp.settings.field_of(exp.port_env)
-            if field_name is None:
-                exp.gaps.append(
-                    Finding(
-                        "gap",
-                        "tools/devstack services.py",
-                        f"SERVICES[{spec.name}].port_env {spec.port_env} is not a setting of "
-                        f"{exp.settings.class_name} (it reads "
-                        f"{[exp.settings.env_of(p) for p in ports]})",
-                    )
-                )
-            elif exp.settings.defaults.get(field_name) != exp.port:
-                exp.gaps.append(
-                    Finding(
-                        "gap",
-                        "tools/devstack services.py",
-                        f"SERVICES[{spec.name}].port {spec.port} != {exp.settings.class_name}."
-                        f"{field_name} default {exp.settings.defaults.get(field_name)}",
-                    )
-                )
-        elif len(ports) == 1:
-            exp.port = int(exp.settings.defaults[ports[0]])
-            exp.port_env = exp.settings.env_of(ports[0])
-            exp.gaps.append(
-                Finding(
-                    "gap",
-                    "tools/devstack services.py",
-                    f"service {exp.name} is missing from the dev stack's SERVICES registry "
-                    f"(port taken from {exp.settings.class_name}.{ports[0]} = {exp.port})",
-                )
+        )
+    else:
+        exp.gaps.append(Finding("gap", where, f"cannot tell the HTTP port: fields {ports}"))
+
+
+def _devstack_findings(exp: ServiceExpectation, spec: Any, ports: list[str]) -> list[Finding]:
+    """The dev stack's registry entry agrees with the service: port and replica identities."""
+    assert exp.settings is not None
+    assert exp.port_env is not None
+    settings, out = exp.settings, []
+    identities = set(spec.identity_envs)
+    if identities != exp.per_instance_envs():
+        out.append(
+            Finding(
+                "error",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].identity_envs {sorted(identities)} != the per-instance "
+                f"settings {sorted(exp.per_instance_envs())}: replicas would share an identity",
             )
-        else:
-            exp.gaps.append(Finding("gap", where, f"cannot tell the HTTP port: fields {ports}"))
+        )
+    field_name = settings.field_of(exp.port_env)
+    if field_name is None:
+        out.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].port_env {spec.port_env} is not a setting of "
+                f"{settings.class_name} (it reads {[settings.env_of(p) for p in ports]})",
+            )
+        )
+    elif settings.defaults.get(field_name) != exp.port:
+        out.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].port {spec.port} != {settings.class_name}.{field_name} "
+                f"default {settings.defaults.get(field_name)}",
+            )
+        )
     return out
 
 
