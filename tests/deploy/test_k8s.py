@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from valora_deploycheck import consistency, k8s
+from valora_deploycheck import k8s, k8s_consistency
 from valora_deploycheck.expectations import ServiceExpectation
 from valora_deploycheck.findings import errors, format_findings
 from valora_deploycheck.runner import Paths, secret_template_keys
@@ -24,7 +24,6 @@ def test_overlay_renders_and_passes_strict_schema_validation(
     kinds = {d["kind"] for d in docs}
     assert {
         "Deployment",
-        "StatefulSet",
         "Service",
         "ConfigMap",
         "HorizontalPodAutoscaler",
@@ -52,7 +51,7 @@ def test_overlay_keeps_the_platform_rules(
 def test_overlay_agrees_with_the_code(
     rendered: dict[str, list[dict[str, Any]]], services: list[ServiceExpectation], overlay: str
 ) -> None:
-    found = consistency.check_k8s_consistency(rendered[overlay], overlay, services)
+    found = k8s_consistency.check_k8s_consistency(rendered[overlay], overlay, services)
     assert not errors(found), format_findings(found)
 
 
@@ -73,7 +72,7 @@ def _render_errors(
         return [f"kustomize: {exc}"]
     found = k8s.validate_schemas(docs, overlay)
     found += k8s.check_manifests(docs, overlay, secret_template_keys(paths.secret_template))
-    found += consistency.check_k8s_consistency(docs, overlay, services)
+    found += k8s_consistency.check_k8s_consistency(docs, overlay, services)
     return [str(f) for f in errors(found)]
 
 
@@ -153,8 +152,8 @@ def _edit(path: Path, old: str, new: str) -> None:
             "must come from",
         ),
         (
-            "transactional id not from the pod name",
-            "base/ingestion.yaml",
+            "instance id not from the pod name",
+            "base/predictor.yaml",
             "          valueFrom:\n            fieldRef:\n              fieldPath: metadata.name",
             "          value: fixed",
             "downward API",

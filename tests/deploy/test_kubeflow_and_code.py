@@ -113,6 +113,42 @@ def test_expectations_come_from_the_code(services: list[ServiceExpectation]) -> 
         assert s.port is not None
         assert s.port_env in s.settings.names
         assert s.host_env in s.loopback_envs()
-    assert by_name["ingestion"].transactional_envs() == {"VALORA_INGESTION_TRANSACTIONAL_ID"}
+    # transactional ids derive from the group and the partition: no per-pod id to configure
+    assert by_name["ingestion"].transactional_envs() == set()
     assert by_name["gateway"].needs_db
     assert not by_name["ingestion"].needs_db
+    assert by_name["trainer"].commands[2:] == (
+        "snapshot",
+        "search-worker",
+        "evaluate-gate",
+        "promote",
+    )
+    assert not errors([g for s in services for g in s.gaps]), format_findings(
+        [g for s in services for g in s.gaps]
+    )
+
+
+def test_a_service_that_cannot_describe_itself_is_reported(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from valora_deploycheck import described
+
+    def broken(module: str) -> dict[str, object]:
+        raise described.DescribeError(f"python -m {module} describe exited 1: boom")
+
+    monkeypatch.setattr(described, "describe_module", broken)
+    from valora_deploycheck import expectations
+
+    found = expectations.discover_services(paths.root)
+    assert all(s.settings is None for s in found)
+    assert any("describe exited 1: boom" in g.message for s in found for g in s.gaps)
+
+
+def test_describe_parses_what_a_service_prints() -> None:
+    from valora_deploycheck.described import describe_module, settings_env
+
+    env = settings_env(describe_module("valora_validator"))
+    assert env.class_name == "ValidatorSettings"
+    assert env.field_of("VALORA_VALIDATOR_PORT") == "validator_port"
+    assert env.defaults["validator_port"] == 8102
+    assert "VALORA_LOG_FILE" in env.names

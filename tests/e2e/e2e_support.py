@@ -29,7 +29,7 @@ import orjson
 import psycopg
 from pydantic import AnyHttpUrl, PostgresDsn
 from valora_devstack import DevstackSettings
-from valora_devstack.component import ServiceProcess
+from valora_devstack.http_process import ServiceProcess
 from valora_devstack.process import pid_alive, read_pid
 from valora_devstack.services import SERVICES, ServiceSpec, service_process
 
@@ -72,8 +72,6 @@ def run_env(run_id: str) -> dict[str, str]:
         "VALORA_KAFKA_AUTO_OFFSET_RESET": "earliest",  # groups are committed at the end first
         "VALORA_INGESTION_GROUP_ID": f"{run_id}-ingestion",
         "VALORA_VALIDATOR_GROUP_ID": f"{run_id}-validator",
-        "VALORA_INGESTION_TRANSACTIONAL_ID": f"{run_id}-ingestion",
-        "VALORA_VALIDATOR_TRANSACTIONAL_ID": f"{run_id}-validator",
         "VALORA_PREDICTOR_GROUP_ID": f"{run_id}-predictor",
         "VALORA_PREDICTOR_STREAM_GROUP_ID": f"{run_id}-predictor-stream",
         "VALORA_PREDICTOR_CHAMPION_POLL_S": "5",

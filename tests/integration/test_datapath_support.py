@@ -120,8 +120,6 @@ def service_env(*, run_id: str, bootstrap: str, **extra: str) -> dict[str, str]:
             "VALORA_KAFKA_AUTO_OFFSET_RESET": "latest",
             "VALORA_INGESTION_GROUP_ID": f"{run_id}-ingestion",
             "VALORA_VALIDATOR_GROUP_ID": f"{run_id}-validator",
-            "VALORA_INGESTION_TRANSACTIONAL_ID": f"{run_id}-ingestion",
-            "VALORA_VALIDATOR_TRANSACTIONAL_ID": f"{run_id}-validator",
         }
     )
     env.update(extra)

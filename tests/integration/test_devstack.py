@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 from pydantic import AnyHttpUrl, PostgresDsn
-from valora_devstack import DevstackSettings, StackInfo, State, down, status, up
+from valora_devstack import DevstackSettings, StackInfo, State, down, freeze, status, thaw, up
 from valora_devstack.kafka import produce_consume_roundtrip
 from valora_devstack.process import pid_alive
 from valora_devstack.services import SERVICES
@@ -137,6 +137,46 @@ def test_status_after_kill_9_is_stopped_and_up_restores(isolated: DevstackSettin
     assert all(states[name] is State.RUNNING for name in ISOLATED_COMPONENTS)
 
 
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
+def test_replicas_run_side_by_side_with_their_own_port_log_and_id(
+    isolated: DevstackSettings,
+) -> None:
+    up(isolated, only=ISOLATED_COMPONENTS, replicas={"ingestion": 2})
+    states = {s.name: s for s in status(isolated)}
+    zero, one = states["ingestion"], states["ingestion-1"]
+    assert (zero.state, one.state) == (State.RUNNING, State.RUNNING)
+    assert zero.address != one.address
+    assert zero.pid is not None
+    assert one.pid is not None
+    env0, env1 = _environ(zero.pid), _environ(one.pid)
+    key = "VALORA_INGESTION_TRANSACTIONAL_ID"
+    assert key not in env0  # replica 0 keeps the service's own default, as before
+    assert env1[key].endswith("-1")
+    assert env0["VALORA_LOG_FILE"] != env1["VALORA_LOG_FILE"]
+    for env in (env0, env1):  # each replica writes its own log (the service's own handler)
+        log = Path(env["VALORA_LOG_FILE"])
+        assert _wait(functools.partial(_written, log)), log
+
+    assert freeze(isolated, "ingestion-1") == one.pid
+    assert {s.name: s.state for s in status(isolated)}["ingestion-1"] is State.FROZEN
+    thaw(isolated, "ingestion-1")
+    assert {s.name: s.state for s in status(isolated)}["ingestion-1"] is State.RUNNING
+
+    assert down(isolated, only=["ingestion-1"]) == ["ingestion-1"]
+    assert "ingestion-1" not in {s.name for s in status(isolated)}  # stopped and forgotten
+    assert not pid_alive(one.pid)
+    restarted = up(isolated, only=["ingestion-1"])
+    assert restarted.started == ["ingestion-1"]
+    again = {s.name: s for s in status(isolated)}["ingestion-1"]
+    assert again.pid is not None
+    assert _environ(again.pid)[key] == env1[key]  # stable across a restart of the replica
+    assert down(isolated, only=["ingestion-1"]) == ["ingestion-1"]
+
+
 def test_down_leaves_no_process_and_no_port(isolated: DevstackSettings) -> None:
     up(isolated, only=ISOLATED_COMPONENTS)
     pids = _pids(isolated)
@@ -152,6 +192,10 @@ def test_down_leaves_no_process_and_no_port(isolated: DevstackSettings) -> None:
     for port in [*ISOLATED_PORTS.values(), *service_ports]:
         assert _port_free(port), f"port {port} still in use"
     assert down(isolated) == []  # idempotent
+
+
+def _written(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
 
 
 def _dead(pid: int) -> bool:

@@ -15,7 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from valora_devstack import DevstackError, DevstackSettings
+from valora_devstack import DevstackError, DevstackSettings, parse_replicas
 from valora_devstack import stack as devstack
 from valora_devstack.services import SERVICES
 
@@ -79,14 +79,17 @@ def demo(
     ] = 6000,
     trials: Annotated[int, typer.Option(min=1, help="Optuna trials of the first run.")] = 12,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for a champion.")] = 900.0,
+    replicas: Annotated[
+        str, typer.Option(help="Replicas per service, e.g. validator=2,ingestion=2.")
+    ] = "",
 ) -> None:
     """Start everything, train a first model, and predict through the gateway."""
     settings = DevstackSettings()
     try:
         with console.status("starting Kafka, PostgreSQL, MLflow and the Valora services..."):
-            result = devstack.up(settings)
+            result = devstack.up(settings, replicas=parse_replicas(replicas))
         for status in result.statuses:
-            console.print(f"  {status.name:<14} {status.state.value:<9} {status.address}")
+            console.print(f"  {status.name:<16} {status.state.value:<9} {status.address}")
     except DevstackError as exc:
         console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import typer
 
 from valora_cli import alerts, contracts, demo, dlq, drift, listings, ops, stack, train
@@ -16,3 +19,15 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(drift.app, name="drift")
 app.add_typer(dlq.app, name="dlq")
+
+
+def command_tree(command: object) -> dict[str, Any]:
+    """``{name: subtree}`` of a click command (a command without sub-commands is ``{}``)."""
+    subs: dict[str, Any] = getattr(command, "commands", None) or {}
+    return {name: command_tree(sub) for name, sub in sorted(subs.items()) if not sub.hidden}
+
+
+@app.command(hidden=True)
+def describe() -> None:
+    """Print the command tree as JSON (read by tools, e.g. the offline deployment checks)."""
+    typer.echo(json.dumps({"commands": command_tree(typer.main.get_command(app))}))

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from valora_devstack import ComponentStatus, DevstackError, DevstackSettings, State
+from valora_devstack import (
+    ComponentStatus,
+    DevstackError,
+    DevstackSettings,
+    State,
+    parse_replicas,
+)
 from valora_devstack import stack as devstack
 
 app = typer.Typer(
@@ -19,7 +25,12 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-_STATE_STYLE = {State.RUNNING: "green", State.STOPPED: "dim", State.UNHEALTHY: "red"}
+_STATE_STYLE = {
+    State.RUNNING: "green",
+    State.STOPPED: "dim",
+    State.UNHEALTHY: "red",
+    State.FROZEN: "cyan",
+}
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -68,16 +79,30 @@ def _table(statuses: list[ComponentStatus], seconds: dict[str, float] | None = N
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
 Only = Annotated[
     list[str] | None,
-    typer.Option("--only", help="Only these components (repeatable), e.g. --only kafka."),
+    typer.Option(
+        "--only",
+        help="Only these components (repeatable), e.g. --only kafka; a service name means all "
+        "its replicas, validator-1 one replica.",
+    ),
+]
+Replicas = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replicas",
+        help="Replicas per service, e.g. --replicas validator=2,ingestion=2 (replica i>0 is "
+        "<service>-<i> on port+100*i with its own log and instance/transactional id).",
+    ),
 ]
 
 
 @app.command()
-def up(verbose: Verbose = False, only: Only = None) -> None:
+def up(verbose: Verbose = False, only: Only = None, replicas: Replicas = None) -> None:
     """Start whatever is not running (idempotent), wait until healthy, create topics, migrate."""
     _configure_logging(verbose)
     try:
-        result = devstack.up(DevstackSettings(), only=only or None)
+        result = devstack.up(
+            DevstackSettings(), only=only or None, replicas=parse_replicas(replicas)
+        )
     except DevstackError as exc:
         err_console.print(f"[red]stack up failed:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -1,10 +1,16 @@
-"""Liveness and readiness checks, served as JSON by a tiny ASGI app."""
+"""Liveness and readiness checks, served as JSON by a tiny ASGI app.
+
+``/health/live`` fails (503, with the reason) once the process called
+:func:`valora_observability.lifecycle.fatal`; ``/health/ready`` runs the service's checks.
+:func:`kafka_ready` is the broker check every Kafka service uses.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -12,10 +18,43 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-__all__ = ["HealthCheck", "health_app", "run_checks", "service_routes"]
+from valora_observability.lifecycle import fatal_reason
+
+__all__ = [
+    "HealthCheck",
+    "Pingable",
+    "health_app",
+    "kafka_ready",
+    "live_response",
+    "run_checks",
+    "service_routes",
+]
 
 HealthCheck = Callable[[], Awaitable[bool]]
 logger = logging.getLogger(__name__)
+
+
+class Pingable(Protocol):
+    """What :func:`kafka_ready` needs of a broker (a FastStream ``KafkaBroker`` is one)."""
+
+    async def ping(self, timeout: float) -> bool: ...  # noqa: ASYNC109 (FastStream's API)
+
+
+def kafka_ready(broker: Pingable, *, timeout_s: float = 1.0) -> HealthCheck:
+    """A readiness check that holds while ``broker`` answers a ping within ``timeout_s``."""
+
+    async def check() -> bool:
+        return bool(await broker.ping(timeout=timeout_s))
+
+    return check
+
+
+def live_response() -> JSONResponse:
+    """The ``/health/live`` answer: 200 while the process serves, 503 once it is fatal."""
+    reason = fatal_reason()
+    if reason is not None:
+        return JSONResponse({"status": "fatal", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 async def run_checks(
@@ -35,11 +74,11 @@ async def run_checks(
 
 
 def health_app(*, ready: Mapping[str, HealthCheck]) -> ASGIApp:
-    """``/health/live`` is 200 while the process serves; ``/health/ready`` only if every check
-    holds (503 with the failing checks otherwise)."""
+    """``/health/live`` is 200 while the process serves (503 once it is fatal);
+    ``/health/ready`` only if every check holds (503 with the failing checks otherwise)."""
 
     async def live(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        return live_response()
 
     async def readiness(_: Request) -> JSONResponse:
         results = await run_checks(ready)

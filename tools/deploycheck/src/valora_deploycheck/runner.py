@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from valora_deploycheck import artifacts, compose, consistency, k8s, kubeflow
+from valora_deploycheck import artifacts, compose, consistency, k8s, k8s_consistency, kubeflow
 from valora_deploycheck.expectations import discover_services, repo_root
 from valora_deploycheck.findings import Finding
 
@@ -54,7 +54,7 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
             continue
         out += k8s.validate_schemas(docs, where)
         out += k8s.check_manifests(docs, where, keys)
-        out += consistency.check_k8s_consistency(docs, where, services)
+        out += k8s_consistency.check_k8s_consistency(docs, where, services)
     with tempfile.TemporaryDirectory() as tmp:
         compiled = kubeflow.compile_pipeline(p.pipeline, Path(tmp) / "pipeline.yaml")
         out += kubeflow.check_pipeline(compiled, p.pipeline_yaml)

@@ -1,9 +1,9 @@
 """Apache Kafka in KRaft mode (combined broker+controller) as a local ``java`` process.
 
-Jars come from ``$KAFKA_HOME/libs`` or are fetched once with Maven into
-``<cache_dir>/kafka-<version>/libs`` (the pom is package data). Storage is formatted once with
-a cluster id kept in ``<state_dir>/kafka/cluster.id``; the broker logs to
-``<state_dir>/logs/kafka.log`` (log4j2) and its stdout/stderr to ``kafka.stdout.log``.
+Jars come from :mod:`.kafka_jars`. Storage is formatted once with a cluster id kept in
+``<state_dir>/kafka/cluster.id``; the broker logs to ``<state_dir>/logs/kafka.log`` (log4j2,
+rolled by size: ``log_max_bytes``, ``log_backups``) and its stdout/stderr to
+``kafka.stdout.log`` (bounded by ``crash_log_max_bytes``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from valora_devstack.component import ExternalEndpoint, ProcessComponent
+from valora_devstack.kafka_jars import kafka_classpath
 from valora_devstack.process import DevstackError, pid_alive, port_open, spawn, wait_until
 from valora_devstack.settings import DevstackSettings, HostPort
 
@@ -47,69 +48,6 @@ def run_async(factory: Callable[[], Awaitable[_T]]) -> _T:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, _main()).result()
-
-
-def _jar_dir_ok(path: Path) -> bool:
-    return path.is_dir() and any(path.glob("kafka_2.13-*.jar"))
-
-
-def kafka_classpath(settings: DevstackSettings) -> str:
-    """The java class path of the broker, fetching the jars with Maven when needed."""
-    if settings.kafka_home is not None:
-        libs = settings.kafka_home.expanduser() / "libs"
-        if not _jar_dir_ok(libs):
-            raise DevstackError(f"KAFKA_HOME={settings.kafka_home} has no libs/kafka_2.13-*.jar")
-        return f"{libs}/*"
-    libs = settings.cache_path / f"kafka-{settings.kafka_version}" / "libs"
-    if not _jar_dir_ok(libs):
-        _fetch_jars(settings.kafka_version, libs)
-    return f"{libs}/*"
-
-
-def _fetch_jars(version: str, libs: Path) -> None:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise DevstackError(
-            "Kafka jars are not cached and Maven (mvn) is not installed: install Maven "
-            "or set KAFKA_HOME to a Kafka distribution"
-        )
-    work = libs.parent
-    work.mkdir(parents=True, exist_ok=True)
-    pom = work / "pom.xml"
-    pom.write_text(
-        resources.files("valora_devstack").joinpath("resources/kafka-pom.xml").read_text()
-    )
-    tmp = work / "libs.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    started = time.monotonic()
-    logger.info("fetching Kafka jars with Maven", extra={"version": version, "dir": str(libs)})
-    result = subprocess.run(
-        [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}",
-            "-DincludeScope=runtime",
-            f"-Dkafka.version={version}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not _jar_dir_ok(tmp):
-        raise DevstackError(
-            f"mvn failed to fetch Kafka {version}:\n{result.stdout[-4000:]}"
-            f"\n{result.stderr[-4000:]}"
-        )
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.replace(libs)
-    logger.info(
-        "Kafka jars fetched",
-        extra={"version": version, "fetch_s": round(time.monotonic() - started, 1)},
-    )
 
 
 def _new_cluster_id() -> str:
@@ -193,6 +131,8 @@ class KafkaBroker(ProcessComponent):
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.settings.log_dir}",
+            f"-Dvalora.log.max.bytes={self.settings.log_max_bytes}",
+            f"-Dvalora.log.backups={max(1, self.settings.log_backups)}",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
         ]
 
@@ -250,7 +190,13 @@ class KafkaBroker(ProcessComponent):
         ]
 
     def launch(self) -> int:
-        return spawn(self.argv(), pid_file=self.pid_file, log_file=self.log_file, cwd=self.home)
+        return spawn(
+            self.argv(),
+            pid_file=self.pid_file,
+            log_file=self.log_file,
+            cwd=self.home,
+            log_max_bytes=self.settings.crash_log_max_bytes,
+        )
 
     # ---- readiness ------------------------------------------------------------------------
     def wait_ready(self, pid: int) -> None:

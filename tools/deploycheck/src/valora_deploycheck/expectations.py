@@ -1,16 +1,15 @@
 """What the code says a deployment needs, derived from the code itself (never a hand list).
 
 Sources: the workspace's ``services/*/pyproject.toml`` (package, module, direct dependencies),
-each service's pydantic-settings class (env names, aliases, required fields, loopback defaults,
-per-instance identities), the dev stack's ``SERVICES`` registry (ports), the topic registry
+what each service states when run (``python -m valora_<service> describe``: env names,
+aliases, required fields, loopback defaults, per-instance identities; see :mod:`.described`),
+the dev stack's ``SERVICES`` registry (ports), the topic registry
 (``valora_contracts.ALL_TOPICS``) and ``uv.lock`` (pinned versions).
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-import inspect
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -18,20 +17,24 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, AliasPath
-from pydantic_settings import BaseSettings
-
+from valora_deploycheck.described import (
+    DescribeError,
+    SettingsEnv,
+    describe_modules,
+    settings_env,
+)
 from valora_deploycheck.findings import Finding
 
 __all__ = [
+    "PER_INSTANCE_SUFFIXES",
     "TOPIC_NAME",
     "ServiceExpectation",
     "SettingsEnv",
     "consumer_partitions",
     "discover_services",
+    "is_known_topic",
     "locked_version",
     "repo_root",
-    "settings_env",
     "static_topics",
 ]
 
@@ -40,6 +43,7 @@ TOPIC_NAME = re.compile(r"\b[a-z][a-z0-9_-]*(?:\.[a-z0-9_-]+)+\.v[0-9]+\b")
 # Per-instance identities: unique per replica (and, for transactional ids, stable across
 # restarts). A settings field whose name ends so must be set per replica by a deployment.
 PER_INSTANCE_SUFFIXES = ("transactional_id", "instance_id", "replica_id")
+DEVSTACK_REGISTRY = "tools/devstack services.py"
 
 
 def repo_root() -> Path:
@@ -49,62 +53,6 @@ def repo_root() -> Path:
         if (parent / "uv.lock").is_file() and (parent / "services").is_dir():
             return parent
     raise RuntimeError("cannot find the Valora workspace root (uv.lock + services/)")
-
-
-@dataclass(frozen=True)
-class SettingsEnv:
-    """The environment interface of one settings class."""
-
-    cls: type[BaseSettings]
-    by_field: dict[str, tuple[str, ...]]  # field -> accepted env names (upper case)
-    required: frozenset[str]  # fields without a default
-    defaults: dict[str, Any]
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(n for names in self.by_field.values() for n in names)
-
-    def env_of(self, field_name: str) -> str:
-        return self.by_field[field_name][0]
-
-    def field_of(self, env_name: str) -> str | None:
-        up = env_name.upper()
-        for name, envs in self.by_field.items():
-            if up in envs:
-                return name
-        return None
-
-
-def settings_env(cls: type[BaseSettings]) -> SettingsEnv:
-    """Env names per field as pydantic-settings reads them (prefix, aliases, case-insensitive)."""
-    prefix = str(cls.model_config.get("env_prefix", "") or "")
-    by_field: dict[str, tuple[str, ...]] = {}
-    required: set[str] = set()
-    defaults: dict[str, Any] = {}
-    for name, info in cls.model_fields.items():
-        alias = info.validation_alias
-        names: list[str] = []
-        if isinstance(alias, str):
-            names.append(alias)
-        elif isinstance(alias, AliasChoices):
-            names.extend(c for c in alias.choices if isinstance(c, str))
-            names.extend(
-                str(c.path[0]) for c in alias.choices if isinstance(c, AliasPath) and c.path
-            )
-        elif isinstance(alias, AliasPath) and alias.path:
-            names.append(str(alias.path[0]))
-        elif info.alias:
-            names.append(info.alias)
-        else:
-            names.append(f"{prefix}{name}")
-        by_field[name] = tuple(n.upper() for n in names)
-        if info.is_required():
-            required.add(name)
-        else:
-            defaults[name] = (
-                info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
-            )
-    return SettingsEnv(cls, by_field, frozenset(required), defaults)
 
 
 @dataclass
@@ -122,6 +70,7 @@ class ServiceExpectation:
     port_env: str | None = None
     host_env: str | None = None
     in_devstack: bool = False
+    commands: tuple[str, ...] = ()
     gaps: list[Finding] = field(default_factory=list)
 
     @property
@@ -181,19 +130,6 @@ def _dep_name(spec: str) -> str:
     return re.split(r"[\s\[<>=!~;]", spec.strip(), maxsplit=1)[0].lower()
 
 
-def _settings_class(module: str) -> type[BaseSettings] | None:
-    try:
-        mod = importlib.import_module(f"{module}.settings")
-    except ImportError:
-        return None
-    found = [
-        obj
-        for obj in vars(mod).values()
-        if inspect.isclass(obj) and issubclass(obj, BaseSettings) and obj.__module__ == mod.__name__
-    ]
-    return found[0] if len(found) == 1 else None
-
-
 @cache
 def _devstack_services() -> dict[str, Any]:
     from valora_devstack.services import SERVICES
@@ -201,18 +137,27 @@ def _devstack_services() -> dict[str, Any]:
     return {s.name: s for s in SERVICES}
 
 
+def _service_modules(root: Path) -> list[tuple[Path, str]]:
+    """(pyproject, module) of every service with exactly one ``src/valora_*`` package."""
+    out = []
+    for pyproject in sorted((root / "services").glob("*/pyproject.toml")):
+        modules = [p.name for p in (pyproject.parent / "src").glob("valora_*") if p.is_dir()]
+        if len(modules) == 1:
+            out.append((pyproject, modules[0]))
+    return out
+
+
 def discover_services(root: Path | None = None) -> list[ServiceExpectation]:
     """Every service of the workspace (``services/*``) with what its code needs."""
     root = root or repo_root()
-    devstack = _devstack_services()
+    found = _service_modules(root)
+    described = describe_modules(
+        module for _, module in found if importlib.util.find_spec(module) is not None
+    )
     out: list[ServiceExpectation] = []
-    for pyproject in sorted((root / "services").glob("*/pyproject.toml")):
+    for pyproject, module in found:
         meta = tomllib.loads(pyproject.read_text())["project"]
         directory = pyproject.parent
-        modules = [p.name for p in (directory / "src").glob("valora_*") if p.is_dir()]
-        if len(modules) != 1:
-            continue
-        module = modules[0]
         exp = ServiceExpectation(
             name=directory.name.replace("_", "-"),
             directory=directory,
@@ -226,61 +171,86 @@ def discover_services(root: Path | None = None) -> list[ServiceExpectation]:
         if not exp.importable:
             exp.gaps.append(Finding("gap", where, f"module {module} is not installed"))
             continue
-        cls = _settings_class(module)
-        if cls is None:
-            exp.gaps.append(
-                Finding("gap", where, f"{module}.settings defines no single BaseSettings class")
-            )
+        description = described.get(module)
+        if not isinstance(description, dict):
+            why = description if isinstance(description, DescribeError) else "not described"
+            exp.gaps.append(Finding("gap", where, f"python -m {module} describe: {why}"))
             continue
-        exp.settings = settings_env(cls)
-        hosts = [
-            n
-            for n in exp.settings.by_field
-            if n.endswith("host") and LOOPBACK.search(str(exp.settings.defaults.get(n, "")))
-        ]
-        ports = [n for n in exp.settings.by_field if n.endswith("port")]
-        if len(hosts) == 1:
-            exp.host_env = exp.settings.env_of(hosts[0])
-        else:
-            exp.gaps.append(
-                Finding("gap", where, f"expected one HTTP bind-host field, got {hosts}")
+        exp.settings = settings_env(description)
+        exp.commands = tuple(str(c) for c in description.get("commands", ()))
+        _http_interface(exp, where)
+    return out
+
+
+def _http_interface(exp: ServiceExpectation, where: str) -> None:
+    """The bind host and the port (the dev stack's registry says which port field it is)."""
+    assert exp.settings is not None
+    settings = exp.settings
+    hosts = [
+        n
+        for n in settings.by_field
+        if n.endswith("host") and LOOPBACK.search(str(settings.defaults.get(n, "")))
+    ]
+    ports = [n for n in settings.by_field if n.endswith("port")]
+    if len(hosts) == 1:
+        exp.host_env = settings.env_of(hosts[0])
+    else:
+        exp.gaps.append(Finding("gap", where, f"expected one HTTP bind-host field, got {hosts}"))
+    devstack = _devstack_services()
+    spec = devstack.get(exp.name) or devstack.get(exp.directory.name)
+    if spec is not None:
+        exp.in_devstack = True
+        exp.port, exp.port_env = int(spec.port), str(spec.port_env).upper()
+        exp.gaps += _devstack_findings(exp, spec, ports)
+    elif len(ports) == 1:
+        exp.port = int(settings.defaults[ports[0]])
+        exp.port_env = settings.env_of(ports[0])
+        exp.gaps.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"service {exp.name} is missing from the dev stack's SERVICES registry "
+                f"(port taken from {settings.class_name}.{ports[0]} = {exp.port})",
             )
-        spec = devstack.get(exp.name) or devstack.get(directory.name)
-        if spec is not None:
-            exp.in_devstack = True
-            exp.port, exp.port_env = int(spec.port), str(spec.port_env).upper()
-            field_name = exp.settings.field_of(exp.port_env)
-            if field_name is None:
-                exp.gaps.append(
-                    Finding(
-                        "gap",
-                        "libs/devstack services.py",
-                        f"SERVICES[{spec.name}].port_env {spec.port_env} is not a setting of "
-                        f"{cls.__name__} (it reads {[exp.settings.env_of(p) for p in ports]})",
-                    )
-                )
-            elif exp.settings.defaults.get(field_name) != exp.port:
-                exp.gaps.append(
-                    Finding(
-                        "gap",
-                        "libs/devstack services.py",
-                        f"SERVICES[{spec.name}].port {spec.port} != {cls.__name__}."
-                        f"{field_name} default {exp.settings.defaults.get(field_name)}",
-                    )
-                )
-        elif len(ports) == 1:
-            exp.port = int(exp.settings.defaults[ports[0]])
-            exp.port_env = exp.settings.env_of(ports[0])
-            exp.gaps.append(
-                Finding(
-                    "gap",
-                    "libs/devstack services.py",
-                    f"service {exp.name} is missing from the dev stack's SERVICES registry "
-                    f"(port taken from {cls.__name__}.{ports[0]} = {exp.port})",
-                )
+        )
+    else:
+        exp.gaps.append(Finding("gap", where, f"cannot tell the HTTP port: fields {ports}"))
+
+
+def _devstack_findings(exp: ServiceExpectation, spec: Any, ports: list[str]) -> list[Finding]:
+    """The dev stack's registry entry agrees with the service: port and replica identities."""
+    assert exp.settings is not None
+    assert exp.port_env is not None
+    settings, out = exp.settings, []
+    identities = set(spec.identity_envs)
+    if identities != exp.per_instance_envs():
+        out.append(
+            Finding(
+                "error",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].identity_envs {sorted(identities)} != the per-instance "
+                f"settings {sorted(exp.per_instance_envs())}: replicas would share an identity",
             )
-        else:
-            exp.gaps.append(Finding("gap", where, f"cannot tell the HTTP port: fields {ports}"))
+        )
+    field_name = settings.field_of(exp.port_env)
+    if field_name is None:
+        out.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].port_env {spec.port_env} is not a setting of "
+                f"{settings.class_name} (it reads {[settings.env_of(p) for p in ports]})",
+            )
+        )
+    elif settings.defaults.get(field_name) != exp.port:
+        out.append(
+            Finding(
+                "gap",
+                DEVSTACK_REGISTRY,
+                f"SERVICES[{spec.name}].port {spec.port} != {settings.class_name}.{field_name} "
+                f"default {settings.defaults.get(field_name)}",
+            )
+        )
     return out
 
 

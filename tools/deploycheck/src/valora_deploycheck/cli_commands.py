@@ -1,45 +1,32 @@
-"""Checks of ``valora <command>`` invocations against the ``valora`` Typer app."""
+"""Checks of ``valora <command>`` invocations against the command tree ``valora describe``
+prints (the CLI is run, never imported)."""
 
 from __future__ import annotations
 
-import importlib.util
+from pathlib import Path
 
+from valora_deploycheck.described import DescribeError, cli_commands
 from valora_deploycheck.findings import Finding
 
 __all__ = ["check_valora_command"]
 
 
-def _commands(path: list[str]) -> set[str] | None:
-    """Sub-commands under ``valora <path...>`` (``None`` when ``path`` is a leaf command)."""
-    import typer.main
-    from valora_cli.main import app
-
-    command: object = typer.main.get_command(app)
-    for word in path:
-        found = getattr(command, "commands", {}).get(word)
-        if found is None:
-            return set()
-        command = found
-    sub = getattr(command, "commands", None)
-    return None if sub is None else set(sub)
-
-
-def _registered() -> set[str]:
-    return _commands([]) or set()
-
-
-def check_valora_command(argv: list[str], where: str) -> list[Finding]:
+def check_valora_command(argv: list[str], where: str, root: Path) -> list[Finding]:
     """``argv`` starts after ``valora``: its first word must be a registered command."""
     if not argv:
         return [Finding("error", where, "`valora` without a command")]
+    try:
+        tree = cli_commands()
+    except DescribeError as exc:
+        return [Finding("error", where, f"cannot read the valora command tree: {exc}")]
     cmd = argv[0]
-    if cmd in _registered():
-        subs = _commands([cmd])
+    if cmd in tree:
+        subs = tree[cmd]
         words = [a for a in argv[1:] if not a.startswith("-")]
         if subs and words and words[0] not in subs:
             return [Finding("error", where, f"`valora {cmd} {words[0]}` is not a command")]
         return []
-    if importlib.util.find_spec(f"valora_cli.{cmd}") is not None:
+    if (root / "cli" / "src" / "valora_cli" / f"{cmd}.py").is_file():
         return [
             Finding(
                 "gap",

@@ -1,4 +1,5 @@
-"""Detached processes with pid files, liveness that survives ``kill -9``, group-wide stop."""
+"""Detached processes with pid files, liveness that survives ``kill -9``, group-wide stop,
+freeze and thaw; their output bounded by :mod:`valora_devstack.logpipe`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,11 +17,13 @@ from pathlib import Path
 __all__ = [
     "DevstackError",
     "group_alive",
+    "is_frozen",
     "pid_alive",
     "pid_matches",
     "port_open",
     "read_pid",
     "remove_pid",
+    "signal_group",
     "spawn",
     "stop_group",
     "tail",
@@ -29,6 +33,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+LOGPIPE = Path(__file__).with_name("logpipe.py")
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 
 # Popen objects of the processes this interpreter started: kept so they are reaped (no
 # zombies that look alive to kill(pid, 0)) and so Popen.__del__ does not warn.
@@ -59,19 +66,28 @@ def remove_pid(pid_file: Path) -> None:
 
 
 # ---- liveness ----------------------------------------------------------------------------
+def _state(pid: int) -> str | None:
+    """The kernel's one-letter state of ``pid`` (R, S, T, Z, ...), None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The state field follows the parenthesised command name.
+    return stat.rpartition(")")[2].split()[0]
+
+
 def pid_alive(pid: int) -> bool:
     """True when ``pid`` is a live (non-zombie) process."""
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         _CHILDREN.pop(pid, None)
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    # The state field follows the parenthesised command name.
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
+    return _state(pid) not in (None, "Z", "X")
+
+
+def is_frozen(pid: int) -> bool:
+    """True when ``pid`` is stopped by a signal (SIGSTOP: frozen)."""
+    return _state(pid) == "T"
 
 
 def pid_matches(pid: int, marker: str) -> bool:
@@ -135,23 +151,33 @@ def spawn(
     log_file: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES,
+    log_backups: int = 1,
 ) -> int:
-    """Start ``argv`` detached (own session and process group), output appended to log_file."""
+    """Start ``argv`` detached (own session and process group, leader = ``argv``'s process),
+    stdout and stderr in ``log_file`` rotated by size (at most ``log_backups`` old files).
+
+    ``user``: run ``argv`` as that OS user (the caller is root), the log copier stays root.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    if log_file.is_symlink():  # an older dev stack linked logs elsewhere
+        log_file.unlink()
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    with log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-        )
+    wrapper = [sys.executable, "-I", "-S", str(LOGPIPE), str(log_file), str(log_max_bytes)]
+    wrapper += [str(log_backups), *(["--user", user] if user else []), "--", *argv]
+    proc = subprocess.Popen(
+        wrapper,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
+        close_fds=True,
+    )
     _CHILDREN[proc.pid] = proc
     write_pid(pid_file, proc.pid)
     return proc.pid
@@ -180,7 +206,8 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to every process of group ``pgid`` (gone or foreign groups are ignored)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
@@ -201,12 +228,14 @@ def stop_group(
         # Not a group leader we created (should not happen): signal the process only.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, term_signal)
+            os.kill(pid, signal.SIGCONT)
         if not wait_until(lambda: not pid_alive(pid), timeout=timeout):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             wait_until(lambda: not pid_alive(pid), timeout=5)
         return
-    _signal_group(pgid, term_signal)
+    signal_group(pgid, term_signal)
+    signal_group(pgid, signal.SIGCONT)  # a frozen group must wake up to stop
     if wait_until(lambda: not _group_alive(pgid), timeout=timeout, interval=0.1):
         pid_alive(pid)  # reap it if it was ours
         return
@@ -214,7 +243,7 @@ def stop_group(
         "process group did not stop in time, killing it",
         extra={"component": name, "pid": pid, "timeout_s": timeout},
     )
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     if not wait_until(lambda: not _group_alive(pgid), timeout=10, interval=0.1):
         raise DevstackError(f"{name}: process group {pgid} survived SIGKILL")
     pid_alive(pid)

@@ -1,17 +1,8 @@
-"""The Component protocol and the process-backed base classes of the dev stack.
-
-Adding a Valora service to the stack is a few lines::
-
-    ServiceProcess(
-        settings,
-        name="gateway",
-        argv=[sys.executable, "-m", "valora_gateway"],
-        port=18080,
-        health_url="http://127.0.0.1:18080/health/live",
-        depends_on=("kafka", "postgres"),
-    )
-
-registered with :func:`valora_devstack.stack.register_component`.
+""":class:`ProcessComponent`: a dev-stack component that is one detached process group with a
+pid file, a health check and bounded output, which ``up``/``down`` start and stop and tests may
+``freeze``/``thaw``. :class:`~valora_devstack.services.ServiceProcess` (a process
+with one HTTP port) builds on it; the status types, the :class:`Component` protocol and
+:class:`ExternalEndpoint` live in :mod:`.model` (re-exported here).
 """
 
 from __future__ import annotations
@@ -20,22 +11,26 @@ import logging
 import signal
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
-import httpx
-
+from valora_devstack.model import (
+    Component,
+    ComponentStatus,
+    ExternalEndpoint,
+    State,
+    http_ok,
+)
 from valora_devstack.process import (
     DevstackError,
     group_alive,
+    is_frozen,
     pid_alive,
     pid_matches,
     port_open,
     read_pid,
     remove_pid,
+    signal_group,
     spawn,
     stop_group,
     tail,
@@ -49,57 +44,11 @@ __all__ = [
     "ComponentStatus",
     "ExternalEndpoint",
     "ProcessComponent",
-    "ServiceProcess",
     "State",
     "http_ok",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-class State(StrEnum):
-    RUNNING = "running"
-    STOPPED = "stopped"
-    UNHEALTHY = "unhealthy"
-
-
-@dataclass(frozen=True)
-class ComponentStatus:
-    name: str
-    state: State
-    pid: int | None
-    address: str
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state.value
-        return data
-
-
-@runtime_checkable
-class Component(Protocol):
-    """Something the stack starts, stops and reports on."""
-
-    name: str
-    depends_on: tuple[str, ...]
-
-    def status(self) -> ComponentStatus: ...
-
-    def up(self) -> bool:
-        """Make it running and healthy; True when a process was started (False: was running)."""
-        ...
-
-    def down(self) -> bool:
-        """Stop it (whole process group) and wait for its ports; True when something stopped."""
-        ...
-
-
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class ProcessComponent(ABC):
@@ -147,12 +96,24 @@ class ProcessComponent(ABC):
         """Create directories / config before the process starts (hook; default: nothing)."""
         return None
 
+    @property
+    def log_max_bytes(self) -> int:
+        """Size at which the process's output file rotates (one old file is kept)."""
+        return self.settings.log_max_bytes
+
     def launch(self) -> int:
         """Start the process detached; return the pid of the process-group leader."""
         argv = self.argv()
         if not argv:
             raise DevstackError(f"{self.name}: no command line to launch")
-        return spawn(argv, pid_file=self.pid_file, log_file=self.log_file, env=self.env())
+        return spawn(
+            argv,
+            pid_file=self.pid_file,
+            log_file=self.log_file,
+            env=self.env(),
+            log_max_bytes=self.log_max_bytes,
+            log_backups=self.settings.log_backups,
+        )
 
     def wait_ready(self, pid: int) -> None:
         ok = wait_until(
@@ -176,6 +137,11 @@ class ProcessComponent(ABC):
     @property
     def log_file(self) -> Path:
         return self.settings.log_dir / f"{self.name}.log"
+
+    @property
+    def diagnostic_logs(self) -> list[Path]:
+        """Logs whose tail explains a failed start."""
+        return [self.log_file]
 
     def current_pid(self) -> int | None:
         """The pid from the pid file if that process is still ours and alive (read-only)."""
@@ -234,13 +200,39 @@ class ProcessComponent(ABC):
             elif (busy := self._foreign_port()) is not None:
                 detail = f"port {busy} is used by a process the dev stack did not start"
             return ComponentStatus(self.name, State.STOPPED, None, self.address, detail)
+        if is_frozen(pid):
+            return ComponentStatus(self.name, State.FROZEN, pid, self.address, "SIGSTOP")
         state = State.RUNNING if self.healthy() else State.UNHEALTHY
         return ComponentStatus(self.name, state, pid, self.address)
+
+    # ---- faults (tests) -------------------------------------------------------------------
+    def _running_pid(self) -> int:
+        pid = self.current_pid()
+        if pid is None:
+            raise DevstackError(f"{self.name} is not running")
+        return pid
+
+    def freeze(self) -> int:
+        """SIGSTOP the whole process group (as a GC pause or a frozen node would); its pid."""
+        pid = self._running_pid()
+        signal_group(pid, signal.SIGSTOP)
+        wait_until(lambda: is_frozen(pid), timeout=5, interval=0.02)
+        logger.info("frozen", extra={"component": self.name, "pid": pid})
+        return pid
+
+    def thaw(self) -> int:
+        """SIGCONT the process group after :meth:`freeze`; its pid."""
+        pid = self._running_pid()
+        signal_group(pid, signal.SIGCONT)
+        logger.info("thawed", extra={"component": self.name, "pid": pid})
+        return pid
 
     def up(self) -> bool:
         self._clean_stale()
         pid = self.current_pid()
         if pid is not None:
+            if is_frozen(pid):
+                self.thaw()
             if self.healthy() or wait_until(self.healthy, timeout=self.start_timeout):
                 logger.info("already running", extra={"component": self.name, "pid": pid})
                 self.converge()
@@ -261,7 +253,7 @@ class ProcessComponent(ABC):
         try:
             self.wait_ready(pid)
         except Exception as exc:
-            log_tail = tail(self.log_file)
+            log_tail = "\n".join(tail(f, lines=20) for f in self.diagnostic_logs)
             self.down()
             raise DevstackError(f"{self.name} failed to start: {exc}\n{log_tail}") from exc
         ready = time.monotonic()
@@ -301,88 +293,3 @@ class ProcessComponent(ABC):
             remove_pid(self.pid_file)
             self._wait_ports_closed()
         return stopped
-
-
-class ServiceProcess(ProcessComponent):
-    """A Python (or any) service process with one port and an HTTP health URL."""
-
-    def __init__(
-        self,
-        settings: DevstackSettings,
-        *,
-        name: str,
-        argv: Sequence[str],
-        port: int,
-        health_url: str,
-        host: str = "127.0.0.1",
-        env: Mapping[str, str] | None = None,
-        depends_on: Sequence[str] = (),
-        marker: str | None = None,
-        start_timeout: float = 60.0,
-    ) -> None:
-        super().__init__(settings)
-        self.name = name
-        self._argv = list(argv)
-        self._host_port = HostPort(host, port)
-        self.health_url = health_url
-        self._env = dict(env or {})
-        self.depends_on = tuple(depends_on)
-        self.marker = marker if marker is not None else " ".join(self._argv[1:3])
-        self._start_timeout = start_timeout
-
-    @property
-    def address(self) -> str:
-        return f"http://{self._host_port}"
-
-    @property
-    def ports(self) -> Sequence[HostPort]:
-        return [self._host_port]
-
-    @property
-    def start_timeout(self) -> float:
-        return self._start_timeout
-
-    def argv(self) -> list[str]:
-        return list(self._argv)
-
-    def env(self) -> Mapping[str, str]:
-        return self._env
-
-    def healthy(self) -> bool:
-        return http_ok(self.health_url)
-
-
-class ExternalEndpoint:
-    """A component the dev stack does not run (e.g. a configured PostgreSQL): only checked."""
-
-    def __init__(
-        self,
-        name: str,
-        address: str,
-        check: Callable[[], bool],
-        depends_on: Sequence[str] = (),
-    ) -> None:
-        self.name = name
-        self.address = address
-        self._check = check
-        self.depends_on = tuple(depends_on)
-
-    def _reachable(self) -> bool:
-        try:
-            return bool(self._check())
-        except Exception:
-            logger.debug("external check failed", exc_info=True, extra={"component": self.name})
-            return False
-
-    def status(self) -> ComponentStatus:
-        state = State.RUNNING if self._reachable() else State.UNHEALTHY
-        return ComponentStatus(self.name, state, None, self.address, "external")
-
-    def up(self) -> bool:
-        if not self._reachable():
-            raise DevstackError(f"{self.name}: external endpoint {self.address} is not reachable")
-        logger.info("external endpoint reachable", extra={"component": self.name})
-        return False
-
-    def down(self) -> bool:
-        return False

@@ -1,24 +1,28 @@
 """The dev stack: a registry of components and ``up`` / ``down`` / ``status`` over them.
 
 Components start in dependency waves (independent ones in parallel: PostgreSQL and Kafka start
-together, MLflow after PostgreSQL) and stop in reverse order.
+together, MLflow after PostgreSQL) and stop in reverse order. Valora services run as one or
+more replicas (``up(replicas={"validator": 2})``; see :mod:`.services`); ``only`` names a
+component (``validator-1``) or a service (``validator``: all its replicas), and
+:func:`component` finds one by name to ``up``/``down``/``freeze``/``thaw`` it alone.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from valora_devstack.component import Component, ComponentStatus, State
-from valora_devstack.kafka import KafkaBroker, external_kafka, kafka_classpath
+from valora_devstack.component import Component, ComponentStatus, ProcessComponent, State
+from valora_devstack.kafka import KafkaBroker, external_kafka
+from valora_devstack.kafka_jars import kafka_classpath
 from valora_devstack.mlflow_server import MlflowServer
 from valora_devstack.postgres import PostgresCluster, external_postgres, find_pg_bin
 from valora_devstack.process import DevstackError
-from valora_devstack.services import service_factories
+from valora_devstack.services import service_components, split_replica
 from valora_devstack.settings import DevstackSettings
 
 __all__ = [
@@ -26,13 +30,16 @@ __all__ = [
     "ComponentFactory",
     "StackInfo",
     "UpResult",
+    "component",
     "components",
     "down",
     "fetch",
+    "freeze",
     "info",
     "register_component",
     "services_paused",
     "status",
+    "thaw",
     "up",
 ]
 
@@ -54,7 +61,7 @@ def _kafka(settings: DevstackSettings) -> Component:
 INFRASTRUCTURE = ("postgres", "kafka", "mlflow")
 """The real components everything else needs; tests bring up only these."""
 
-_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer, *service_factories()]
+_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer]
 
 
 def register_component(factory: ComponentFactory) -> ComponentFactory:
@@ -67,10 +74,47 @@ def register_component(factory: ComponentFactory) -> ComponentFactory:
     return factory
 
 
-def components(settings: DevstackSettings | None = None) -> list[Component]:
+def components(
+    settings: DevstackSettings | None = None,
+    *,
+    replicas: Mapping[str, int] | None = None,
+    only: Iterable[str] | None = None,
+) -> list[Component]:
+    """Every component: the registry's, then each service's replicas (``replicas``, at least
+    the ones with pid files, and any replica ``only`` names)."""
     settings = settings or DevstackSettings()
+    wanted = dict(replicas or {})
+    for name in only or ():
+        found = split_replica(name)
+        if found is not None:
+            wanted[found[0]] = max(wanted.get(found[0], 1), found[1] + 1)
     built = [c for f in _REGISTRY if (c := f(settings)) is not None]
-    return built
+    return built + service_components(settings, wanted)
+
+
+def component(settings: DevstackSettings, name: str) -> Component:
+    """The component called ``name`` (e.g. ``validator-1``), started or not."""
+    for c in components(settings, only=[name]):
+        if c.name == name:
+            return c
+    raise DevstackError(f"unknown component {name!r}")
+
+
+def freeze(settings: DevstackSettings, name: str) -> int:
+    """SIGSTOP component ``name`` (e.g. one replica, past its session timeout); its pid."""
+    return _process(settings, name).freeze()
+
+
+def thaw(settings: DevstackSettings, name: str) -> int:
+    """SIGCONT component ``name`` after :func:`freeze`; its pid."""
+    return _process(settings, name).thaw()
+
+
+def _process(settings: DevstackSettings, name: str) -> ProcessComponent:
+    found = component(settings, name)
+    if not isinstance(found, ProcessComponent):
+        raise DevstackError(f"{name} is not a process the dev stack runs")
+    return found
 
 
 def _waves(comps: Sequence[Component]) -> list[list[Component]]:
@@ -113,20 +157,34 @@ class UpResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _names(c: Component) -> set[str]:
+    """A component answers to its name and, for a service replica, to its service's name."""
+    return {c.name, str(getattr(c, "service", c.name))}
+
+
 def _select(comps: Sequence[Component], only: Iterable[str] | None) -> list[Component]:
     if only is None:
         return list(comps)
     wanted = set(only)
-    unknown = wanted - {c.name for c in comps}
+    unknown = wanted - {n for c in comps for n in _names(c)}
     if unknown:
         raise DevstackError(f"unknown components: {sorted(unknown)}")
-    return [c for c in comps if c.name in wanted]
+    return [c for c in comps if _names(c) & wanted]
 
 
-def up(settings: DevstackSettings | None = None, *, only: Iterable[str] | None = None) -> UpResult:
-    """Start what is not running (idempotent: healthy components are left alone)."""
+def up(
+    settings: DevstackSettings | None = None,
+    *,
+    only: Iterable[str] | None = None,
+    replicas: Mapping[str, int] | None = None,
+) -> UpResult:
+    """Start what is not running (idempotent: healthy components are left alone).
+
+    ``replicas``: how many replicas of a service to run (``{"validator": 2}``; default 1).
+    """
     settings = settings or DevstackSettings()
-    comps = _select(components(settings), only)
+    only = None if only is None else list(only)
+    comps = _select(components(settings, replicas=replicas, only=only), only)
     started: list[str] = []
     seconds: dict[str, float] = {}
     t_all = time.monotonic()
@@ -170,9 +228,11 @@ def up(settings: DevstackSettings | None = None, *, only: Iterable[str] | None =
 def down(
     settings: DevstackSettings | None = None, *, only: Iterable[str] | None = None
 ) -> list[str]:
-    """Stop the stack's processes (reverse dependency order); returns the names stopped."""
+    """Stop the stack's processes (reverse dependency order, every replica); returns the names
+    stopped."""
     settings = settings or DevstackSettings()
-    comps = _select(components(settings), only)
+    only = None if only is None else list(only)
+    comps = _select(components(settings, only=only), only)
     stopped: list[str] = []
     for wave in reversed(_waves(comps)):
         for c in reversed(wave):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
-from valora_devstack.component import ServiceProcess
+from valora_devstack.http_process import ServiceProcess
 from valora_devstack.settings import DevstackSettings
 
 __all__ = ["MlflowServer"]

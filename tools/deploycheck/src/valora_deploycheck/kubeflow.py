@@ -1,6 +1,6 @@
 """The Kubeflow pipeline compiles, its committed YAML is current, and every step runs
-the trainer image's own step CLI (``python -m valora_trainer <step>``; steps from
-``step_cli.STEPS``)."""
+the trainer image's own step CLI (``python -m valora_trainer <step>``; the steps are the
+commands ``python -m valora_trainer describe`` lists)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from valora_deploycheck.described import describe_module
 from valora_deploycheck.findings import Finding
 
 __all__ = ["check_pipeline", "compile_pipeline", "trainer_steps"]
@@ -35,9 +36,9 @@ def compile_pipeline(source: Path, output: Path, image: str | None = None) -> Pa
 
 
 def trainer_steps() -> tuple[str, ...]:
-    from valora_trainer.step_cli import STEPS
-
-    return tuple(STEPS)
+    """The trainer entry point's commands other than ``serve`` and ``describe``."""
+    commands = describe_module("valora_trainer").get("commands", [])
+    return tuple(str(c) for c in commands if c not in ("serve", "describe"))
 
 
 def check_pipeline(compiled: Path, committed: Path | None = None) -> list[Finding]:

@@ -1,8 +1,11 @@
-"""A private PostgreSQL cluster (``initdb`` + ``pg_ctl``) under the state directory.
+"""A private PostgreSQL cluster (``initdb``, then the ``postgres`` server in the foreground of
+its own process group) under the state directory; its output is size-bounded in
+``<state_dir>/logs/postgres.log``.
 
 Only used when ``VALORA_DATABASE_URL`` is not set (or ``VALORA_MANAGE_POSTGRES=true``); the
 port, role, password and database name come from that URL. PostgreSQL refuses to run as root,
-so as root the cluster belongs to the ``postgres`` OS user (``runuser -u postgres --``). That
+so as root the cluster belongs to the ``postgres`` OS user (``runuser -u postgres --`` for
+``initdb``, the server started as that user). That
 user must be able to traverse ``<state_dir>``; when it cannot (e.g. a 0700 home or pytest's
 tmp dir) the cluster lives in ``/var/tmp/valora-postgres-<hash>`` instead, remembered in
 ``<state_dir>/postgres/location``.
@@ -14,8 +17,6 @@ import hashlib
 import logging
 import os
 import pwd
-import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -24,71 +25,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from valora_devstack.component import ExternalEndpoint, ProcessComponent
-from valora_devstack.process import DevstackError, pid_matches, read_pid, write_pid
-from valora_devstack.settings import DevstackSettings, HostPort, PgUrl, parse_pg_url
+from valora_devstack.postgres_admin import (
+    bootstrap_roles,
+    can_connect,
+    find_pg_bin,
+    superuser_ready,
+)
+from valora_devstack.process import (
+    DevstackError,
+    pid_alive,
+    pid_matches,
+    read_pid,
+    spawn,
+    wait_until,
+    write_pid,
+)
+from valora_devstack.settings import DevstackSettings, HostPort, parse_pg_url
 
 __all__ = ["PostgresCluster", "external_postgres", "find_pg_bin"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes including ".s.PGSQL.<port>"
-
-
-def find_pg_bin() -> Path:
-    """Directory with initdb and pg_ctl: the newest /usr/lib/postgresql/*/bin, else PATH."""
-
-    def version(p: Path) -> tuple[int, ...]:
-        return tuple(int(x) for x in re.findall(r"\d+", p.parent.parent.name)) or (0,)
-
-    candidates = sorted(
-        (p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.is_file()),
-        key=version,
-        reverse=True,
-    )
-    for initdb in candidates:
-        if (initdb.parent / "pg_ctl").is_file():
-            return initdb.parent
-    on_path = shutil.which("initdb")
-    if on_path and shutil.which("pg_ctl"):
-        return Path(on_path).resolve().parent
-    raise DevstackError(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install -y postgresql, "
-        "or set VALORA_DATABASE_URL to an existing server"
-    )
-
-
-def _psycopg_conninfo(
-    url: PgUrl,
-    *,
-    host: str | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    dbname: str | None = None,
-) -> str:
-    info = {
-        "host": host or url.host,
-        "port": str(url.port),
-        "user": user or url.user,
-        "dbname": dbname or url.dbname,
-        "connect_timeout": "3",
-    }
-    pw = url.password if password is None else password
-    if pw:
-        info["password"] = pw
-    from psycopg.conninfo import make_conninfo
-
-    return make_conninfo(**info)
-
-
-def can_connect(url: PgUrl) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(_psycopg_conninfo(url)) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except psycopg.Error:
-        return False
 
 
 class PostgresCluster(ProcessComponent):
@@ -149,10 +107,6 @@ class PostgresCluster(ProcessComponent):
             digest = hashlib.sha256(str(sock).encode()).hexdigest()[:10]
             sock = Path("/tmp") / f"valora-pg-{digest}"  # noqa: S108 (checked by _secure_dir)
         return sock
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir() / "postgres.log"
 
     # ---- component ------------------------------------------------------------------------
     @property
@@ -219,12 +173,6 @@ class PostgresCluster(ProcessComponent):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._secure_dir(d)
             self._chown(d)
-        self.log_file.touch(exist_ok=True)
-        self._chown(self.log_file)
-        link = self.settings.log_dir / "postgres.log"
-        if link.resolve() != self.log_file.resolve():
-            link.unlink(missing_ok=True)
-            link.symlink_to(self.log_file)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
 
@@ -260,77 +208,51 @@ class PostgresCluster(ProcessComponent):
             },
         )
 
+    def argv(self) -> list[str]:
+        return [
+            str(find_pg_bin() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            f"listen_addresses={self.listen.host}",
+            "-c",
+            f"port={self.listen.port}",
+            "-c",
+            f"unix_socket_directories={self.socket_dir}",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "max_connections=200",
+        ]
+
     def launch(self) -> int:
-        bin_dir = find_pg_bin()
-        opts = " ".join(
-            shlex.quote(o)
-            for o in (
-                "-c",
-                f"listen_addresses={self.listen.host}",
-                "-c",
-                f"port={self.listen.port}",
-                "-c",
-                f"unix_socket_directories={self.socket_dir}",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "max_connections=200",
-            )
+        """The postmaster in the foreground (as the ``postgres`` OS user when we are root), its
+        output size-bounded in ``<logs>/postgres.log``."""
+        return spawn(
+            self.argv(),
+            pid_file=self.pid_file,
+            log_file=self.log_file,
+            cwd=Path("/"),
+            user="postgres" if self.as_root else None,
+            log_max_bytes=self.settings.log_max_bytes,
+            log_backups=self.settings.log_backups,
         )
-        result = self._run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-o",
-                opts,
-                "-w",
-                "-t",
-                str(int(self.start_timeout)),
-                "start",
-            ],
-            timeout=self.start_timeout + 10,
-        )
-        pid = read_pid(self.data_dir / "postmaster.pid")
-        if result.returncode != 0 or pid is None:
-            raise DevstackError(f"pg_ctl start failed:\n{result.stdout}\n{result.stderr}")
-        write_pid(self.pid_file, pid)
-        return pid
 
     def wait_ready(self, pid: int) -> None:
-        # pg_ctl -w waited for the server; now the bootstrap role/databases must exist.
-        self._bootstrap()
+        def exited() -> str | None:
+            return None if pid_alive(pid) else "postgres exited during start-up"
+
+        if not wait_until(
+            lambda: superuser_ready(self.url, self.socket_dir),
+            timeout=self.start_timeout,
+            abort=exited,
+        ):
+            raise DevstackError(f"postgres not accepting connections after {self.start_timeout}s")
+        self._bootstrap()  # the role and databases must exist before the health check
         super().wait_ready(pid)
 
     def _bootstrap(self) -> None:
-        """Create the role (password from the URL) and databases; idempotent."""
-        import psycopg
-        from psycopg import sql
-
-        su = _psycopg_conninfo(
-            self.url, host=str(self.socket_dir), user="postgres", password="", dbname="postgres"
-        )
-        with psycopg.connect(su, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_roles WHERE rolname = %s", (self.url.user,)
-            ).fetchone()
-            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-            conn.execute(
-                sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD {}").format(
-                    verb, sql.Identifier(self.url.user), sql.Literal(self.url.password)
-                )
-            )
-            for db in dict.fromkeys((self.url.dbname, "mlflow")):
-                if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-                    continue
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(db), sql.Identifier(self.url.user)
-                    )
-                )
-                logger.info("database created", extra={"component": self.name, "database": db})
+        bootstrap_roles(self.url, self.socket_dir)
 
     def converge(self) -> None:
         self._bootstrap()

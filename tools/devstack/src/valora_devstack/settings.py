@@ -103,6 +103,18 @@ class DevstackSettings(ValoraSettings):
         le=50000,
         description="Added to every Valora service's port (run a second stack beside the first).",
     )
+    log_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=4096,
+        description="Size at which each component's log file rotates (services, Kafka, "
+        "PostgreSQL, MLflow); passed to the services as VALORA_LOG_MAX_BYTES.",
+    )
+    log_backups: int = Field(default=3, ge=0, description="Rotated log files kept per log.")
+    crash_log_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=4096,
+        description="Size bound of a service's <name>.stdout.log (output outside logging).",
+    )
     kafka_start_timeout_s: float = Field(default=120.0, gt=0)
     postgres_start_timeout_s: float = Field(default=60.0, gt=0)
     mlflow_start_timeout_s: float = Field(default=120.0, gt=0)

@@ -5,6 +5,7 @@ HPAs, PDBs, NetworkPolicies, Secrets)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -136,50 +137,61 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
         by_kind.setdefault(str(doc.get("kind")), []).append(doc)
-    workloads = [d for k in WORKLOAD_KINDS for d in by_kind.get(k, [])]
+    for doc in docs:
+        if pod_spec(doc) is not None:
+            out += _pod_findings(doc, where, secret_keys)
+    out += _workload_findings(by_kind, where)
+    out += _check_network_policies(docs, where)
+    out += _secret_findings(by_kind.get("Secret", []), where)
+    return out
+
+
+def _pod_findings(doc: dict[str, Any], where: str, secret_keys: set[str]) -> list[Finding]:
+    """Security context, resources and secret references of one pod template."""
+    out: list[Finding] = []
+    loc = f"{where}:{_ident(doc)}"
+    psc = (pod_spec(doc) or {}).get("securityContext") or {}
+    if psc.get("runAsNonRoot") is not True or not psc.get("runAsUser"):
+        out.append(Finding("error", loc, "pod securityContext must set runAsNonRoot and runAsUser"))
+    for ctr in containers(doc):
+        cloc = f"{loc}/{ctr.get('name')}"
+        csc = ctr.get("securityContext") or {}
+        if csc.get("allowPrivilegeEscalation") is not False:
+            out.append(Finding("error", cloc, "allowPrivilegeEscalation must be false"))
+        if csc.get("readOnlyRootFilesystem") is not True:
+            out.append(Finding("error", cloc, "readOnlyRootFilesystem must be true"))
+        if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
+            out.append(Finding("error", cloc, "capabilities must drop ALL"))
+        res = ctr.get("resources") or {}
+        for part in ("requests", "limits"):
+            for r in ("cpu", "memory"):
+                if r not in (res.get(part) or {}):
+                    out.append(Finding("error", cloc, f"resources.{part}.{r} missing"))
+        for env in ctr.get("env") or []:
+            if (env.get("valueFrom") or {}).get("secretKeyRef"):
+                ref = env["valueFrom"]["secretKeyRef"]
+                if ref.get("key") not in secret_keys:
+                    out.append(
+                        Finding(
+                            "error",
+                            cloc,
+                            f"secret key {ref.get('key')} not in k8s/secret.template.yaml",
+                        )
+                    )
+            elif SECRETISH_ENV(env.get("name", "")) and "value" in env:
+                out.append(Finding("error", cloc, f"{env['name']} must come from a Secret"))
+    return out
+
+
+def _workload_findings(by_kind: dict[str, list[dict[str, Any]]], where: str) -> list[Finding]:
+    """Probes, disruption budgets and autoscalers of the Deployments and StatefulSets."""
+    out: list[Finding] = []
     hpa_targets = {
         (h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"]): h
         for h in by_kind.get("HorizontalPodAutoscaler", [])
     }
     pdbs = by_kind.get("PodDisruptionBudget", [])
-    for doc in docs:
-        pod = pod_spec(doc)
-        if pod is None:
-            continue
-        loc = f"{where}:{_ident(doc)}"
-        psc = pod.get("securityContext") or {}
-        if psc.get("runAsNonRoot") is not True or not psc.get("runAsUser"):
-            out.append(
-                Finding("error", loc, "pod securityContext must set runAsNonRoot and runAsUser")
-            )
-        for ctr in containers(doc):
-            cloc = f"{loc}/{ctr.get('name')}"
-            csc = ctr.get("securityContext") or {}
-            if csc.get("allowPrivilegeEscalation") is not False:
-                out.append(Finding("error", cloc, "allowPrivilegeEscalation must be false"))
-            if csc.get("readOnlyRootFilesystem") is not True:
-                out.append(Finding("error", cloc, "readOnlyRootFilesystem must be true"))
-            if "ALL" not in ((csc.get("capabilities") or {}).get("drop") or []):
-                out.append(Finding("error", cloc, "capabilities must drop ALL"))
-            res = ctr.get("resources") or {}
-            for part in ("requests", "limits"):
-                for r in ("cpu", "memory"):
-                    if r not in (res.get(part) or {}):
-                        out.append(Finding("error", cloc, f"resources.{part}.{r} missing"))
-            for env in ctr.get("env") or []:
-                if (env.get("valueFrom") or {}).get("secretKeyRef"):
-                    ref = env["valueFrom"]["secretKeyRef"]
-                    if ref.get("key") not in secret_keys:
-                        out.append(
-                            Finding(
-                                "error",
-                                cloc,
-                                f"secret key {ref.get('key')} not in k8s/secret.template.yaml",
-                            )
-                        )
-                elif SECRETISH_ENV(env.get("name", "")) and "value" in env:
-                    out.append(Finding("error", cloc, f"{env['name']} must come from a Secret"))
-    for doc in workloads:
+    for doc in (d for k in WORKLOAD_KINDS for d in by_kind.get(k, [])):
         loc = f"{where}:{_ident(doc)}"
         for ctr in containers(doc, init=False):
             cloc = f"{loc}/{ctr.get('name')}"
@@ -201,11 +213,14 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
     for name in ("gateway", "predictor"):
         if ("Deployment", name) not in hpa_targets:
             out.append(Finding("error", where, f"no HorizontalPodAutoscaler for Deployment/{name}"))
-    out += _check_network_policies(docs, where)
-    for secret in by_kind.get("Secret", []):
-        values = {**(secret.get("stringData") or {}), **(secret.get("data") or {})}
-        import base64
+    return out
 
+
+def _secret_findings(secrets: list[dict[str, Any]], where: str) -> list[Finding]:
+    """A committed Secret may only hold clearly-marked local-only values."""
+    out: list[Finding] = []
+    for secret in secrets:
+        values = {**(secret.get("stringData") or {}), **(secret.get("data") or {})}
         for key, value in values.items():
             text = str(value)
             if key in (secret.get("data") or {}):
