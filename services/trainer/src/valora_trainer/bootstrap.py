@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any
 
-import optuna
 from faststream.asgi import AsgiFastStream
 from sqlalchemy import text
 from valora_contracts import ALL_TOPICS
 from valora_db import create_engine, create_session_factory
-from valora_messaging import create_broker, ensure_topics, publish_many
+from valora_messaging import create_broker, ensure_topics
 from valora_observability import (
     ServiceMetrics,
     configure_logging,
@@ -22,31 +18,17 @@ from valora_observability import (
     service_routes,
 )
 
+from valora_trainer.adapters.publisher import BrokerPublisher
+from valora_trainer.adapters.registry import MlflowRegistry
+from valora_trainer.adapters.study_storage import StudyStorage
 from valora_trainer.config import TrainingConfig, load_config
-from valora_trainer.entrypoints import TrainerDeps, register_subscribers
-from valora_trainer.handlers import request_bootstrap_training
-from valora_trainer.runner import TrainingRunner
+from valora_trainer.entrypoints.runner import RunOutcomes, TrainingRunner
+from valora_trainer.entrypoints.subscribers import TrainerDeps, register_subscribers
 from valora_trainer.settings import TrainerSettings
-from valora_trainer.steps.registry import MlflowRegistry
-from valora_trainer.steps.search import optuna_storage
 
-__all__ = ["build_app", "build_registry", "build_storage_factory"]
+__all__ = ["build_app"]
 
 logger = logging.getLogger(__name__)
-
-
-def build_registry(settings: TrainerSettings) -> MlflowRegistry:
-    return MlflowRegistry(settings.mlflow_url_str)
-
-
-def build_storage_factory(settings: TrainerSettings) -> Callable[[], optuna.storages.BaseStorage]:
-    """Optuna's PostgreSQL storage, built on first use and then shared (one engine)."""
-
-    @functools.cache
-    def factory() -> optuna.storages.BaseStorage:
-        return optuna_storage(settings.sync_database_url, schema=settings.optuna_schema)
-
-    return factory
 
 
 def build_app(settings: TrainerSettings, *, config: TrainingConfig | None = None) -> AsgiFastStream:
@@ -56,32 +38,21 @@ def build_app(settings: TrainerSettings, *, config: TrainingConfig | None = None
     )
     config = config or load_config(settings.training_config)
     metrics = ServiceMetrics(settings.service_name)
-    runs = metrics.counter("valora_training_runs_total", "Training runs by outcome.", ["outcome"])
-    seconds = metrics.histogram("valora_training_seconds", "Training run duration.", ["outcome"])
     broker = create_broker(settings=settings, client_id=settings.service_name)
     engine = create_engine(settings.database_url_str)
     sessions = create_session_factory(engine)
-    registry = build_registry(settings)
-
-    def on_outcome(outcome: str, elapsed: float) -> None:
-        runs.labels(settings.service_name, outcome).inc()
-        seconds.labels(settings.service_name, outcome).observe(elapsed)
-
-    async def publish(records: Any) -> int:
-        return await publish_many(broker=broker, records=records)
-
     runner = TrainingRunner(
         sessions=sessions,
         engine=engine,
-        publish=publish,
-        registry=registry,
-        storage_factory=build_storage_factory(settings),
+        publisher=BrokerPublisher(broker),
+        registry=MlflowRegistry(settings.mlflow_url_str),
+        storage=StudyStorage(settings.sync_database_url, schema=settings.optuna_schema),
         config=config,
         model_name=settings.model_name,
         experiment=settings.experiment_name,
         sources=settings.training_sources,
         poll_s=settings.runner_poll_s,
-        on_outcome=on_outcome,
+        outcomes=RunOutcomes(metrics, service=settings.service_name),
     )
     deps = TrainerDeps(settings, sessions, runner, metrics, config.triggers.new_labels)
     register_subscribers(broker, deps)
@@ -99,17 +70,7 @@ def build_app(settings: TrainerSettings, *, config: TrainingConfig | None = None
         await ensure_topics(bootstrap_servers=settings.kafka_bootstrap_servers, topics=ALL_TOPICS)
 
     async def after_startup() -> None:
-        try:
-            champion = await asyncio.to_thread(registry.champion, settings.model_name)
-            await request_bootstrap_training(
-                sessions=sessions,
-                model_name=settings.model_name,
-                sources=settings.training_sources,
-                has_champion=champion is not None,
-                min_rows=config.triggers.bootstrap_min_rows,
-            )
-        except Exception:  # MLflow or PostgreSQL briefly down: requests still work
-            logger.warning("start-up training check failed", exc_info=True)
+        await runner.request_first_training(min_rows=config.triggers.bootstrap_min_rows)
         tasks.append(asyncio.create_task(runner.run_forever(), name="training-runner"))
         freeze_heap(reason="trainer started")
         logger.info("trainer started", extra={"model_name": settings.model_name})

@@ -1,4 +1,5 @@
-"""FastStream subscribers: thin adapters from Kafka records to :mod:`valora_trainer.handlers`."""
+"""FastStream subscribers: thin adapters from Kafka records to
+:mod:`valora_trainer.entrypoints.handlers`."""
 
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ from valora_messaging import (
 )
 from valora_observability import ServiceMetrics
 
-from valora_trainer.handlers import (
+from valora_trainer.entrypoints.handlers import (
     decode_records,
     handle_listings,
     handle_sales,
     handle_training_request,
 )
-from valora_trainer.runner import TrainingRunner
+from valora_trainer.entrypoints.runner import TrainingRunner
 from valora_trainer.settings import TrainerSettings
 
 __all__ = ["TrainerDeps", "register_subscribers"]
