@@ -314,20 +314,21 @@ def test_promoting_the_current_champion_again_only_announces_it() -> None:
     assert event.previous_version is None
 
 
-def test_a_failed_announcement_leaves_the_champion_untagged_for_healing() -> None:
+def test_a_failed_announcement_fails_the_run_and_leaves_the_champion_untagged() -> None:
+    """The broker is down as the run promotes: the error reaches the runner (the requests are
+    retried), the trained run stays FINISHED, and the champion lacks the announced tag, so the
+    next runner announces it before anything else."""
     log: list[str] = []
-    registry = _registry_with_champion(log)
+    registry = FakeRegistry(log)
     with pytest.raises(ConnectionError):
-        promote(
-            model_name="m",
-            version="2",
-            run_id="r-new",
-            metrics=METRICS,
-            registry=registry,
-            publisher=FakePublisher(log, fail=True),
+        run_training(
+            job=JOB,
+            frame=store_frame(300, timed=True),
+            deps=_deps(registry, FakePublisher(log, fail=True)),
         )
-    assert registry.alias == "2"
-    assert ANNOUNCED_TAG not in registry.versions["2"]["tags"]
+    assert registry.alias == "1"
+    assert ANNOUNCED_TAG not in registry.versions["1"]["tags"]
+    assert registry.runs["r1"]["status"] == "FINISHED"
 
 
 def test_logged_test_metrics_read_back_unchanged() -> None:

@@ -143,9 +143,11 @@ def run_training(
             registry=registry,
             request_ids=job.request_ids,
         )
-        promoted = None
         if verdict.passed:
             enter("promote")
+        status = "FINISHED"  # trained and gated: a failed announcement is promote's to heal
+        promoted = None
+        if verdict.passed:
             promoted = promotion.promote(
                 model_name=job.model_name,
                 version=version,
@@ -155,7 +157,6 @@ def run_training(
                 publisher=deps.publisher,
                 trace_id=job.trace_id,
             )
-        status = "FINISHED"
         return TrainingOutcome(run.run_id, version, evaluation.metrics, verdict, promoted)
     finally:
         _end_run(registry, snap.run_id, status, stopped=control.should_stop())
