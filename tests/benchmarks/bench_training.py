@@ -16,9 +16,10 @@ import uuid
 
 from benchlib import emit
 from valora_ml.synthetic import generate_listings
+from valora_trainer.adapters.study_storage import optuna_storage
 from valora_trainer.config import load_config
+from valora_trainer.domain.search import create_study, run_search
 from valora_trainer.settings import TrainerSettings
-from valora_trainer.steps.search import create_study, optuna_storage, run_search
 
 ROWS = 10_000
 TRIALS = 30

@@ -132,6 +132,16 @@ async def _until(predicate: Any, *, timeout_s: float, what: str, interval: float
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
+def _requested(log: Any) -> set[str]:
+    """Ids of the training requests seen on ``training.requests.v1``."""
+    return {r["request_id"] for r in log.records.get("training.requests.v1", [])}
+
+
+def _trained(log: Any) -> Counter[str]:
+    """``models.trained.v1`` events per request id."""
+    return Counter(t["request_id"] for t in log.records.get("models.trained.v1", []))
+
+
 async def test_platform_end_to_end(platform: Platform) -> None:
     from valora_contracts import TrainingRequested
     from valora_messaging import encode_event
@@ -175,7 +185,12 @@ async def test_platform_end_to_end(platform: Platform) -> None:
         await _until(lambda: log.count("models.promoted.v1") >= 1, timeout_s=600,
                      what="the first champion")  # fmt: skip
         v1 = log.records["models.promoted.v1"][0]["model_version"]
+        # the run promotes, then reports on models.trained.v1 (one event per request)
+        await _until(lambda: log.count("models.trained.v1") >= 1, timeout_s=60,
+                     what="the first run's report")  # fmt: skip
         trained_1 = log.records["models.trained.v1"][0]
+        assert trained_1["request_id"] == request.request_id
+        assert trained_1["model_version"] == v1
         step("champion v1", t0, version=v1, metrics=trained_1.get("metrics"))
 
         # 3. stream valuations of every validated listing (they waited for a champion)
@@ -252,11 +267,16 @@ async def test_platform_end_to_end(platform: Platform) -> None:
             " WHERE model_name = %(m)s AND source = 'sync'",
             {"m": p.model},
         )[0]
+        # every training request (the manual one, each drift one) is answered by exactly one
+        # models.trained.v1; a drift request that arrived during a run is trained in the next
+        await _until(lambda: _requested(log) <= set(_trained(log)), timeout_s=600,
+                     what="a models.trained.v1 for every training request")  # fmt: skip
+        requested, trained = _requested(log), _trained(log)
+        reasons = Counter(r["reason"] for r in log.records["training.requests.v1"])
         made = log.records.get("predictions.made.v1", [])
         made_ids = [m["result"]["prediction_id"] for m in made]
         stored_alerts = query(s, "SELECT kind, feature, severity, state FROM drift_alerts"
                                  " WHERE model_name = %(m)s", {"m": p.model})  # fmt: skip
-        trained_events = log.records["models.trained.v1"]
         figures = {
             "listings": total,
             "validated": validated,
@@ -266,7 +286,7 @@ async def test_platform_end_to_end(platform: Platform) -> None:
             "rows_by_version": by_version,
             "predictions_made_events": len(made),
             "training_requests": dict(reasons),
-            "trained": len(trained_events),
+            "trained": sum(trained.values()),
             "promoted": log.count("models.promoted.v1"),
             "alerts_topic": [(a["feature"], a["severity"], a["state"]) for a in alerts],
             "alerts_table": len(stored_alerts),
@@ -288,7 +308,8 @@ async def test_platform_end_to_end(platform: Platform) -> None:
         assert all(m["result"]["model_version"] in (v1, v2) for m in made)
         assert reasons["manual"] == 1
         assert reasons["drift"] >= 1
-        assert len(trained_events) == sum(reasons.values()) or len(trained_events) >= 2
+        assert set(trained) == requested, "a models.trained.v1 for a request never made"
+        assert all(n == 1 for n in trained.values()), f"a request answered twice: {trained}"
         # one firing notification per condition and severity (an escalation warning ->
         # critical is a second one by design; a repeat at the same severity is not)
         firing = Counter((a["dedupe_key"], a["severity"]) for a in alerts if a["state"] == "firing")

@@ -18,9 +18,9 @@ from mlflow import MlflowClient
 from test_trainer_support import Follower, synthetic_listings, unique
 from valora_contracts import MODELS_PROMOTED, ModelPromoted
 from valora_db import create_engine, create_session_factory
-from valora_trainer.handlers import handle_listings
+from valora_trainer.adapters.study_storage import optuna_storage
+from valora_trainer.entrypoints.handlers import handle_listings
 from valora_trainer.settings import TrainerSettings
-from valora_trainer.steps.search import optuna_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

@@ -10,15 +10,19 @@ from typing import Any
 import pytest
 from valora_contracts import ListingFeatures, SaleObserved, TrainingRequested, ValidatedListing
 from valora_db import create_engine, create_session_factory, session_scope
-from valora_trainer.handlers import handle_listings, handle_sales, handle_training_request
-from valora_trainer.queue import (
+from valora_trainer.adapters.request_queue import (
     claim_requests,
     finish_requests,
     models_with_work,
     try_lock_model,
     unlock_model,
 )
-from valora_trainer.store import count_labelled, load_labelled_frame
+from valora_trainer.adapters.training_store import count_labelled, load_labelled_frame
+from valora_trainer.entrypoints.handlers import (
+    handle_listings,
+    handle_sales,
+    handle_training_request,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from valora_contracts import (
     ValidatedListing,
 )
 from valora_db import create_engine, create_session_factory, session_scope
-from valora_db.training_store import TrainingListing, TrainingRequestRow
+from valora_db.tables.trainer import TrainingListing, TrainingRequestRow
 from valora_messaging import (
     KafkaSettings,
     OutgoingRecord,

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 from valora_cli import train
 from valora_contracts import GateResult, ModelMetrics, ModelTrained
-from valora_db.training_store import TrainingRequestRow
+from valora_db.tables.trainer import TrainingRequestRow
 
 pytestmark = pytest.mark.unit
 

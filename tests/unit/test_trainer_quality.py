@@ -12,9 +12,10 @@ import pytest
 from valora_ml.features import contract_frame
 from valora_ml.synthetic import generate_listings
 from valora_trainer.config import load_config
-from valora_trainer.steps.data import LABEL, split_frame
-from valora_trainer.steps.evaluate import calibrate, evaluate_predictions, fit_model
-from valora_trainer.steps.search import create_study, run_search
+from valora_trainer.domain.dataset import LABEL, split_frame
+from valora_trainer.domain.estimators import calibrate, fit_model
+from valora_trainer.domain.metrics import evaluate_predictions
+from valora_trainer.domain.search import create_study, run_search
 
 pytestmark = pytest.mark.unit
 logger = logging.getLogger(__name__)

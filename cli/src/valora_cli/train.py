@@ -30,7 +30,7 @@ from valora_contracts import (
     TrainingRequested,
 )
 from valora_db import create_engine, create_session_factory, session_scope
-from valora_db.training_store import TrainingRequestRow
+from valora_db.tables.trainer import TrainingRequestRow
 from valora_messaging import (
     KafkaSettings,
     OutgoingRecord,

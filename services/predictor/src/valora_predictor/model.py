@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from valora_ml.features import FEATURE_COLUMNS, FeatureInput
 from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
+from valora_ml.registry_ref import ModelRef
 
 from valora_predictor.errors import ModelLoadError
 
@@ -36,15 +37,6 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 FeatureColumns = FeatureInput
 """The six English input columns by name (a dict of lists, or a DataFrame)."""
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A registered model version."""
-
-    name: str
-    version: str
-    run_id: str
 
 
 @dataclass(frozen=True)

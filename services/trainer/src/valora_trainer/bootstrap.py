@@ -2,137 +2,80 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any
 
-import optuna
 from faststream.asgi import AsgiFastStream
-from sqlalchemy import text
 from valora_contracts import ALL_TOPICS
-from valora_db import create_engine, create_session_factory
-from valora_messaging import create_broker, ensure_topics, publish_many
-from valora_observability import (
-    ServiceMetrics,
-    configure_logging,
-    freeze_heap,
-    metrics_app,
-    service_routes,
-)
+from valora_db import create_engine, create_session_factory, db_error_class
+from valora_messaging import ConsumerRuntime, consumer_app
+from valora_observability import configure_logging
+from valora_observability.lifecycle import fatal
 
+from valora_trainer.adapters.publisher import BrokerPublisher
+from valora_trainer.adapters.registry import MlflowRegistry
+from valora_trainer.adapters.study_storage import StudyStorage
 from valora_trainer.config import TrainingConfig, load_config
-from valora_trainer.entrypoints import TrainerDeps, register_subscribers
-from valora_trainer.handlers import request_bootstrap_training
-from valora_trainer.runner import TrainingRunner
+from valora_trainer.entrypoints.background import DatabaseCheck, RunnerTask
+from valora_trainer.entrypoints.runner import RunOutcomes, TrainingRunner
+from valora_trainer.entrypoints.subscribers import TrainerDeps, register_subscribers
 from valora_trainer.settings import TrainerSettings
-from valora_trainer.steps.registry import MlflowRegistry
-from valora_trainer.steps.search import optuna_storage
 
-__all__ = ["build_app", "build_registry", "build_storage_factory"]
+__all__ = ["build_app"]
 
 logger = logging.getLogger(__name__)
 
 
-def build_registry(settings: TrainerSettings) -> MlflowRegistry:
-    return MlflowRegistry(settings.mlflow_url_str)
-
-
-def build_storage_factory(settings: TrainerSettings) -> Callable[[], optuna.storages.BaseStorage]:
-    """Optuna's PostgreSQL storage, built on first use and then shared (one engine)."""
-
-    @functools.cache
-    def factory() -> optuna.storages.BaseStorage:
-        return optuna_storage(settings.sync_database_url, schema=settings.optuna_schema)
-
-    return factory
-
-
-def build_app(settings: TrainerSettings, *, config: TrainingConfig | None = None) -> AsgiFastStream:
+def build_app(
+    settings: TrainerSettings | None = None,
+    *,
+    configure_logs: bool = True,
+    config: TrainingConfig | None = None,
+) -> AsgiFastStream:
     """The trainer app: subscribers, background runner, ``/metrics``, ``/health/*``."""
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
+    settings = settings or TrainerSettings()
+    if configure_logs:
+        configure_logging(
+            service=settings.service_name, level=settings.log_level, json=settings.log_json
+        )
     config = config or load_config(settings.training_config)
-    metrics = ServiceMetrics(settings.service_name)
-    runs = metrics.counter("valora_training_runs_total", "Training runs by outcome.", ["outcome"])
-    seconds = metrics.histogram("valora_training_seconds", "Training run duration.", ["outcome"])
-    broker = create_broker(settings=settings, client_id=settings.service_name)
-    engine = create_engine(settings.database_url_str)
+    runtime = ConsumerRuntime.create(
+        settings=settings, client_id="trainer", on_fatal=fatal, classifiers=[db_error_class]
+    )
+    engine = create_engine(
+        settings.database_url_str,
+        command_timeout_s=settings.database_command_timeout_s,
+        acquire_timeout_s=settings.database_acquire_timeout_s,
+    )
     sessions = create_session_factory(engine)
-    registry = build_registry(settings)
-
-    def on_outcome(outcome: str, elapsed: float) -> None:
-        runs.labels(settings.service_name, outcome).inc()
-        seconds.labels(settings.service_name, outcome).observe(elapsed)
-
-    async def publish(records: Any) -> int:
-        return await publish_many(broker=broker, records=records)
-
     runner = TrainingRunner(
         sessions=sessions,
         engine=engine,
-        publish=publish,
-        registry=registry,
-        storage_factory=build_storage_factory(settings),
+        publisher=BrokerPublisher(runtime.broker),
+        registry=MlflowRegistry(settings.mlflow_url_str),
+        storage=StudyStorage(settings.sync_database_url, schema=settings.optuna_schema),
         config=config,
         model_name=settings.model_name,
         experiment=settings.experiment_name,
         sources=settings.training_sources,
         poll_s=settings.runner_poll_s,
-        on_outcome=on_outcome,
+        outcomes=RunOutcomes(runtime.metrics, service=settings.service_name),
     )
-    deps = TrainerDeps(settings, sessions, runner, metrics, config.triggers.new_labels)
-    register_subscribers(broker, deps)
-    tasks: list[asyncio.Task[None]] = []
+    deps = TrainerDeps(settings, sessions, runner, runtime.metrics, config.triggers.new_labels)
+    register_subscribers(runtime, deps)
+    background = RunnerTask(
+        runner=runner,
+        bootstrap_min_rows=config.triggers.bootstrap_min_rows,
+        stop_timeout_s=settings.kafka_graceful_timeout_s,
+    )
 
-    async def database_ready() -> bool:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-
-    async def broker_ready() -> bool:
-        return bool(await broker.ping(timeout=2.0))
-
-    async def on_startup() -> None:
-        await ensure_topics(bootstrap_servers=settings.kafka_bootstrap_servers, topics=ALL_TOPICS)
-
-    async def after_startup() -> None:
-        try:
-            champion = await asyncio.to_thread(registry.champion, settings.model_name)
-            await request_bootstrap_training(
-                sessions=sessions,
-                model_name=settings.model_name,
-                sources=settings.training_sources,
-                has_champion=champion is not None,
-                min_rows=config.triggers.bootstrap_min_rows,
-            )
-        except Exception:  # MLflow or PostgreSQL briefly down: requests still work
-            logger.warning("start-up training check failed", exc_info=True)
-        tasks.append(asyncio.create_task(runner.run_forever(), name="training-runner"))
-        freeze_heap(reason="trainer started")
-        logger.info("trainer started", extra={"model_name": settings.model_name})
-
-    async def on_shutdown() -> None:
-        runner.request_stop()
-        for task in tasks:
-            try:
-                await asyncio.wait_for(task, timeout=settings.kafka_graceful_timeout_s)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
-
-    async def after_shutdown() -> None:
+    async def dispose() -> None:
         await engine.dispose()
 
-    return AsgiFastStream(
-        broker,
-        asgi_routes=service_routes(
-            metrics_app=metrics_app(metrics),
-            ready={"database": database_ready, "kafka": broker_ready},
-        ),
-        on_startup=[on_startup],
-        after_startup=[after_startup],
-        on_shutdown=[on_shutdown],
-        after_shutdown=[after_shutdown],
+    return consumer_app(
+        runtime,
+        topics=ALL_TOPICS,
+        ready={"database": DatabaseCheck(engine)},
+        after_startup=[background.start],
+        on_shutdown=[background.stop],
+        after_shutdown=[dispose],
     )

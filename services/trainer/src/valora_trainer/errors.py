@@ -1,4 +1,14 @@
-"""Typed errors of the trainer service."""
+"""Typed errors of the trainer service. Callers catch :class:`TrainerError`::
+
+    TrainerError
+    ├── ConfigError                (also ValueError) the training YAML is invalid
+    ├── InsufficientDataError      (also PermanentError) too few labelled rows: the request fails
+    ├── TrainingCancelledError     shutting down: the request goes back to pending
+    ├── TransientTrainingError     (also TransientError) MLflow/PostgreSQL blip: retried later
+    └── RegistryError              MLflow is not in the expected state
+
+The runner (:mod:`valora_trainer.entrypoints.runner`) maps them to a request's fate.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +21,6 @@ __all__ = [
     "TrainerError",
     "TrainingCancelledError",
     "TransientTrainingError",
-    "UnknownRequestError",
 ]
 
 
@@ -37,7 +46,3 @@ class TransientTrainingError(TrainerError, TransientError):
 
 class RegistryError(TrainerError):
     """The MLflow registry is not in the expected state."""
-
-
-class UnknownRequestError(TrainerError, LookupError):
-    """No training request with that id."""

@@ -6,15 +6,14 @@ its owner; another service reads it through :mod:`valora_db.read_models`.
 
 - :mod:`~valora_db.tables.predictor`: ``predictions``
 - :mod:`~valora_db.tables.gateway`: ``batch_jobs``, ``batch_job_rows``
+- :mod:`~valora_db.tables.trainer`: the training store, requests and label counters
 - :mod:`~valora_db.tables.drift_monitor`: alert state, alerts, outbox, windows, the label join
-- not moved here yet: :mod:`valora_db.training_store` (trainer)
 """
 
-from valora_db import training_store
 from valora_db.models import Base
-from valora_db.tables import drift_monitor, gateway, predictor
+from valora_db.tables import drift_monitor, gateway, predictor, trainer
 
-__all__ = ["drift_monitor", "gateway", "metadata", "predictor", "training_store"]
+__all__ = ["drift_monitor", "gateway", "metadata", "predictor", "trainer"]
 
 metadata = Base.metadata
 """Every table of the platform (each module above registered its tables on it)."""

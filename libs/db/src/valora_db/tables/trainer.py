@@ -1,7 +1,8 @@
-"""Trainer tables: the training store (labelled listings, realised sales), training requests
-and label counters. Created by migration ``0010``. Optuna's study tables live in the separate
-``optuna`` schema (Optuna runs its own Alembic, whose ``alembic_version`` table would clash
-with Valora's in the default schema).
+"""Tables owned by the trainer service: the training store (labelled listings, realised sales),
+training requests and label counters. Created by migration ``0010``; only the trainer writes
+them (``valora train`` reads ``training_requests`` to show a run's progress). Optuna's study
+tables live in the separate ``optuna`` schema (Optuna runs its own Alembic, whose
+``alembic_version`` table would clash with Valora's in the default schema).
 """
 
 from __future__ import annotations

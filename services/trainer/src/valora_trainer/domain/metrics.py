@@ -1,8 +1,8 @@
-"""Fit the chosen model, calibrate its interval, and evaluate it on the test split."""
+"""Metrics of a model on the test rows, as the events and the gate carry them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,41 +10,22 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from valora_contracts import ModelMetrics
-from valora_ml.conformal import conformal_half_width, interval_coverage
+from valora_ml.conformal import interval_coverage
 from valora_ml.features import FEATURE_COLUMNS
 from valora_ml.metrics import regression_metrics
 
-from valora_trainer.steps.estimators import build_model
-from valora_trainer.steps.search import BestModelSpec
-
 __all__ = [
+    "METRIC_PREFIX",
     "Evaluation",
-    "calibrate",
     "evaluate_predictions",
     "feature_importance",
-    "fit_model",
+    "metrics_from_run",
+    "run_metrics",
 ]
 
-Predict = Callable[[pd.DataFrame], np.ndarray[Any, Any]]
-
-
-def fit_model(
-    spec: BestModelSpec, train: pd.DataFrame, *, label: str, seed: int, threads: int
-) -> Pipeline:
-    model = build_model(
-        spec.family, spec.params, log_target=spec.log_target, seed=seed, threads=threads
-    )
-    with threadpool_limits(limits=threads):
-        model.fit(train[list(FEATURE_COLUMNS)], train[label].to_numpy(dtype=float))
-    return model
-
-
-def calibrate(predict: Predict, calibration: pd.DataFrame, *, label: str, level: float) -> float:
-    """Split-conformal half-width from the calibration rows (never seen by the fit)."""
-    predictions = predict(calibration[list(FEATURE_COLUMNS)])
-    return conformal_half_width(calibration[label].to_numpy(dtype=float), predictions, level=level)
+METRIC_PREFIX = "test_"
+"""Test metrics are logged to the run as ``test_<field of ModelMetrics>``."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +53,28 @@ def evaluate_predictions(
         n_test=len(y_true),
     )
     return Evaluation(metrics=metrics, predictions=np.asarray(predictions, dtype=float))
+
+
+def run_metrics(metrics: ModelMetrics) -> dict[str, float]:
+    """``metrics`` as the run logs them (read back by :func:`metrics_from_run`)."""
+    return {f"{METRIC_PREFIX}{k}": float(v) for k, v in metrics.model_dump().items()}
+
+
+def metrics_from_run(values: Mapping[str, float]) -> ModelMetrics:
+    """The test metrics a run logged (missing ones are 0)."""
+
+    def value(name: str) -> float:
+        return values.get(f"{METRIC_PREFIX}{name}", 0.0)
+
+    return ModelMetrics(
+        rmse=value("rmse"),
+        mae=value("mae"),
+        mape=value("mape"),
+        r2=value("r2"),
+        interval_coverage=min(1.0, max(0.0, value("interval_coverage"))),
+        n_train=int(value("n_train")),
+        n_test=int(value("n_test")),
+    )
 
 
 def feature_importance(

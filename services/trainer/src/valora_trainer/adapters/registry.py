@@ -1,14 +1,13 @@
-"""The MLflow side of a run: tracking, model registration, the ``champion`` alias.
+"""The MLflow side of a run: tracking, artifacts, model registration, the ``champion`` alias.
 
-:class:`Registry` is what the pipeline needs; :class:`MlflowRegistry` implements it over the
-MLflow tracking server (HTTP). Unit tests pass a fake.
+:class:`Registry` is what the run needs (:mod:`valora_trainer.run`); :class:`MlflowRegistry`
+implements it over the MLflow tracking server (HTTP). Unit tests pass a fake.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,25 +18,19 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from valora_ml.pricemodel import CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
+from valora_ml.registry_ref import ModelRef
 
+from valora_trainer.domain.estimators import Predict
 from valora_trainer.errors import TransientTrainingError
 
-__all__ = ["MlflowRegistry", "ModelRef", "Registry", "pip_requirements"]
+__all__ = ["MlflowRegistry", "Registry", "pip_requirements"]
 
 logger = logging.getLogger(__name__)
-Predict = Callable[[pd.DataFrame], np.ndarray[Any, Any]]
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A registered model version."""
-
-    version: str
-    run_id: str
-    tags: Mapping[str, str]
 
 
 class Registry(Protocol):
+    """Tracking (runs, params, metrics, tags, artifacts) and the model registry."""
+
     def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str]) -> str: ...
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
     def log_metrics(
@@ -57,7 +50,6 @@ class Registry(Protocol):
         profile_path: Path,
     ) -> str: ...
     def champion(self, model_name: str) -> ModelRef | None: ...
-    def get_version(self, model_name: str, version: str) -> ModelRef: ...
     def load_predictor(self, model_name: str, version: str) -> Predict: ...
     def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None: ...
     def set_champion(self, model_name: str, version: str) -> None: ...
@@ -153,11 +145,7 @@ class MlflowRegistry:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
             raise self._wrap("champion look-up", exc) from exc
-        return ModelRef(version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags or {}))
-
-    def get_version(self, model_name: str, version: str) -> ModelRef:
-        mv = self.client.get_model_version(model_name, version)
-        return ModelRef(version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags or {}))
+        return _ref(model_name, mv)
 
     def load_predictor(self, model_name: str, version: str) -> Predict:
         loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
@@ -182,3 +170,9 @@ class MlflowRegistry:
 
     def download_artifact(self, run_id: str, path: str, dst: Path) -> Path:
         return Path(self.client.download_artifacts(run_id, path, str(dst)))
+
+
+def _ref(model_name: str, mv: Any) -> ModelRef:
+    return ModelRef(
+        name=model_name, version=str(mv.version), run_id=str(mv.run_id), tags=dict(mv.tags or {})
+    )

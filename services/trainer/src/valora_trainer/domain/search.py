@@ -1,7 +1,8 @@
 """Hyper-parameter search with Optuna: TPE sampler, median pruner on cross-validation folds.
 
-The model family is a dimension of the search. The study lives in whatever storage is given
-(PostgreSQL in the service, so several workers can share it; in memory in tests and benches).
+The model family is a dimension of the search, the space is config (:class:`SearchConfig`). The
+study lives in whatever storage is given (PostgreSQL in the service, see
+:mod:`valora_trainer.adapters.study_storage`, so several workers share it; in memory in tests).
 """
 
 from __future__ import annotations
@@ -23,37 +24,19 @@ from valora_ml.features import FEATURE_COLUMNS
 from valora_ml.metrics import rmse
 
 from valora_trainer.config import ParamSpec, SearchConfig
+from valora_trainer.domain.estimators import BestModelSpec, build_model
 from valora_trainer.errors import TrainerError
-from valora_trainer.steps.estimators import build_model
 
 __all__ = [
-    "BestModelSpec",
     "SearchProgress",
     "SearchResult",
+    "best_of",
     "create_study",
-    "optuna_storage",
     "run_search",
     "suggest",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BestModelSpec:
-    family: str
-    params: dict[str, Any]
-    log_target: bool
-
-    @classmethod
-    def from_optuna(cls, params: dict[str, Any]) -> BestModelSpec:
-        family = str(params["family"])
-        prefix = f"{family}."
-        return cls(
-            family=family,
-            params={k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)},
-            log_target=bool(params.get("log_target", False)),
-        )
 
 
 @dataclass(frozen=True)
@@ -82,17 +65,6 @@ def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
         step = int(spec.step or 1)
         return trial.suggest_int(name, int(low), int(high), step=step, log=spec.log)
     return trial.suggest_float(name, low, high, step=spec.step, log=spec.log)
-
-
-def optuna_storage(url: str, *, schema: str = "optuna") -> optuna.storages.RDBStorage:
-    """RDB storage in PostgreSQL (``postgresql+psycopg://``), its tables in ``schema``."""
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs={
-            "pool_pre_ping": True,
-            "connect_args": {"options": f"-csearch_path={schema}"},
-        },
-    )
 
 
 def create_study(
@@ -188,15 +160,25 @@ def run_search(
             gc_after_trial=False,
         )
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    if not complete:
-        raise TrainerError("the search finished no trial")
-    best = min(complete, key=lambda t: t.value if t.value is not None else math.inf)
+    best, best_value = best_of(study)
     return SearchResult(
-        best=BestModelSpec.from_optuna(best.params),
-        best_value=float(best.value or 0.0),
-        completed=len(complete),
+        best=best,
+        best_value=best_value,
+        completed=sum(t.state == TrialState.COMPLETE for t in trials),
         pruned=sum(t.state == TrialState.PRUNED for t in trials),
         failed=sum(t.state == TrialState.FAIL for t in trials),
         trials=study.trials_dataframe(),
     )
+
+
+def best_of(study: optuna.Study) -> tuple[BestModelSpec, float]:
+    """The best completed trial of ``study`` (all workers' trials) and its CV RMSE."""
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
+    if not complete:
+        raise TrainerError("the search finished no trial")
+    best = min(complete, key=lambda t: t.value if t.value is not None else math.inf)
+    return BestModelSpec.from_optuna(best.params), float(best.value or 0.0)

@@ -8,19 +8,24 @@ and requests that arrived meanwhile are coalesced into one follow-up run. A requ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from valora_contracts import TrainingRequested
-from valora_db.training_store import TrainingRequestRow
+from valora_db import session_scope
+from valora_db.tables.trainer import TrainingRequestRow
+
+from valora_trainer.domain.search import SearchProgress
 
 __all__ = [
     "ClaimedRequest",
+    "RequestProgress",
     "claim_requests",
     "enqueue_request",
     "finish_requests",
@@ -89,15 +94,18 @@ async def models_with_work(session: AsyncSession, model_names: Sequence[str]) ->
     return [name for (name,) in (await session.execute(stmt)).all()]
 
 
+def _lock_id(model_name: str) -> Any:
+    """The 64-bit advisory lock key of ``model_name``, computed by PostgreSQL."""
+    return func.hashtextextended(_LOCK_KEY + model_name, 0)
+
+
 async def try_lock_model(conn: AsyncConnection, model_name: str) -> bool:
     """Session-level advisory lock of ``model_name`` on ``conn`` (released if it dies)."""
-    stmt = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
-    return bool(await conn.scalar(stmt, {"key": _LOCK_KEY + model_name}))
+    return bool(await conn.scalar(select(func.pg_try_advisory_lock(_lock_id(model_name)))))
 
 
 async def unlock_model(conn: AsyncConnection, model_name: str) -> None:
-    stmt = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
-    await conn.execute(stmt, {"key": _LOCK_KEY + model_name})
+    await conn.execute(select(func.pg_advisory_unlock(_lock_id(model_name))))
 
 
 async def claim_requests(
@@ -179,3 +187,36 @@ async def release_requests(
 
 async def get_request(session: AsyncSession, request_id: str) -> TrainingRequestRow | None:
     return await session.get(TrainingRequestRow, request_id, populate_existing=True)
+
+
+class RequestProgress:
+    """Writes a run's progress (stage, MLflow run id, trials) to its request rows from the run's
+    thread: each write is scheduled on ``loop`` and not awaited (progress is best effort)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        request_ids: Sequence[str],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._sessions = sessions
+        self._ids = list(request_ids)
+        self._loop = loop
+
+    def stage(self, stage: str) -> None:
+        self._update(stage=stage)
+
+    def run(self, run_id: str) -> None:
+        self._update(run_id=run_id)
+
+    def search(self, progress: SearchProgress) -> None:
+        self._update(
+            trials_done=progress.done, trials_total=progress.total, best_rmse=progress.best_value
+        )
+
+    def _update(self, **values: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._write(values), self._loop)
+
+    async def _write(self, values: dict[str, Any]) -> None:
+        async with session_scope(self._sessions) as session:
+            await update_requests(session, self._ids, **values)

@@ -1,4 +1,5 @@
-"""The training store in PostgreSQL: labelled listings, realised sales, label counters.
+"""The training store in PostgreSQL: labelled listings, realised sales, label counters (tables
+in :mod:`valora_db.tables.trainer`).
 
 Plain async functions taking an ``AsyncSession`` (the caller owns the transaction).
 """
@@ -9,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, literal_column, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from valora_contracts import SaleObserved, ValidatedListing
-from valora_db.training_store import TrainingLabelCounter, TrainingListing, TrainingSale
+from valora_db.tables.trainer import TrainingLabelCounter, TrainingListing, TrainingSale
 from valora_ml.features import FEATURE_COLUMNS
 
 __all__ = [
@@ -153,7 +154,7 @@ async def add_new_labels(session: AsyncSession, *, model_name: str, count: int, 
 
 
 def _source_filter(sources: Sequence[str]) -> Any:
-    return TrainingListing.source.in_(list(sources)) if sources else literal_column("true")
+    return TrainingListing.source.in_(list(sources)) if sources else true()
 
 
 async def count_labelled(session: AsyncSession, *, sources: Sequence[str] = ()) -> int:

@@ -1,7 +1,8 @@
 """Consumer logic: plain async functions taking their dependencies (tests pass fakes).
 
 Each returns quickly: listings and sales are upserted, requests recorded; training itself runs
-in the background runner, so the consumer keeps polling (Kafka's ``max.poll.interval.ms``).
+in the background runner (:mod:`valora_trainer.entrypoints.runner`), so the consumer keeps
+polling (Kafka's ``max.poll.interval.ms``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from valora_contracts import SaleObserved, TrainingRequested, ValidatedListing
 from valora_db import session_scope
 from valora_messaging import FailedRecord, PermanentError, decode_event
 
-from valora_trainer.queue import enqueue_request, has_open_request
-from valora_trainer.store import (
+from valora_trainer.adapters.request_queue import enqueue_request, has_open_request
+from valora_trainer.adapters.training_store import (
     add_new_labels,
     count_labelled,
     listing_rows,

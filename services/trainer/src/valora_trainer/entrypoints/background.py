@@ -1,0 +1,55 @@
+"""What the trainer runs beside its subscribers: the training runner task, and its readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from valora_trainer.entrypoints.runner import TrainingRunner
+
+__all__ = ["DatabaseCheck", "RunnerTask"]
+
+logger = logging.getLogger(__name__)
+
+
+class RunnerTask:
+    """Starts the runner once the broker consumes (asking for a first training when there is
+    no champion yet) and stops it on shutdown, waiting for the run in flight to cancel."""
+
+    def __init__(
+        self, *, runner: TrainingRunner, bootstrap_min_rows: int, stop_timeout_s: float
+    ) -> None:
+        self._runner = runner
+        self._min_rows = bootstrap_min_rows
+        self._stop_timeout_s = stop_timeout_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._runner.request_first_training(min_rows=self._min_rows)
+        self._task = asyncio.create_task(self._runner.run_forever(), name="training-runner")
+        logger.info("training runner started")
+
+    async def stop(self) -> None:
+        self._runner.request_stop()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(task, timeout=self._stop_timeout_s)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+
+
+class DatabaseCheck:
+    """Ready while PostgreSQL answers ``SELECT 1``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def __call__(self) -> bool:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
