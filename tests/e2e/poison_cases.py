@@ -20,10 +20,10 @@ from valora_contracts import (
     ModelMetrics,
     ModelPromoted,
     PredictionInput,
+    PredictionInterval,
     PredictionMade,
     PredictionRequested,
     PredictionResult,
-    PredictionInterval,
     SaleObserved,
     TrainingRequested,
     ValidatedListing,
@@ -32,8 +32,14 @@ from valora_contracts import (
 NEAR_LIMIT = 900_000
 """Bytes of the oversized poison: under the broker's 1 MiB message limit, far over any field."""
 
-FEATURES = {"area": 88.0, "bedrooms": 2, "bathrooms": 1, "age": 12.0, "garage": 1,
-            "neighbourhood": "Centro"}  # fmt: skip
+FEATURES = {
+    "area": 88.0,
+    "bedrooms": 2,
+    "bathrooms": 1,
+    "age": 12.0,
+    "garage": 1,
+    "neighbourhood": "Centro",
+}
 
 
 @dataclass(frozen=True)
@@ -74,13 +80,21 @@ def _now() -> datetime:
 
 def _raw(run: Run, tag: str) -> list[bytes]:
     return [
-        orjson.dumps({**FEATURES, "preco": 300_000.0, "listing_id": f"{run.run_id}-raw-{tag}-{i}",
-                      "source": run.run_id})  # fmt: skip
+        orjson.dumps(
+            {
+                **FEATURES,
+                "preco": 300_000.0,
+                "listing_id": f"{run.run_id}-raw-{tag}-{i}",
+                "source": run.run_id,
+            }
+        )
         for i in range(3)
     ]
 
 
-def _ingested(run: Run, tag: str, cls: type[IngestedListing] = IngestedListing, **extra: Any) -> list[bytes]:
+def _ingested(
+    run: Run, tag: str, cls: type[IngestedListing] = IngestedListing, **extra: Any
+) -> list[bytes]:
     return [
         cls(
             listing_id=f"{run.run_id}-{cls.__name__[:3].lower()}-{tag}-{i}",
@@ -90,7 +104,9 @@ def _ingested(run: Run, tag: str, cls: type[IngestedListing] = IngestedListing, 
             price=310_000.0 + i,
             content_hash=f"{run.run_id}{tag}{i}",
             **extra,
-        ).model_dump_json().encode()
+        )
+        .model_dump_json()
+        .encode()
         for i in range(3)
     ]
 
@@ -102,9 +118,13 @@ def _validated(run: Run, tag: str) -> list[bytes]:
 def _requests(run: Run, tag: str) -> list[bytes]:
     return [
         TrainingRequested(
-            request_id=f"{run.run_id}-tr-{tag}-{i}", model_name=run.model, reason="manual",
+            request_id=f"{run.run_id}-tr-{tag}-{i}",
+            model_name=run.model,
+            reason="manual",
             requested_by="poison-test",
-        ).model_dump_json().encode()  # fmt: skip
+        )
+        .model_dump_json()
+        .encode()
         for i in range(2)
     ]
 
@@ -113,7 +133,9 @@ def _sales(run: Run, tag: str) -> list[bytes]:
     return [
         SaleObserved(
             listing_id=f"{run.run_id}-sale-{tag}-{i}", sale_price=305_000.0, sold_at=_now()
-        ).model_dump_json().encode()
+        )
+        .model_dump_json()
+        .encode()
         for i in range(3)
     ]
 
@@ -124,7 +146,9 @@ def _prediction_requests(run: Run, tag: str) -> list[bytes]:
             correlation_id=f"{run.run_id[:40]}-{tag[:8]}-{i}",
             reply_to=run.reply_topic,
             items=[PredictionInput(features=ListingFeatures.model_validate(FEATURES))],
-        ).model_dump_json().encode()
+        )
+        .model_dump_json()
+        .encode()
         for i in range(3)
     ]
 
@@ -134,27 +158,39 @@ def _made(run: Run, tag: str) -> list[bytes]:
     for i in range(3):
         listing_id = f"{run.run_id}-pm-{tag}-{i}"
         result = PredictionResult(
-            prediction_id=f"p{abs(hash((run.run_id, tag, i))):x}"[:32], input_id=listing_id,
-            listing_id=listing_id, price=300_000.0,
+            prediction_id=f"p{abs(hash((run.run_id, tag, i))):x}"[:32],
+            input_id=listing_id,
+            listing_id=listing_id,
+            price=300_000.0,
             interval=PredictionInterval(lower_bound=250_000.0, upper_bound=350_000.0),
-            model_name=run.model, model_version="1", run_id="r" * 32,
-        )  # fmt: skip
+            model_name=run.model,
+            model_version="1",
+            run_id="r" * 32,
+        )
         made = PredictionMade(
-            source="stream", features=ListingFeatures.model_validate(FEATURES), result=result,
-            input_hash="ab" * 16, latency_ms=1.0,
-        )  # fmt: skip
+            source="stream",
+            features=ListingFeatures.model_validate(FEATURES),
+            result=result,
+            input_hash="ab" * 16,
+            latency_ms=1.0,
+        )
         out.append(made.model_dump_json().encode())
     return out
 
 
 def _promoted(run: Run, tag: str) -> list[bytes]:
-    metrics = ModelMetrics(rmse=1, mae=1, mape=0.1, r2=0.9, interval_coverage=0.9, n_train=1,
-                           n_test=1)  # fmt: skip
+    metrics = ModelMetrics(
+        rmse=1, mae=1, mape=0.1, r2=0.9, interval_coverage=0.9, n_train=1, n_test=1
+    )
     return [
         ModelPromoted(
-            model_name=run.model, model_version=run.promoted_version,
-            run_id=run.promoted_run_id, metrics=metrics,
-        ).model_dump_json().encode()  # fmt: skip
+            model_name=run.model,
+            model_version=run.promoted_version,
+            run_id=run.promoted_run_id,
+            metrics=metrics,
+        )
+        .model_dump_json()
+        .encode()
     ]
 
 
@@ -164,46 +200,64 @@ def _json(value: dict[str, Any]) -> bytes:
 
 CASES: tuple[Case, ...] = (
     Case(
-        "listings.raw.v1", ("ingestion",),
+        "listings.raw.v1",
+        ("ingestion",),
         semantic=lambda r: _json({**FEATURES, "area": "not a number", "source": r.run_id}),
-        good=_raw, oversized_field="bairro",
+        good=_raw,
+        oversized_field="bairro",
     ),
     Case(
-        "listings.ingested.v1", ("validator",),
+        "listings.ingested.v1",
+        ("validator",),
         semantic=lambda r: _json({"listing_id": f"{r.run_id}-no-features", "source": r.run_id}),
-        good=_ingested, oversized_field="source",
+        good=_ingested,
+        oversized_field="source",
     ),
     Case(
-        "listings.validated.v1", ("trainer", "predictor", "drift-monitor"),
+        "listings.validated.v1",
+        ("trainer", "predictor", "drift-monitor"),
         semantic=lambda r: _json({**orjson.loads(_validated(r, "s")[0]), "listing_id": "l" * 300}),
-        good=_validated, oversized_field="contract_version",
+        good=_validated,
+        oversized_field="contract_version",
     ),
     Case(
-        "training.requests.v1", ("trainer",),
+        "training.requests.v1",
+        ("trainer",),
         semantic=lambda r: _json({**orjson.loads(_requests(r, "s")[0]), "request_id": "r" * 100}),
-        good=_requests, oversized_field="requested_by",
+        good=_requests,
+        oversized_field="requested_by",
     ),
     Case(
-        "sales.observed.v1", ("trainer", "drift-monitor"),
+        "sales.observed.v1",
+        ("trainer", "drift-monitor"),
         semantic=lambda r: _json({**orjson.loads(_sales(r, "s")[0]), "sale_price": -1}),
-        good=_sales, oversized_field="listing_id",
+        good=_sales,
+        oversized_field="listing_id",
     ),
     Case(
-        "predictions.requests.v1", ("predictor",),
+        "predictions.requests.v1",
+        ("predictor",),
         semantic=lambda r: _json(
-            {**orjson.loads(_prediction_requests(r, "s")[0]),
-             "reply_to": f"predictions.replies.nobody-{r.run_id}.v1"}  # fmt: skip
+            {
+                **orjson.loads(_prediction_requests(r, "s")[0]),
+                "reply_to": f"predictions.replies.nobody-{r.run_id}.v1",
+            }
         ),
-        good=_prediction_requests, oversized_field="correlation_id",
+        good=_prediction_requests,
+        oversized_field="correlation_id",
     ),
     Case(
-        "predictions.made.v1", ("drift-monitor",),
+        "predictions.made.v1",
+        ("drift-monitor",),
         semantic=lambda r: _json({**orjson.loads(_made(r, "s")[0]), "result": {"price": "x"}}),
-        good=_made, oversized_field="input_hash",
+        good=_made,
+        oversized_field="input_hash",
     ),
     Case(
-        "models.promoted.v1", ("predictor", "drift-monitor"),
+        "models.promoted.v1",
+        ("predictor", "drift-monitor"),
         semantic=lambda r: _json({**orjson.loads(_promoted(r, "s")[0]), "model_version": "9" * 40}),
-        good=_promoted, oversized_field="run_id",
+        good=_promoted,
+        oversized_field="run_id",
     ),
-)  # fmt: skip
+)

@@ -64,14 +64,15 @@ class Family:
         return spec_of(name).port + self.settings.service_port_offset
 
     def metric(self, name: str, sample: str) -> float:
+        """The sum of the samples of ``sample`` (``metric{label="v"`` prefix) on a service."""
         text = httpx.get(f"http://127.0.0.1:{self.port(name)}/metrics", timeout=5).text
+        metric, _, labels = sample.partition("{")
+        wanted = [part for part in labels.rstrip("}").split(",") if part]
         return sum(
             float(line.rsplit(" ", 1)[1])
             for line in text.splitlines()
-            if line.startswith(sample.split("{")[0]) and all(
-                part in line for part in sample.split("{", 1)[1].rstrip("}").split(",")
-            )
-        ) if "{" in sample else 0.0  # fmt: skip
+            if line.startswith(metric + "{") and all(part in line for part in wanted)
+        )
 
     def rows(self, sql: str, ids: list[str]) -> int:
         return int(query(self.settings, sql, {"ids": ids})[0][0])
@@ -111,7 +112,9 @@ async def family(e2e_stack: DevstackSettings) -> AsyncIterator[Family]:
     client = MlflowClient(settings.mlflow_url_str, registry_uri=settings.mlflow_url_str)
     client.set_registered_model_alias(model, "champion", "1")  # served at start: v1
     replies = reply_topic(f"poison-{run_id}")
-    run = Run(run_id, model, replies.name, promoted, client.get_model_version(model, promoted).run_id)
+    run = Run(
+        run_id, model, replies.name, promoted, client.get_model_version(model, promoted).run_id
+    )
     await prepare(boot, run_id, extra_topics=[replies])
     await ensure_topics(bootstrap_servers=boot, topics=[replies])
     dead = TopicCollector(bootstrap=boot, topics=DLQ_TOPICS, keep=_keep(run_id))
@@ -134,6 +137,7 @@ async def family(e2e_stack: DevstackSettings) -> AsyncIterator[Family]:
 
 
 async def _replies(family: Family, correlation_ids: set[str], timeout_s: float) -> bool:
+    import orjson
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -149,67 +153,79 @@ async def _replies(family: Family, correlation_ids: set[str], timeout_s: float) 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not correlation_ids <= seen:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                seen |= {r.value.split(b'"correlation_id":"')[1].split(b'"')[0].decode()
-                         for r in records if r.value and b'"correlation_id":"' in r.value}  # fmt: skip
+                seen |= {orjson.loads(r.value)["correlation_id"] for r in records if r.value}
     finally:
         await consumer.stop()
     return correlation_ids <= seen
 
 
-def _ids(values: list[bytes], field_name: str) -> list[str]:
+def _ids(values: list[bytes], *path: str) -> list[str]:
     import orjson
 
-    return [str(orjson.loads(v)[field_name]) for v in values]
+    out = []
+    for value in values:
+        node = orjson.loads(value)
+        for key in path:
+            node = node[key]
+        out.append(str(node))
+    return out
 
 
-async def _processed(family: Family, case: Case, good: list[bytes], before: dict[str, float]) -> bool:
-    run, topic = family.run, case.topic
+def _stored(family: Family, table: str, column: str, ids: list[str], where: str = "") -> bool:
+    sql = f"SELECT count(*) FROM {table} WHERE {column} = ANY(%(ids)s){where}"
+    return family.rows(sql, ids) == len(ids)
+
+
+def _published(family: Family, topic: str, ids: list[str]) -> bool:
+    seen = {r["listing_id"] for r in family.outcomes.log.records.get(topic, [])}
+    return set(ids) <= seen
+
+
+def _drift_count(family: Family, event: str) -> float:
+    return family.metric("drift_monitor", f'valora_drift_events_total{{event="{event}"')
+
+
+async def _processed(
+    family: Family, case: Case, good: list[bytes], before: dict[str, float]
+) -> bool:
+    """Whether every consumer of the case's topic handled the good records."""
+    topic = case.topic
     if topic == "listings.raw.v1":
-        ids = set(_ids(good, "listing_id"))
-        seen = {r["listing_id"] for r in family.outcomes.log.records.get("listings.ingested.v1", [])}
-        return ids <= seen
+        return _published(family, "listings.ingested.v1", _ids(good, "listing_id"))
     if topic == "listings.ingested.v1":
-        ids = set(_ids(good, "listing_id"))
-        seen = {r["listing_id"] for r in family.outcomes.log.records.get("listings.validated.v1", [])}
-        return ids <= seen
+        return _published(family, "listings.validated.v1", _ids(good, "listing_id"))
     if topic == "listings.validated.v1":
         ids = _ids(good, "listing_id")
         return (
-            family.rows("SELECT count(*) FROM training_listings WHERE listing_id = ANY(%(ids)s)", ids) == 3
-            and family.rows("SELECT count(*) FROM predictions WHERE source = 'stream' AND listing_id = ANY(%(ids)s)", ids) == 3
-            and family.metric("drift_monitor", 'valora_drift_events_total{event="listing"') >= before["drift"] + 3
-        )  # fmt: skip
+            _stored(family, "training_listings", "listing_id", ids)
+            and _stored(family, "predictions", "listing_id", ids, " AND source = 'stream'")
+            and _drift_count(family, "listing") >= before["listing"] + len(ids)
+        )
     if topic == "training.requests.v1":
-        ids = _ids(good, "request_id")
-        return family.rows("SELECT count(*) FROM training_requests WHERE request_id = ANY(%(ids)s)", ids) == 2  # fmt: skip
+        return _stored(family, "training_requests", "request_id", _ids(good, "request_id"))
     if topic == "sales.observed.v1":
         ids = _ids(good, "listing_id")
-        return (
-            family.rows("SELECT count(*) FROM training_sales WHERE listing_id = ANY(%(ids)s)", ids) == 3
-            and family.rows("SELECT count(*) FROM drift_sales WHERE listing_id = ANY(%(ids)s)", ids) == 3
-        )  # fmt: skip
+        return _stored(family, "training_sales", "listing_id", ids) and _stored(
+            family, "drift_sales", "listing_id", ids
+        )
     if topic == "predictions.requests.v1":
         return await _replies(family, set(_ids(good, "correlation_id")), timeout_s=2.0)
     if topic == "predictions.made.v1":
-        import orjson
-
-        ids = [orjson.loads(v)["result"]["listing_id"] for v in good]
-        return family.rows("SELECT count(*) FROM drift_predictions WHERE listing_id = ANY(%(ids)s)", ids) == 3  # fmt: skip
+        ids = _ids(good, "result", "listing_id")
+        return _stored(family, "drift_predictions", "listing_id", ids)
     if topic == "models.promoted.v1":
-        served = f'valora_predictor_model_version{{model_version="{run.promoted_version}"'
+        version = family.run.promoted_version
+        served = f'valora_predictor_model_version{{model_version="{version}"'
         return (
             family.metric("predictor", served) == 1.0
-            and family.metric("drift_monitor", 'valora_drift_events_total{event="promotion"') >= before["promotion"] + 1
-        )  # fmt: skip
+            and _drift_count(family, "promotion") >= before["promotion"] + 1
+        )
     raise AssertionError(f"no observation for {topic}")
 
 
 async def _round(family: Family, case: Case, kind: str, poison: bytes) -> float:
     good = case.good(family.run, kind)
-    before = {
-        "drift": family.metric("drift_monitor", 'valora_drift_events_total{event="listing"'),
-        "promotion": family.metric("drift_monitor", 'valora_drift_events_total{event="promotion"'),
-    }
+    before = {event: _drift_count(family, event) for event in ("listing", "promotion")}
     key = family.run.key(case.topic)
     started = time.monotonic()
     async with producer_session(family.settings.kafka_bootstrap_servers) as producer:
@@ -231,7 +247,9 @@ async def test_no_poison_record_stalls_its_partition(family: Family) -> None:
         for kind, poison in case.poisons(family.run).items():
             seconds = await _round(family, case, kind, poison)
             expected[hashlib.sha256(poison).hexdigest()] = (case, kind)
-            family.figures.append({"topic": case.topic, "poison": kind, "good_after_s": round(seconds, 1)})
+            family.figures.append(
+                {"topic": case.topic, "poison": kind, "good_after_s": round(seconds, 1)}
+            )
 
     def letters() -> list[DeadLetter]:
         return [
@@ -249,7 +267,9 @@ async def test_no_poison_record_stalls_its_partition(family: Family) -> None:
     for letter in letters():
         by_poison.setdefault(letter.original_sha256, Counter())[letter.service] += 1
         case, kind = expected[letter.original_sha256]
-        reasons[(case.topic, kind)] = f"{letter.error_class}/{letter.error_type}: {letter.error[:90]}"
+        reasons[(case.topic, kind)] = (
+            f"{letter.error_class}/{letter.error_type}: {letter.error[:90]}"
+        )
         assert letter.source_topic == case.topic
         assert letter.error, "a dead letter without its reason"
         assert letter.original_truncated == (kind == "oversized")

@@ -60,12 +60,12 @@ def test_replicas_get_distinct_ports_logs_and_stable_identities(
             assert len(set(ids)) == 2, (spec.name, env, ids)
             again = service_process(settings, spec, replica=2).env()[env]
             assert again == ids[1]  # a restart of replica 2 keeps its identity
-    validator = spec_of("validator")
-    given = {"VALORA_VALIDATOR_TRANSACTIONAL_ID": "run7-validator"}
-    one = service_process(settings, validator, replica=1, extra_env=given)
-    assert one.env()["VALORA_VALIDATOR_TRANSACTIONAL_ID"] == "run7-validator-1"
-    assert one.name == "validator-1"
-    assert one.ports[0].port == 8102 + 1000 + 100
+    predictor = spec_of("predictor")
+    given = {"VALORA_PREDICTOR_INSTANCE_ID": "run7-predictor"}
+    one = service_process(settings, predictor, replica=1, extra_env=given)
+    assert one.env()["VALORA_PREDICTOR_INSTANCE_ID"] == "run7-predictor-1"
+    assert one.name == "predictor-1"
+    assert one.ports[0].port == 8104 + 1000 + 100
 
 
 def test_only_selects_a_replica_by_name_and_status_sees_started_replicas(

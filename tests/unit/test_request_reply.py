@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ def _features(area: float = 120.5) -> ListingFeatures:
 def _result(item: PredictionInput) -> PredictionResult:
     area = item.features.area
     return PredictionResult(
-        prediction_id=f"p{item.input_id[:31]}",
+        prediction_id="p" + hashlib.blake2b(item.input_id.encode(), digest_size=8).hexdigest(),
         input_id=item.input_id,
         price=area * 1000,
         interval=PredictionInterval(lower_bound=area * 900, upper_bound=area * 1100),
@@ -334,7 +335,7 @@ def test_public_surface_is_pinned() -> None:
 
     assert set(request_reply.__all__) == {
         "REPLY_ERROR_CODES", "REQUEST_ITEMS", "DeadLetterHook", "InvalidReplyError",
-        "RemoteError", "ReplyErrorCode", "ReplyStats", "ReplyTimeoutError",
+        "RemoteError", "ReplyDeadLetters", "ReplyErrorCode", "ReplyStats", "ReplyTimeoutError",
         "RequestNotDeliveredError", "RequestReplyClient", "RequestReplyError", "RequestSender",
     }  # fmt: skip
     assert all(hasattr(request_reply, name) for name in request_reply.__all__)
