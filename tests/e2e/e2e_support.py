@@ -235,6 +235,7 @@ def register_champion(tracking_uri: str, name: str, *, seed: int = 1, n: int = 3
     half = conformal_half_width(calib["price"], pipeline.predict(calib[list(FEATURE_COLUMNS)]))
     model = PriceModel(pipeline, half_width=half, level=0.9, model_family="ridge")
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"valora-e2e-{name}")
     with mlflow.start_run():
         mlflow.log_metric("rmse", 1.0)

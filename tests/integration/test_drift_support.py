@@ -76,6 +76,7 @@ def register_champion(*, tracking_uri: str, name: str, seed: int, n: int = 8000)
     profile = build_reference_profile(train_x, model.predict_price(train_x), bins=10)
 
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"valora-drift-tests-{name}")
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run() as run:
         path = Path(tmp) / PROFILE_FILENAME

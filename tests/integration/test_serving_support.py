@@ -60,6 +60,7 @@ def register_model(*, tracking_uri: str, name: str, seed: int, factor: float = 1
 
     model = train_model(seed=seed, factor=factor)
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"valora-serving-tests-{name}")
     with mlflow.start_run() as run:
         mlflow.log_metric("rmse", 1.0)

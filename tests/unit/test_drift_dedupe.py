@@ -67,3 +67,48 @@ def test_each_key_has_its_own_window_and_ids_are_shared_across_keys() -> None:
     assert closed is not None
     assert closed.rows == [1, 3]
     assert windows.open["v2"].rows == [2]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("listing_id", "l" * 201),
+        ("listing_id", "a\x00b"),
+        ("features.neighbourhood", "n" * 201),
+        ("features.bedrooms", 10_001),
+        ("features.area", 2e6),
+        ("features.age", 1e5),
+        ("contract_version", "v" * 900_000),  # a field the monitor does not even read
+    ],
+)
+def test_the_fast_decoder_is_never_more_lenient_than_the_contract(
+    field: str, value: object
+) -> None:
+    """A listing the contract rejects is rejected by the monitor's fast path too (so it is
+    dead-lettered, not stored in a column it does not fit)."""
+    import orjson
+    from valora_contracts import ListingFeatures, ValidatedListing, utcnow
+    from valora_drift_monitor.entrypoints.decoding import parse_listing
+
+    body = orjson.loads(
+        ValidatedListing(
+            listing_id="L1",
+            source="unit",
+            ingested_at=utcnow(),
+            features=ListingFeatures(
+                area=80.0, bedrooms=2, bathrooms=1, age=3.0, garage=1, neighbourhood="Centro"
+            ),
+            content_hash="abc",
+            contract_version="1",
+        ).model_dump_json()
+    )
+    node = body
+    *path, last = field.split(".")
+    for key in path:
+        node = node[key]
+    node[last] = value
+    raw = orjson.dumps(body)
+    with pytest.raises(ValueError, match="validation error"):
+        ValidatedListing.model_validate_json(raw)
+    with pytest.raises(ValueError, match="validation error"):  # the contract's own verdict
+        parse_listing(raw)

@@ -2,9 +2,10 @@
 
 At 10,000 listings/s (each followed by its prediction) full pydantic validation of
 ``ValidatedListing`` and ``PredictionMade`` was most of the monitor's CPU. The fast path parses
-with orjson and checks the fields it reads (types and the contract's feature constraints); a
-record it cannot read (e.g. Portuguese aliases, odd types, no event id) goes through the
-contract model itself, and only a record the contract rejects too is dead-lettered.
+with orjson and checks the fields it reads against the contract's own bounds (types, lengths,
+ranges; never more lenient than the contract); a record it cannot read (e.g. Portuguese
+aliases, odd types, no event id) goes through the contract model itself, and only a record the
+contract rejects too is dead-lettered.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 from valora_contracts import PredictionMade, SaleObserved, ValidatedListing
+from valora_contracts.listing import MAX_AGE, MAX_AREA, MAX_COUNT
 from valora_messaging import FailedRecord, InRecord, to_failed
 
 from valora_drift_monitor.domain.events import FeatureRow, ListingEvent, PredictionEvent
@@ -57,15 +59,19 @@ def _number(value: Any, *, minimum: float, strict: bool) -> float:
 
 
 def _count(value: Any) -> float:
-    if type(value) is not int or value < 0:
+    if type(value) is not int or value < 0 or value > MAX_COUNT:
         raise ValueError("not a count")
     return float(value)
 
 
-def _text(value: Any) -> str:
-    if type(value) is not str or not value.strip():
+def _text(value: Any, max_length: int = 200) -> str:
+    """A name as the contract's ``CleanStr`` (trimmed, 1..200 characters, no NUL)."""
+    if type(value) is not str:
         raise ValueError("not a string")
-    return value.strip()
+    text = value.strip()
+    if not text or len(text) > max_length or "\x00" in text:
+        raise ValueError("not a name")
+    return text
 
 
 def _event_id(value: Any) -> str:
@@ -74,21 +80,38 @@ def _event_id(value: Any) -> str:
     return value
 
 
+def _bounded(value: float, maximum: float) -> float:
+    if value > maximum:
+        raise ValueError("out of range")
+    return value
+
+
 def _row(features: dict[str, Any]) -> FeatureRow:
     return (
-        _number(features["area"], minimum=0.0, strict=True),
+        _bounded(_number(features["area"], minimum=0.0, strict=True), MAX_AREA),
         _count(features["bedrooms"]),
         _count(features["bathrooms"]),
-        _number(features["age"], minimum=0.0, strict=False),
+        _bounded(_number(features["age"], minimum=0.0, strict=False), MAX_AGE),
         _count(features["garage"]),
         _text(features["neighbourhood"]),
     )
 
 
+_FAST_MAX_BYTES = 16 * 1024
+"""Larger than any valid listing or prediction event (every field is bounded): such a record is
+held to the whole contract, which rejects it, rather than read field by field."""
+
+
+def _fast_body(raw: bytes) -> Any:
+    if len(raw) > _FAST_MAX_BYTES:
+        raise ValueError("larger than any valid event")
+    return orjson.loads(raw)
+
+
 def parse_listing(raw: bytes) -> ListingEvent:
     """The drift view of a ``ValidatedListing`` record (``ValueError`` if it is not one)."""
     try:
-        body = orjson.loads(raw)
+        body = _fast_body(raw)
         price = body.get("price")
         return ListingEvent(
             event_id=_event_id(body["event_id"]),
@@ -112,7 +135,7 @@ def parse_listing(raw: bytes) -> ListingEvent:
 def parse_prediction(raw: bytes) -> PredictionEvent:
     """The drift view of a ``PredictionMade`` record (``ValueError`` if it is not one)."""
     try:
-        body = orjson.loads(raw)
+        body = _fast_body(raw)
         result = body["result"]
         listing_id = result.get("listing_id")
         return PredictionEvent(
@@ -121,7 +144,7 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
             listing_id=None if listing_id is None else _text(listing_id),
             price=_number(result["price"], minimum=-math.inf, strict=False),
             model_name=_text(result["model_name"]),
-            model_version=_text(result["model_version"]),
+            model_version=_text(result["model_version"], max_length=32),
             neighbourhood=_text(body["features"]["neighbourhood"]),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
