@@ -98,9 +98,14 @@ def run_groups(run_id: str) -> dict[str, list[str]]:
     }
 
 
-def service(settings: DevstackSettings, name: str, env: Mapping[str, str]) -> ServiceProcess:
-    """A Valora service as a dev-stack component of the e2e stack, with ``env`` added."""
-    return service_process(settings, spec_of(name), extra_env=env, start_timeout=180.0)
+def service(
+    settings: DevstackSettings, name: str, env: Mapping[str, str], *, replica: int = 0
+) -> ServiceProcess:
+    """A Valora service (replica ``replica``) as a dev-stack component of the e2e stack, with
+    ``env`` added."""
+    return service_process(
+        settings, spec_of(name), replica=replica, extra_env=env, start_timeout=180.0
+    )
 
 
 def kill9(component: Any, timeout_s: float = 15.0) -> int:
@@ -179,6 +184,27 @@ def by_source(run_id: str) -> Callable[[str, bytes], bool]:
         return needle in value or spaced in value
 
     return keep
+
+
+def validated_values(run_id: str, n: int, *, seed: int = 11) -> tuple[list[bytes], list[bytes]]:
+    """``n`` ``ValidatedListing`` records of this run (values, keys), as the validator writes."""
+    from valora_contracts import ListingFeatures, ValidatedListing, utcnow
+
+    values, keys = [], []
+    for i, r in enumerate(listings(run_id, n, seed=seed, prefix="S")):
+        listing = ValidatedListing(
+            listing_id=r["listing_id"],
+            source=run_id,
+            ingested_at=utcnow(),
+            features=ListingFeatures.model_validate(
+                {k: v for k, v in r.items() if k not in ("listing_id", "source", "price", "preco")}
+            ),
+            content_hash=f"{run_id}{i:08d}",
+            contract_version="e2e",
+        )
+        values.append(listing.model_dump_json().encode())
+        keys.append(listing.listing_id.encode())
+    return values, keys
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------

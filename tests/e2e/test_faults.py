@@ -44,6 +44,7 @@ from e2e_support import (
     service,
     spec_of,
     stream_rows,
+    validated_values,
     wait_ready,
     write_training_config,
 )
@@ -193,26 +194,6 @@ async def test_broker_kill9_mid_stream_loses_and_duplicates_nothing(
 
 
 # ---- 2. PostgreSQL ------------------------------------------------------------------------------
-
-
-def validated_values(run_id: str, n: int) -> tuple[list[bytes], list[bytes]]:
-    from valora_contracts import ListingFeatures, ValidatedListing, utcnow
-
-    values, keys = [], []
-    for i, r in enumerate(listings(run_id, n, seed=11, prefix="S")):
-        listing = ValidatedListing(
-            listing_id=r["listing_id"],
-            source=run_id,
-            ingested_at=utcnow(),
-            features=ListingFeatures.model_validate(
-                {k: v for k, v in r.items() if k not in ("listing_id", "source", "price", "preco")}
-            ),
-            content_hash=f"{run_id}{i:08d}",
-            contract_version="e2e",
-        )
-        values.append(listing.model_dump_json().encode())
-        keys.append(listing.listing_id.encode())
-    return values, keys
 
 
 def sync_rows(settings: DevstackSettings, model: str) -> tuple[int, int]:
