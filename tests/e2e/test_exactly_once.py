@@ -154,7 +154,7 @@ def _drift_predictions(settings: DevstackSettings) -> tuple[float, float]:
     """(predictions counted, duplicates recognised) by the drift monitor's windows."""
     import httpx
 
-    port = replica_port(settings, spec_of("drift_monitor"), 0)
+    port = replica_port(settings, spec_of("drift-monitor"), 0)
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     counts = {"prediction": 0.0, "prediction_duplicate": 0.0}
     for line in text.splitlines():
@@ -173,7 +173,7 @@ async def test_each_listing_is_valued_once_and_counted_once_by_drift_through_a_f
     await asyncio.to_thread(register_champion, settings.mlflow_url_str, env["VALORA_MODEL_NAME"])
     await prepare(boot, run_id)
     predictors = [await _up(services, settings, "predictor", env, r) for r in (0, 1)]
-    await _up(services, settings, "drift_monitor", env, 0)
+    await _up(services, settings, "drift-monitor", env, 0)
     values, keys = validated_values(run_id, N, seed=19)
     t0 = time.monotonic()
 

@@ -107,6 +107,27 @@ class FakeOutput:
     async def existing_topics(self, names: set[str]) -> set[str]:
         return names & self.topics
 
+    # a BatchSink too: the stream writes its events and dead letters with its offsets
+    offsets: list[dict[tuple[str, int], int]] = field(default_factory=list)
+    healthy: bool = True
+
+    async def write(
+        self,
+        *,
+        outputs: Sequence[OutgoingRecord],
+        failed: Sequence[FailedRecord],
+        offsets: Any,
+    ) -> None:
+        self.published.extend(outputs)
+        self.dead.extend(failed)
+        self.offsets.append(dict(offsets))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         self.published.extend(records)
 
@@ -283,7 +304,7 @@ async def test_stream_values_listings_idempotently() -> None:
     handler_metrics = _metrics()
     handler = StreamHandler(
         valuer=Valuer(holder=holder, store=store),
-        output=output,
+        sink=output,
         metrics=handler_metrics,
     )
     records = [_record(_listing(f"L{i}"), i) for i in range(5)]
@@ -301,7 +322,7 @@ async def test_stream_without_champion_is_nacked_not_lost() -> None:
     store = FakeStore()
     handler = StreamHandler(
         valuer=Valuer(holder=holder, store=store),
-        output=FakeOutput(),
+        sink=FakeOutput(),
         metrics=_metrics(),
     )
     with pytest.raises(NoChampionError):
@@ -422,14 +443,19 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
         async def handle(self, value: bytes) -> bool:
             return False
 
-    settings = PredictorSettings(predictor_request_consumers=2, predictor_stream_consumers=1)
+    # the in-memory broker assigns no partitions, so the stream runs at-least-once here
+    settings = PredictorSettings(
+        predictor_request_consumers=2,
+        predictor_stream_consumers=1,
+        predictor_stream_exactly_once=False,
+    )
     runtime = ConsumerRuntime.create(settings=settings, client_id="predictor")
     broker = runtime.broker
     register_subscribers(
         runtime,
         settings=settings,
         requests=Recorder("requests"),  # type: ignore[arg-type]
-        stream=Recorder("stream"),  # type: ignore[arg-type]
+        stream=lambda sink: Recorder("stream"),
         promotions=Recorder("promotions"),  # type: ignore[arg-type]
     )
     async with TestKafkaBroker(broker) as test_broker:

@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.message import AckStatus
 from valora_contracts import TopicSpec
 
 from valora_messaging.batch import InRecord, records_decoder
@@ -66,6 +67,8 @@ class _Consume:
     async def __call__(self, records: Any) -> None:
         try:
             await self._consume(records)
+            if self._sub.transactions is not None:  # offsets went with the transactions:
+                _mark_committed(records)  # no middleware may commit them again
         except NotOwnerError as exc:  # the new owner reprocesses; nothing was committed here
             logger.info("batch abandoned: partition revoked", extra={"reason": str(exc)})
         except FencedError:
@@ -96,6 +99,12 @@ class _Consume:
             fenced = [e for e in errors if isinstance(e, FencedError)]
             others = [e for e in errors if not isinstance(e, NotOwnerError)]
             raise (fenced or others or errors)[0]
+
+
+def _mark_committed(records: Any) -> None:
+    message = getattr(records, "message", None)
+    if message is not None:
+        message.committed = AckStatus.ACKED
 
 
 def _seek_back(records: Any) -> None:

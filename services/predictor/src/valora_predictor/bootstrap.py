@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from faststream.asgi import AsgiFastStream
@@ -84,13 +85,13 @@ def build_app(
         service=settings.service_name,
         metrics=runtime.consumers,
     )
-    register_subscribers(
+    stream_sinks = register_subscribers(
         runtime,
         settings=settings,
         requests=RequestHandler(valuer=valuer, output=output, metrics=predictor_metrics),
-        stream=StreamHandler(
+        stream=functools.partial(
+            StreamHandler,
             valuer=valuer,
-            output=output,
             metrics=predictor_metrics,
             chunk_rows=settings.predictor_stream_chunk_rows,
         )
@@ -141,6 +142,7 @@ def build_app(
             MODELS_PROMOTED,
             *(dlq_for(t) for t in (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)),
         ],
+        sinks=stream_sinks,
         ready={"champion": champion_ready},
         on_startup=[start_clients],
         after_startup=[start_background],

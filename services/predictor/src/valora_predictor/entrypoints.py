@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_REQUESTS
-from valora_messaging import ConsumerRuntime, Subscription
+from valora_messaging import BatchSink, ConsumerRuntime, PartitionTransactions, Subscription
 
 from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
 from valora_predictor.settings import PredictorSettings
@@ -16,9 +18,9 @@ def register_subscribers(
     *,
     settings: PredictorSettings,
     requests: RequestHandler,
-    stream: StreamHandler | None,
+    stream: Callable[..., StreamHandler] | None,
     promotions: PromotionHandler,
-) -> None:
+) -> list[BatchSink]:
     """Requests one record at a time and listings in batches (commit after processing), each
     topic by several consumers of one group (see ``predictor_*_consumers``); promotions are read
     by every instance.
@@ -38,14 +40,23 @@ def register_subscribers(
                 title=f"{PREDICTIONS_REQUESTS.name}:consumer-{number}",
             )
         )
+    sinks: list[BatchSink] = []
     if stream is not None:
         for number in range(settings.predictor_stream_consumers):
+            # each consumer its own sink: per-partition transactions follow its assignment
+            sink = runtime.output_sink(
+                source=LISTINGS_VALIDATED,
+                group_id=settings.predictor_stream_group_id,
+                exactly_once=settings.predictor_stream_exactly_once,
+            )
+            sinks.append(sink)
             runtime.subscribe(
                 Subscription(
                     topic=LISTINGS_VALIDATED,
-                    handle=stream.handle_batch,
-                    sink=runtime.broker_sink(LISTINGS_VALIDATED),
+                    handle=stream(sink=sink).handle_batch,
+                    sink=sink,
                     group_id=settings.predictor_stream_group_id,
+                    transactions=sink if isinstance(sink, PartitionTransactions) else None,
                     title=f"{LISTINGS_VALIDATED.name}:consumer-{number}",
                 )
             )
@@ -60,3 +71,4 @@ def register_subscribers(
             batch=False,
         )
     )
+    return sinks

@@ -27,9 +27,11 @@ from valora_contracts import (
     ValidatedListing,
 )
 from valora_messaging import (
+    BatchSink,
     FailedRecord,
     InRecord,
     OutgoingRecord,
+    commit_offsets,
     encode_event,
     to_failed,
 )
@@ -196,8 +198,12 @@ def stream_input_id(listing: ValidatedListing) -> str:
 class StreamHandler:
     """``listings.validated.v1``: value every new listing (vectorised), store, publish.
 
-    Without a champion it raises :class:`NoChampionError` (transient: the consumers' error
-    policy backs off and the listings wait, never lost); a model error raises
+    The stored rows are idempotent (a redelivered listing gets the row already stored); the
+    ``predictions.made.v1`` events and dead letters go through ``sink`` with the input offsets:
+    with per-partition transactions a replica that lost its partitions (frozen, partitioned)
+    cannot publish them a second time, so ``read_committed`` readers (the drift monitor) see
+    each prediction once. Without a champion it raises :class:`NoChampionError` (transient: the
+    consumers' error policy backs off and the listings wait, never lost); a model error raises
     :class:`PredictionFailedError` (permanent: the policy isolates the listing the model fails
     on and dead-letters only that one).
     """
@@ -206,12 +212,12 @@ class StreamHandler:
         self,
         *,
         valuer: Valuer,
-        output: Output,
+        sink: BatchSink,
         metrics: PredictorMetrics,
         chunk_rows: int = 500,
     ) -> None:
         self._valuer = valuer
-        self._output = output
+        self._sink = sink
         self._metrics = metrics
         self._chunk = max(1, chunk_rows)
 
@@ -238,21 +244,18 @@ class StreamHandler:
         if items and not self._valuer.has_champion:
             raise NoChampionError("no champion model is being served yet")
         chunks = [items[i : i + self._chunk] for i in range(0, len(items), self._chunk)]
-        # Chunks run concurrently: one's database and Kafka round trips overlap another's model
-        # call. Any failure raises to the error policy (storage is idempotent).
-        done = await asyncio.gather(*(self._chunk_once(chunk) for chunk in chunks))
-        await self._output.dead_letter(source=LISTINGS_VALIDATED, records=failed)
+        # Chunks run concurrently: one's database round trip overlaps another's model call.
+        # Any failure raises to the error policy (storage is idempotent).
+        done = await asyncio.gather(*(self._valuer.value(chunk) for chunk in chunks))
         rows = [row for chunk_rows in done for row in chunk_rows]
+        await self._sink.write(
+            outputs=_made_records(rows, items), failed=failed, offsets=commit_offsets(records)
+        )
         if rows:
             self._metrics.observe(
                 topic=LISTINGS_VALIDATED.name, rows=rows, seconds=time.perf_counter() - started
             )
         return len(rows)
-
-    async def _chunk_once(self, items: list[ValuationItem]) -> list[PredictionRow]:
-        rows = await self._valuer.value(items)
-        await self._output.publish(_made_records(rows, items))
-        return rows
 
 
 class PromotionHandler:

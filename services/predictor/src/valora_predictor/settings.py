@@ -51,6 +51,12 @@ class PredictorSettings(KafkaSettings):
     predictor_no_champion_poll_s: float = Field(
         default=2.0, gt=0, description="Alias poll interval while no champion is loaded."
     )
+    predictor_stream_exactly_once: bool = Field(
+        default=True,
+        description="Publish a streamed batch's predictions.made.v1 events, dead letters and "
+        "offsets in one transaction per input partition (fenced per partition): a replica that "
+        "lost its partitions cannot publish them twice. Rows are idempotent either way.",
+    )
     predictor_stream_chunk_rows: int = Field(
         default=500,
         ge=1,
