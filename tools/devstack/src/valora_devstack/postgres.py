@@ -209,6 +209,9 @@ class PostgresCluster(ProcessComponent):
         )
 
     def argv(self) -> list[str]:
+        # Durable commits (PostgreSQL's default): an answer that says a prediction is stored
+        # must survive a crash, as it would in production (synchronous_commit=off lost three
+        # acknowledged predictions to a kill -9 in the fault test).
         return [
             str(find_pg_bin() / "postgres"),
             "-D",
@@ -219,8 +222,6 @@ class PostgresCluster(ProcessComponent):
             f"port={self.listen.port}",
             "-c",
             f"unix_socket_directories={self.socket_dir}",
-            "-c",
-            "synchronous_commit=off",
             "-c",
             "max_connections=200",
         ]
