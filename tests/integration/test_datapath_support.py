@@ -126,6 +126,26 @@ def service_env(*, run_id: str, bootstrap: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def start_replicas(
+    *, run_id: str, bootstrap: str, log_dir: Path, replicas: int, **extra: str
+) -> list[ServiceProcess]:
+    """``replicas`` processes each of ingestion and validator (one consumer group per service,
+    each process its own port and log); returns ingestions then validators."""
+    started: list[ServiceProcess] = []
+    for module in ("valora_ingestion", "valora_validator"):
+        name = module.removeprefix("valora_")
+        for replica in range(replicas):
+            port = free_port()
+            env = service_env(run_id=run_id, bootstrap=bootstrap, **extra)
+            env[f"VALORA_{name.upper()}_PORT"] = str(port)
+            proc = ServiceProcess(module, env, port, log_dir / f"{name}-{replica}.log")
+            proc.start()
+            started.append(proc)
+    for proc in started:
+        proc.wait_ready()
+    return started
+
+
 def start_services(
     *, run_id: str, bootstrap: str, log_dir: Path, **extra: str
 ) -> tuple[ServiceProcess, ServiceProcess]:

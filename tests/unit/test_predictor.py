@@ -472,10 +472,3 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
         PREDICTIONS_REQUESTS.name,
     )
     assert [r.value for c in calls["stream"] for r in c] == [b'{"listing": 1}']
-
-
-def test_the_store_writes_columns_of_the_predictions_table() -> None:
-    from valora_db.tables.predictor import predictions
-
-    table_columns = set(predictions.columns.keys())
-    assert set(PredictionRow.__dataclass_fields__) <= table_columns

@@ -166,7 +166,6 @@ class IngestedListing(Envelope):
         min_length=1,
         max_length=128,
         strict=True,
-        pattern=r"^[0-9a-zA-Z:_-]+$",
         description="Hash of the normalised content (de-duplication key).",
     )
 

@@ -1,6 +1,7 @@
 """Valora database: SQLAlchemy 2 models, async engine/session helpers, Alembic migrations."""
 
 from valora_db.engine import (
+    DatabaseReady,
     create_driver_pool,
     create_engine,
     create_session_factory,
@@ -12,6 +13,7 @@ from valora_db.models import Base
 
 __all__ = [
     "Base",
+    "DatabaseReady",
     "DatabaseUnavailableError",
     "ValoraDatabaseError",
     "alembic_config",

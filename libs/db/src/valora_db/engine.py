@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = [
+    "DatabaseReady",
     "create_driver_pool",
     "create_engine",
     "create_session_factory",
@@ -99,3 +101,15 @@ async def create_driver_pool(
         command_timeout=command_timeout_s,
         timeout=connect_timeout_s,
     )
+
+
+class DatabaseReady:
+    """A readiness check: ready while PostgreSQL answers ``SELECT 1`` on ``engine``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def __call__(self) -> bool:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True

@@ -19,7 +19,7 @@ from valora_contracts import (
     TopicSpec,
     dlq_for,
 )
-from valora_db import create_engine, create_session_factory, db_error_class
+from valora_db import DatabaseReady, create_engine, create_session_factory, db_error_class
 from valora_messaging import ConsumerRuntime, consumer_app
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
@@ -39,7 +39,6 @@ from valora_drift_monitor.entrypoints.handlers import (
     SalesStep,
     TopicHandler,
 )
-from valora_drift_monitor.entrypoints.http import Readiness
 from valora_drift_monitor.entrypoints.judging import (
     DataDriftJudge,
     PerformanceJudge,
@@ -190,11 +189,10 @@ def build_app(
         await upkeep.stop()
         await engine.dispose()
 
-    readiness = Readiness(engine=engine)
     return consumer_app(
         runtime,
         topics=_TOPICS,
-        ready=readiness.checks,
+        ready={"database": DatabaseReady(engine)},
         on_startup=[upkeep.start],  # the champion is loaded before the first record is consumed
         after_shutdown=[shutdown],
     )

@@ -11,6 +11,7 @@ from valora_contracts import (
     MODELS_PROMOTED,
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
+    TopicSpec,
     dlq_for,
 )
 from valora_messaging import (
@@ -28,6 +29,7 @@ from valora_observability.lifecycle import fatal
 from valora_predictor.entrypoints import register_subscribers
 from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
 from valora_predictor.holder import ChampionPolling, ModelHolder, ServedVersion
+from valora_predictor.lifecycle import PredictorLifecycle
 from valora_predictor.model import MlflowModelLoader, ModelLoader
 from valora_predictor.output import BrokerOutput, PredictorMetrics
 from valora_predictor.settings import PredictorSettings
@@ -37,6 +39,20 @@ from valora_predictor.valuation import Valuer
 __all__ = ["build_app"]
 
 logger = logging.getLogger(__name__)
+
+
+def _store(settings: PredictorSettings) -> SqlPredictionStore:
+    return SqlPredictionStore(
+        database_url=settings.database_url_str,
+        pool_size=settings.predictor_db_pool_size,
+        application_name=f"valora-predictor-{settings.instance_id}",
+        command_timeout_s=settings.database_command_timeout_s,
+    )
+
+
+def _topics() -> list[TopicSpec]:
+    inputs = (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)
+    return [*inputs, PREDICTIONS_MADE, *(dlq_for(t) for t in inputs)]
 
 
 def build_app(
@@ -61,12 +77,7 @@ def build_app(
         middlewares=[commits.middleware] if commits else [],
     )
     predictor_metrics = PredictorMetrics(metrics=runtime.metrics)
-    store = SqlPredictionStore(
-        database_url=settings.database_url_str,
-        pool_size=settings.predictor_db_pool_size,
-        application_name=f"valora-predictor-{settings.instance_id}",
-        command_timeout_s=settings.database_command_timeout_s,
-    )
+    store = _store(settings)
     loader = loader or MlflowModelLoader(tracking_uri=settings.mlflow_url_str)
     holder = ModelHolder(
         loader=loader,
@@ -99,53 +110,25 @@ def build_app(
         else None,
         promotions=PromotionHandler(holder=holder),
     )
-    champion = ChampionPolling(
+    life = PredictorLifecycle(
         holder=holder,
-        interval_s=settings.predictor_champion_poll_s,
-        idle_interval_s=settings.predictor_no_champion_poll_s,
+        champion=ChampionPolling(
+            holder=holder,
+            interval_s=settings.predictor_champion_poll_s,
+            idle_interval_s=settings.predictor_no_champion_poll_s,
+        ),
+        store=store,
+        lanes=lanes,
+        topics=admin,
+        commits=commits,
     )
-
-    async def start_clients() -> None:
-        logger.info(
-            "predictor starting",
-            extra={"instance": settings.instance_id, "model_name": settings.model_name},
-        )
-        await admin.start()
-        await lanes.start()
-        await store.start()
-        await champion.load_first()
-
-    async def start_background() -> None:
-        if commits is not None:
-            await commits.start()
-        champion.start()
-
-    async def stop_background() -> None:
-        if commits is not None:  # before the consumers stop: flush, then commit synchronously
-            await commits.close()
-        await champion.stop()
-
-    async def stop_clients() -> None:  # the subscribers have finished their in-flight work
-        await lanes.stop()
-        await store.close()
-        await admin.stop()
-
-    async def champion_ready() -> bool:
-        return holder.current is not None
-
     return consumer_app(
         runtime,
-        topics=[
-            PREDICTIONS_REQUESTS,
-            PREDICTIONS_MADE,
-            LISTINGS_VALIDATED,
-            MODELS_PROMOTED,
-            *(dlq_for(t) for t in (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)),
-        ],
+        topics=_topics(),
         sinks=stream_sinks,
-        ready={"champion": champion_ready},
-        on_startup=[start_clients],
-        after_startup=[start_background],
-        on_shutdown=[stop_background],
-        after_shutdown=[stop_clients],
+        ready={"champion": life.champion_ready},
+        on_startup=[life.start_clients],
+        after_startup=[life.start_background],
+        on_shutdown=[life.stop_background],
+        after_shutdown=[life.stop_clients],
     )

@@ -13,8 +13,11 @@ from typing import Any, Protocol
 
 import asyncpg
 import orjson
+from sqlalchemy import Float, String
+from sqlalchemy.dialects.postgresql import JSONB
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from valora_db import create_driver_pool
+from valora_db.tables.predictor import predictions
 
 __all__ = ["PredictionRow", "PredictionStore", "RowKey", "SqlPredictionStore"]
 
@@ -56,30 +59,32 @@ class PredictionStore(Protocol):
         ...
 
 
-_COLUMNS = tuple(PredictionRow.__dataclass_fields__)
-_SQL_TYPES = {
-    "features": "jsonb",
-    "warnings": "jsonb",
-    "price": "float8",
-    "lower_bound": "float8",
-    "upper_bound": "float8",
-    "interval_level": "float8",
-    "latency_ms": "float8",
-}
-_JSON = ("features", "warnings")
+_TABLE = predictions
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.server_default is None)
+"""Every column the predictor writes (``created_at`` is the server's), from the table itself:
+a column added to the table without a field on :class:`PredictionRow` fails every save."""
+_JSON = tuple(c.name for c in _TABLE.columns if isinstance(c.type, JSONB))
+
+
+def _sql_type(name: str) -> str:
+    kind = _TABLE.c[name].type
+    if isinstance(kind, JSONB):
+        return "text"  # sent as JSON text, cast in the SELECT
+    if isinstance(kind, Float):
+        return "float8"
+    if isinstance(kind, String):
+        return "text"
+    raise TypeError(f"predictions.{name}: no array type for {kind!r}")
 
 
 def _insert_sql() -> str:
     """One ``INSERT .. SELECT FROM unnest($1::text[], ..)``: a single round trip for a whole
     batch, far cheaper than a multi-row VALUES with a parameter per cell."""
     columns = ", ".join(_COLUMNS)
-    arrays = ", ".join(
-        f"${i}::{'text' if c in _JSON else _SQL_TYPES.get(c, 'text')}[]"
-        for i, c in enumerate(_COLUMNS, start=1)
-    )
+    arrays = ", ".join(f"${i}::{_sql_type(c)}[]" for i, c in enumerate(_COLUMNS, start=1))
     selected = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in _COLUMNS)
     return (
-        f"INSERT INTO predictions ({columns}) SELECT {selected} "
+        f"INSERT INTO {_TABLE.name} ({columns}) SELECT {selected} "
         f"FROM unnest({arrays}) AS t({columns}) "
         "ON CONFLICT ON CONSTRAINT uq_predictions_source_input DO NOTHING "
         "RETURNING source, input_id"
@@ -100,7 +105,7 @@ def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
 
 
 _LOOKUP = (
-    f"SELECT {', '.join(_COLUMNS)} FROM predictions "
+    f"SELECT {', '.join(_COLUMNS)} FROM {_TABLE.name} "
     "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
 """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""

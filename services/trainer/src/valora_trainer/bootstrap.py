@@ -6,7 +6,7 @@ import logging
 
 from faststream.asgi import AsgiFastStream
 from valora_contracts import ALL_TOPICS
-from valora_db import create_engine, create_session_factory, db_error_class
+from valora_db import DatabaseReady, create_engine, create_session_factory, db_error_class
 from valora_messaging import ConsumerRuntime, consumer_app
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
@@ -15,7 +15,7 @@ from valora_trainer.adapters.publisher import BrokerPublisher
 from valora_trainer.adapters.registry import MlflowRegistry
 from valora_trainer.adapters.study_storage import StudyStorage
 from valora_trainer.config import TrainingConfig, load_config
-from valora_trainer.entrypoints.background import DatabaseCheck, RunnerTask
+from valora_trainer.entrypoints.background import RunnerTask
 from valora_trainer.entrypoints.runner import RunOutcomes, TrainingRunner
 from valora_trainer.entrypoints.subscribers import TrainerDeps, register_subscribers
 from valora_trainer.settings import TrainerSettings
@@ -74,7 +74,7 @@ def build_app(
     return consumer_app(
         runtime,
         topics=ALL_TOPICS,
-        ready={"database": DatabaseCheck(engine)},
+        ready={"database": DatabaseReady(engine)},
         after_startup=[background.start],
         on_shutdown=[background.stop],
         after_shutdown=[dispose],

@@ -1,16 +1,13 @@
-"""What the trainer runs beside its subscribers: the training runner task, and its readiness."""
+"""What the trainer runs beside its subscribers: the training runner task."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from valora_trainer.entrypoints.runner import TrainingRunner
 
-__all__ = ["DatabaseCheck", "RunnerTask"]
+__all__ = ["RunnerTask"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +38,3 @@ class RunnerTask:
             await asyncio.wait_for(task, timeout=self._stop_timeout_s)
         except (TimeoutError, asyncio.CancelledError):
             task.cancel()
-
-
-class DatabaseCheck:
-    """Ready while PostgreSQL answers ``SELECT 1``."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def __call__(self) -> bool:
-        async with self._engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True

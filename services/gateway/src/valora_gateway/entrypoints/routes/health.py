@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from valora_observability import run_checks
+from valora_observability import live_response, run_checks
 
 from valora_gateway.entrypoints.deps import ReadyChecksDep
 
@@ -13,9 +13,11 @@ __all__ = ["router"]
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health/live")
-async def live() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get(
+    "/health/live", responses={503: {"description": "The process hit a fatal error and stops."}}
+)
+async def live() -> JSONResponse:
+    return live_response()
 
 
 @router.get(
