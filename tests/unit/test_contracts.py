@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ def test_every_reply_topic_the_registry_builds_is_a_valid_reply_to() -> None:
         ("quartos", True),
         ("banheiros", "2"),
         ("area", "120.5"),
-        ("garagem", 1.0),
+        ("garagem", 1.5),
     ],
 )
 def test_numbers_are_strict_a_boolean_or_a_string_is_not_a_count(field: str, value: object) -> None:
@@ -216,11 +217,30 @@ def test_numbers_are_strict_a_boolean_or_a_string_is_not_a_count(field: str, val
     assert field in _error_fields(info.value)
 
 
-def test_the_schema_of_text_fields_says_nul_bytes_are_refused() -> None:
+def test_a_whole_number_may_be_written_with_a_zero_fraction_as_json_schema_allows() -> None:
+    features = ListingFeatures.model_validate_json(json.dumps({**SEED_BODY, "garagem": 1.0}))
+    assert features.garage == 1
+
+
+def test_the_schema_of_a_name_and_the_contract_agree_on_every_character() -> None:
+    """A schema-driven client and the contract accept exactly the same names: no NUL, not
+    blank (white space exactly as Python's ``str.isspace`` means it), nothing trimmed."""
     schema = ListingFeatures.model_json_schema()["properties"]["neighbourhood"]
-    assert schema["pattern"] == "^[^\\x00]*$"
-    with pytest.raises(ValidationError):
-        ListingFeatures.model_validate({**SEED_BODY, "bairro": "Zona\x00Sul"})
+    pattern = re.compile(schema["pattern"])
+    disagree = []
+    for point in [*range(0x3100), 0xFEFF, 0x1F600]:
+        for text in (chr(point), chr(point) * 2, "a" + chr(point)):
+            by_schema = bool(pattern.match(text))
+            try:
+                ListingFeatures.model_validate({**SEED_BODY, "bairro": text})
+                by_contract = True
+            except ValidationError:
+                by_contract = False
+            if by_schema != by_contract:
+                disagree.append((hex(point), by_schema, by_contract))
+    assert disagree == []
+    assert not pattern.match("Zona\x00Sul")
+    assert not pattern.match(" \t\x1d")
 
 
 def test_drift_alert_rejects_unknown_state() -> None:

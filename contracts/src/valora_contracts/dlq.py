@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from valora_contracts.envelope import Envelope
+from valora_contracts.envelope import Envelope, WholeNumber
 
 __all__ = ["MAX_ERROR_CHARS", "MAX_KEY_BYTES", "MAX_ORIGINAL_BYTES", "DeadLetter", "ErrorClassName"]
 
@@ -34,7 +34,7 @@ class DeadLetter(Envelope):
         max_length=MAX_ORIGINAL_BYTES,
         description="Original record value, its first 64 KiB at most (base64 in JSON).",
     )
-    original_size: int = Field(
+    original_size: WholeNumber = Field(
         ge=0, le=2**31 - 1, description="Size of the whole original value in bytes."
     )
     original_sha256: str = Field(
@@ -57,8 +57,8 @@ class DeadLetter(Envelope):
     )
     error_type: str = Field(max_length=200, description="Exception class or error code.")
     error: str = Field(max_length=MAX_ERROR_CHARS, description="Error message (the reason).")
-    attempts: int = Field(ge=1, le=1_000, description="Times the record was tried.")
+    attempts: WholeNumber = Field(ge=1, le=1_000, description="Times the record was tried.")
     source_topic: str = Field(max_length=249, description="Topic the record came from.")
-    source_partition: int = Field(ge=0, le=2**31 - 1, description="Partition it came from.")
-    source_offset: int = Field(ge=0, le=2**63 - 1, description="Offset it had.")
+    source_partition: WholeNumber = Field(ge=0, le=2**31 - 1, description="Partition it came from.")
+    source_offset: WholeNumber = Field(ge=0, le=2**63 - 1, description="Offset it had.")
     service: str = Field(max_length=200, description="Service that gave up on it.")

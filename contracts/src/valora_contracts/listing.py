@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
+from annotated_types import Gt
+from pydantic import AliasChoices, AllowInfNan, AwareDatetime, BaseModel, ConfigDict, Field
 
 from valora_contracts.envelope import (
+    JSON_NUMBER,
     CleanStr,
     Envelope,
     FiniteFloat,
     Text,
     Version,
+    WholeNumber,
 )
 
 __all__ = [
@@ -46,7 +49,8 @@ def _alias(english: str, portuguese: str | None = None) -> AliasChoices:
     return AliasChoices(english, portuguese)
 
 
-Price = Annotated[FiniteFloat, Field(gt=0)]
+Price = Annotated[float, Gt(0), AllowInfNan(False), JSON_NUMBER]
+"""A price: a finite number above zero."""
 
 MAX_COUNT = 10_000
 """Physical-sanity bound of counts (bedrooms, bathrooms, parking spaces); the data contract's
@@ -68,15 +72,13 @@ class ListingFeatures(BaseModel):
         validation_alias=_alias("area"),
         description="Living area in square metres.",
     )
-    bedrooms: int = Field(
-        strict=True,
+    bedrooms: WholeNumber = Field(
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("bedrooms", "quartos"),
         description="Number of bedrooms.",
     )
-    bathrooms: int = Field(
-        strict=True,
+    bathrooms: WholeNumber = Field(
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("bathrooms", "banheiros"),
@@ -88,8 +90,7 @@ class ListingFeatures(BaseModel):
         validation_alias=_alias("age", "idade"),
         description="Age of the building in years.",
     )
-    garage: int = Field(
-        strict=True,
+    garage: WholeNumber = Field(
         ge=0,
         le=MAX_COUNT,
         validation_alias=_alias("garage", "garagem"),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
 from valora_contracts.envelope import (
+    JSON_NUMBER,
     CleanStr,
     Count,
     Envelope,
@@ -23,6 +25,8 @@ TrainingReason = Literal["manual", "schedule", "drift", "new_labels", "startup"]
 MAX_TRIALS = 10_000
 """Most Optuna trials one request may ask for."""
 
+Trials = Annotated[int, Ge(1), Le(MAX_TRIALS), JSON_NUMBER]
+
 
 class TrainingRequested(Envelope):
     """Ask the trainer to train (and, if the gate passes, promote) a model."""
@@ -31,9 +35,7 @@ class TrainingRequested(Envelope):
     model_name: CleanStr = Field(description="Registered model name to train.")
     reason: TrainingReason = Field(description="Why training was requested.")
     requested_by: CleanStr = Field(default="operator", description="Who or what asked.")
-    trials: int | None = Field(
-        default=None, ge=1, le=MAX_TRIALS, strict=True, description="Override of the Optuna trials."
-    )
+    trials: Trials | None = Field(default=None, description="Override of the Optuna trials.")
 
 
 class ModelMetrics(BaseModel):
