@@ -15,7 +15,7 @@ REPLICAS ?=
 # kustomize (for the deployment checks) is installed with `go install` into GOPATH/bin.
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
-.PHONY: help uv setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
+.PHONY: help uv monitoring setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
 	clean compose-up compose-down kfp-compile deploy-check
 
 help: ## list targets
@@ -32,7 +32,20 @@ $(UV_BOOT)/bin/uv:
 	|| { echo "could not install uv: install python3-venv or python3-pip, or uv itself"; exit 1; }
 	@$(UV_BOOT)/bin/uv --version
 
-setup: $(UV_DEP) ## install the Python environment (uv) and fetch the Kafka broker jars
+# Prometheus (with promtool) and Alertmanager: Debian packages, installed when missing (the dev
+# stack runs them; `make test` runs `promtool test rules`). policy-rc.d keeps apt from starting
+# the packages' own daemons on the default ports.
+monitoring: ## install Prometheus, promtool and Alertmanager (Debian packages) when missing
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	  || ! command -v prometheus-alertmanager >/dev/null; then \
+	  echo "Prometheus/Alertmanager missing: installing the Debian packages prometheus and prometheus-alertmanager"; \
+	  command -v apt-get >/dev/null || { echo "no apt-get: install prometheus, promtool and alertmanager yourself"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	    --no-install-recommends prometheus prometheus-alertmanager; \
+	fi
+
+setup: $(UV_DEP) monitoring ## install the Python environment (uv), Prometheus/Alertmanager, fetch the Kafka jars
 	$(UV) sync --frozen
 	$(UV) run valora stack fetch
 
@@ -45,10 +58,10 @@ stop: $(UV_DEP) ## stop everything `make run` started
 status: $(UV_DEP) ## show each component, its address and health
 	$(UV) run valora stack status
 
-test: $(UV_DEP) ## unit, API fuzzing, integration (starts the real dev stack), offline deployment tests
+test: $(UV_DEP) monitoring ## unit, API fuzzing, integration (starts the real dev stack), offline deployment tests
 	$(PYTEST) tests/unit tests/fuzz tests/integration tests/deploy
 
-test-e2e: $(UV_DEP) ## whole platform + fault tests (kill -9, outages) on an isolated real stack
+test-e2e: $(UV_DEP) monitoring ## whole platform + fault tests (kill -9, outages) on an isolated real stack
 	$(UV) run valora stack fetch
 	$(PYTEST) tests/e2e -m e2e -s
 
