@@ -16,7 +16,7 @@ REPLICAS ?=
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
 .PHONY: help uv monitoring setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
-	clean compose-up compose-down kfp-compile deploy-check
+	clean compose-up compose-down kfp-compile deploy-check monitoring-sync
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ compose-down: ## stop the docker compose stack
 
 kfp-compile: $(UV_DEP) ## compile the Kubeflow pipeline to kubeflow/pipeline.yaml (commit it)
 	$(UV) run python kubeflow/pipeline.py --output kubeflow/pipeline.yaml
+
+monitoring-sync: $(UV_DEP) ## regenerate k8s PrometheusRule/AlertmanagerConfig from compose/'s rules and routing
+	$(UV) run python -m valora_deploycheck.monitoring --write
 
 deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement
 	$(PYTEST) tests/deploy -m deploy
