@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings
 
 from valora_observability import lifecycle
 from valora_observability.logs import LogSettings
+from valora_observability.tracing import TraceSettings, configure_tracing
 
 __all__ = ["DESCRIBE_VERSION", "describe", "run_service", "service_main"]
 
@@ -125,10 +126,12 @@ def describe(settings_type: type[BaseSettings], *, commands: Sequence[str] = ())
 
     ``{"describe_version": 1, "settings_class": ..., "commands": [...], "settings": {field:
     {"env": [names], "required": bool, "default": value, "description": str}}}``; the fields
-    of :class:`~valora_observability.logs.LogSettings` are included (every service reads them
-    through ``configure_logging``).
+    of :class:`~valora_observability.logs.LogSettings` and
+    :class:`~valora_observability.tracing.TraceSettings` are included (every service reads them
+    through ``configure_logging`` and :func:`service_main`).
     """
     fields = _fields(LogSettings)
+    fields.update(_fields(TraceSettings))
     fields.update(_fields(settings_type))
     return {
         "describe_version": DESCRIBE_VERSION,
@@ -147,7 +150,9 @@ def service_main(
 ) -> int:
     """``python -m valora_<service> [serve|describe]``; returns the exit status.
 
-    ``serve`` (the default) builds the settings and calls ``serve(settings)``; ``describe``
+    ``serve`` (the default) builds the settings, turns tracing on when an OTLP endpoint is
+    configured (:func:`~valora_observability.tracing.configure_tracing`, named after the
+    service) and calls ``serve(settings)``; ``describe``
     prints :func:`describe` as one JSON line and builds nothing. ``commands`` are further
     first words the entry point accepts (listed by ``describe``; the caller dispatches them).
     """
@@ -158,5 +163,7 @@ def service_main(
     if args not in ([], ["serve"]):
         sys.stderr.write(f"usage: {sys.argv[0]} [serve|describe]\n")
         return 2
-    serve(settings_type())
+    settings = settings_type()
+    configure_tracing(service=str(getattr(settings, "service_name", "valora")))
+    serve(settings)
     return 0
