@@ -252,3 +252,25 @@ def test_a_pod_monitor_that_misses_a_service_is_caught(
     monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "gateway"
     found = check_rendered(docs, "prod")
     assert {f.message for f in found} >= {"PodMonitor does not select predictor's pods"}
+
+
+# ---- the dashboard on-call opens first ---------------------------------------------------------
+
+
+def test_the_dashboard_opens_on_lag_dead_letters_and_retries(paths: Paths) -> None:
+    import json
+
+    board = json.loads((paths.root / "compose/grafana/dashboards/valora-overview.json").read_text())
+    panels = sorted(
+        (p for p in board["panels"] if p["type"] != "row"),
+        key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]),
+    )
+    first = [" ".join(t["expr"] for t in p["targets"]) for p in panels[:3]]
+    assert "valora_consumer_lag" in first[0]
+    assert "by (group, topic, partition)" in first[0]
+    assert "valora_consumer_dead_letters_total" in first[1]
+    assert "error_type" in first[1]
+    assert "valora_consumer_retries_total" in first[2]
+    assert "error_class" in first[2]
+    titles = {p["title"] for p in panels}
+    assert {"Messages handled / s by service", "Drift alerts firing"} <= titles  # kept
