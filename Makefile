@@ -16,7 +16,7 @@ REPLICAS ?=
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
 .PHONY: help uv monitoring setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
-	clean compose-up compose-down kfp-compile deploy-check monitoring-sync
+	clean compose-up compose-down kfp-compile deploy-check monitoring-sync docs
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, pinned schemas
 fmt: $(UV_DEP) ## format and auto-fix
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+docs: $(UV_DEP) ## write docs/asyncapi.yaml and .html (every topic: producers, consumers, contracts; commit them)
+	$(UV) run valora contracts asyncapi --dir docs
 
 schemas: $(UV_DEP) ## re-export the event JSON Schemas to contracts/schemas (commit the result)
 	$(UV) run valora contracts export
