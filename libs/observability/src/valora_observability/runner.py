@@ -184,9 +184,7 @@ def service_main(
     global _captured
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["describe"]:
-        sys.stdout.write(
-            json.dumps(describe(settings_type, commands=[*commands, "asyncapi"])) + "\n"
-        )
+        sys.stdout.write(json.dumps(describe(settings_type, commands=commands)) + "\n")
         return 0
     if args == ["asyncapi"]:  # build the app (nothing connects) and print its AsyncAPI
         settings = settings_type()
