@@ -40,6 +40,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _PROVIDER: TracerProvider | None = None
+_TRACERS: dict[str, trace.Tracer] = {}  # of the installed provider (get_tracer is not cheap)
 
 
 class TraceSettings(ValoraSettings):
@@ -74,6 +75,7 @@ def install(provider: TracerProvider) -> None:
 
     if _PROVIDER is not None:
         uninstall()
+    _TRACERS.clear()
     _PROVIDER = provider
     AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
 
@@ -86,6 +88,7 @@ def uninstall() -> None:
     if _PROVIDER is not None:
         AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
         _PROVIDER = None
+        _TRACERS.clear()
 
 
 def configure_tracing(*, service: str, settings: TraceSettings | None = None) -> bool:
@@ -111,7 +114,12 @@ def tracer_provider() -> TracerProvider | None:
 
 def tracer(name: str) -> trace.Tracer | None:
     """A tracer of the installed provider, or ``None`` while tracing is off."""
-    return None if _PROVIDER is None else _PROVIDER.get_tracer(name)
+    if _PROVIDER is None:
+        return None
+    found = _TRACERS.get(name)
+    if found is None:
+        found = _TRACERS[name] = _PROVIDER.get_tracer(name)
+    return found
 
 
 def current_trace_id() -> str | None:
