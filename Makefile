@@ -15,8 +15,8 @@ REPLICAS ?=
 # kustomize (for the deployment checks) is installed with `go install` into GOPATH/bin.
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
-.PHONY: help uv setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
-	clean compose-up compose-down kfp-compile deploy-check
+.PHONY: help uv monitoring setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
+	clean compose-up compose-down kfp-compile deploy-check monitoring-sync docs
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,7 +32,20 @@ $(UV_BOOT)/bin/uv:
 	|| { echo "could not install uv: install python3-venv or python3-pip, or uv itself"; exit 1; }
 	@$(UV_BOOT)/bin/uv --version
 
-setup: $(UV_DEP) ## install the Python environment (uv) and fetch the Kafka broker jars
+# Prometheus (with promtool) and Alertmanager: Debian packages, installed when missing (the dev
+# stack runs them; `make test` runs `promtool test rules`). policy-rc.d keeps apt from starting
+# the packages' own daemons on the default ports.
+monitoring: ## install Prometheus, promtool and Alertmanager (Debian packages) when missing
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	  || ! command -v prometheus-alertmanager >/dev/null; then \
+	  echo "Prometheus/Alertmanager missing: installing the Debian packages prometheus and prometheus-alertmanager"; \
+	  command -v apt-get >/dev/null || { echo "no apt-get: install prometheus, promtool and alertmanager yourself"; exit 1; }; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q \
+	    --no-install-recommends prometheus prometheus-alertmanager; \
+	fi
+
+setup: $(UV_DEP) monitoring ## install the Python environment (uv), Prometheus/Alertmanager, fetch the Kafka jars
 	$(UV) sync --frozen
 	$(UV) run valora stack fetch
 
@@ -45,10 +58,10 @@ stop: $(UV_DEP) ## stop everything `make run` started
 status: $(UV_DEP) ## show each component, its address and health
 	$(UV) run valora stack status
 
-test: $(UV_DEP) ## unit, API fuzzing, integration (starts the real dev stack), offline deployment tests
+test: $(UV_DEP) monitoring ## unit, API fuzzing, integration (starts the real dev stack), offline deployment tests
 	$(PYTEST) tests/unit tests/fuzz tests/integration tests/deploy
 
-test-e2e: $(UV_DEP) ## whole platform + fault tests (kill -9, outages) on an isolated real stack
+test-e2e: $(UV_DEP) monitoring ## whole platform + fault tests (kill -9, outages) on an isolated real stack
 	$(UV) run valora stack fetch
 	$(PYTEST) tests/e2e -m e2e -s
 
@@ -67,6 +80,9 @@ lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, pinned schemas
 fmt: $(UV_DEP) ## format and auto-fix
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+docs: $(UV_DEP) ## write docs/asyncapi.yaml and .html (every topic: producers, consumers, contracts; commit them)
+	$(UV) run valora contracts asyncapi --dir docs
 
 schemas: $(UV_DEP) ## re-export the event JSON Schemas to contracts/schemas (commit the result)
 	$(UV) run valora contracts export
@@ -94,6 +110,9 @@ compose-down: ## stop the docker compose stack
 
 kfp-compile: $(UV_DEP) ## compile the Kubeflow pipeline to kubeflow/pipeline.yaml (commit it)
 	$(UV) run python kubeflow/pipeline.py --output kubeflow/pipeline.yaml
+
+monitoring-sync: $(UV_DEP) ## regenerate k8s PrometheusRule/AlertmanagerConfig from compose/'s rules and routing
+	$(UV) run python -m valora_deploycheck.monitoring --write
 
 deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement
 	$(PYTEST) tests/deploy -m deploy

@@ -6,6 +6,7 @@ Examples::
     valora alerts tail --from-beginning       # the whole topic first
     valora alerts tail --json | jq .          # one JSON object per line, for machines
     valora alerts tail --model valora-price --max 1 --timeout 600
+    valora alerts webhook --port 9095         # print Alertmanager's notifications (pages)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from valora_contracts import DRIFT_ALERTS, DriftAlert
 from valora_messaging import KafkaSettings
+
+from valora_cli import alert_webhook
 
 __all__ = ["app", "format_alert"]
 
@@ -132,5 +135,18 @@ def tail(
                 timeout_s=timeout,
             )
         )
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command("webhook")
+def webhook(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9095,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw payloads.")] = False,
+) -> None:
+    """Receive Alertmanager webhook notifications and print them (Ctrl-C to stop)."""
+    try:
+        alert_webhook.serve(host=host, port=port, as_json=as_json)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -1,4 +1,5 @@
-"""``valora contracts``: export and check the JSON Schemas of every event."""
+"""``valora contracts``: export and check the JSON Schemas of every event, list the topics, and
+write the AsyncAPI document of every topic (``asyncapi``)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,21 @@ def topics() -> None:
     for topic in ALL_TOPICS:
         table.add_row(topic.name, topic.key, str(topic.partitions), topic.event.__name__)
     console.print(table)
+
+
+@app.command("asyncapi")
+def asyncapi_doc(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to write asyncapi.yaml and asyncapi.html.")
+    ] = Path("docs"),
+) -> None:
+    """Write the AsyncAPI document of every topic (from the services' FastStream apps and the
+    contracts; commit the result: a test pins it)."""
+    from valora_cli import asyncapi
+
+    written = asyncapi.write(directory, version=ASYNCAPI_VERSION)
+    console.print(f"wrote {', '.join(str(p) for p in written)}")
+
+
+ASYNCAPI_VERSION = "1.0.0"
+"""Version of the event catalogue (the topics carry their own .vN)."""

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from valora_messaging.batch import records_decoder
 from valora_messaging.settings import KafkaSettings
+from valora_messaging.tracing import broker_middlewares
 
 __all__ = ["batch_consumer_options", "consumer_options", "create_broker"]
 
@@ -39,7 +40,7 @@ def create_broker(
         retry_backoff_ms=100,
         graceful_timeout=settings.kafka_graceful_timeout_s,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        middlewares=tuple(middlewares),
+        middlewares=broker_middlewares(middlewares),  # + Kafka telemetry while tracing is on
         logger=logger or logging.getLogger(f"valora.{client_id}.broker"),
         log_level=logging.DEBUG,
     )

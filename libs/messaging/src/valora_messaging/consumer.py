@@ -32,6 +32,7 @@ from valora_messaging.fencing import PartitionTransactions
 from valora_messaging.policy import ErrorPolicy
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.sink import BatchSink
+from valora_messaging.tracing import consume_span
 
 __all__ = ["Handle", "Subscription", "subscribe"]
 
@@ -66,7 +67,8 @@ class _Consume:
 
     async def __call__(self, records: Any) -> None:
         try:
-            await self._consume(records)
+            with consume_span(records, topic=self._sub.topic.name, group=self._sub.group_id):
+                await self._consume(records)
             if self._sub.transactions is not None:  # offsets went with the transactions:
                 _mark_committed(records)  # no middleware may commit them again
         except NotOwnerError as exc:  # the new owner reprocesses; nothing was committed here

@@ -47,6 +47,7 @@ from valora_messaging.errors import (
 )
 from valora_messaging.metrics import ConsumerMetrics
 from valora_messaging.publishing import OutgoingRecord
+from valora_messaging.tracing import send_span
 
 __all__ = ["AssignedConsumer", "PartitionTransactions", "TransactionError"]
 
@@ -238,9 +239,13 @@ class PartitionTransactions:
     ) -> None:
         try:
             async with producer.transaction():
-                for out in records:
-                    headers = [(k, v.encode()) for k, v in out.headers.items()] or None
-                    await producer.send(out.topic, out.value, key=out.key, headers=headers)
+                with send_span(
+                    records[0].topic if records else tp.topic, count=len(records)
+                ) as traced:
+                    for out in records:
+                        merged = {**traced, **out.headers}
+                        headers = [(k, v.encode()) for k, v in merged.items()] or None
+                        await producer.send(out.topic, out.value, key=out.key, headers=headers)
                 await producer.send_offsets_to_transaction({tp: next_offset}, self._group_id)
         except KafkaError as exc:
             if classify(exc) is ErrorClass.FENCED:

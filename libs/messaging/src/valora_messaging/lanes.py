@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 
 from valora_messaging.publishing import OutgoingRecord
 from valora_messaging.settings import KafkaSettings
+from valora_messaging.tracing import send_span
 
 __all__ = ["ProducerLanes", "lane_producer"]
 
@@ -95,11 +96,13 @@ class ProducerLanes:
         lane = min(range(len(self._producers)), key=self._pending.__getitem__)
         producer = self._producers[lane]
         deliveries: list[asyncio.Future[Any]] = []
-        for record in records:
-            headers = [(k, v.encode()) for k, v in record.headers.items()] or None
-            deliveries.append(
-                await producer.send(record.topic, record.value, key=record.key, headers=headers)
-            )
+        with send_span(records[0].topic if records else "", count=len(records)) as traced:
+            for record in records:
+                merged = {**traced, **record.headers}
+                headers = [(k, v.encode()) for k, v in merged.items()] or None
+                deliveries.append(
+                    await producer.send(record.topic, record.value, key=record.key, headers=headers)
+                )
         self._pending[lane] += 1
         done = asyncio.ensure_future(_all_delivered(deliveries))
         done.add_done_callback(lambda _: self._release(lane))

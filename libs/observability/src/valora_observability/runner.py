@@ -31,14 +31,16 @@ from pydantic_settings import BaseSettings
 
 from valora_observability import lifecycle
 from valora_observability.logs import LogSettings
+from valora_observability.tracing import TraceSettings, configure_tracing
 
-__all__ = ["DESCRIBE_VERSION", "describe", "run_service", "service_main"]
+__all__ = ["DESCRIBE_VERSION", "asyncapi", "describe", "run_service", "service_main"]
 
 logger = logging.getLogger(__name__)
 
 DESCRIBE_VERSION = 1
 STARTUP_FAILURE = 3  # uvicorn.run's exit status when the app cannot start
 S = TypeVar("S", bound=BaseSettings)
+_captured: list[Any] | None = None  # set by ``asyncapi``: run_service hands the app over
 
 
 def run_service(
@@ -57,6 +59,9 @@ def run_service(
     :func:`~valora_observability.lifecycle.exit_code` after ``fatal``, and with 3 (as
     ``uvicorn.run``) when the app failed to start.
     """
+    if _captured is not None:  # `asyncapi`: the app is wanted, not served
+        _captured.append(app)
+        return
     config = uvicorn.Config(
         app,
         host=host,
@@ -125,10 +130,12 @@ def describe(settings_type: type[BaseSettings], *, commands: Sequence[str] = ())
 
     ``{"describe_version": 1, "settings_class": ..., "commands": [...], "settings": {field:
     {"env": [names], "required": bool, "default": value, "description": str}}}``; the fields
-    of :class:`~valora_observability.logs.LogSettings` are included (every service reads them
-    through ``configure_logging``).
+    of :class:`~valora_observability.logs.LogSettings` and
+    :class:`~valora_observability.tracing.TraceSettings` are included (every service reads them
+    through ``configure_logging`` and :func:`service_main`).
     """
     fields = _fields(LogSettings)
+    fields.update(_fields(TraceSettings))
     fields.update(_fields(settings_type))
     return {
         "describe_version": DESCRIBE_VERSION,
@@ -136,6 +143,25 @@ def describe(settings_type: type[BaseSettings], *, commands: Sequence[str] = ())
         "commands": ["serve", "describe", *commands],
         "settings": fields,
     }
+
+
+def asyncapi(app: Any, *, title: str) -> dict[str, Any]:
+    """What the brokers in ``app`` (an ``AsgiFastStream``, or an ASGI app keeping its broker in
+    ``app.state.broker``) consume: ``{"title", "asyncapi": FastStream's AsyncAPI 3.0 document,
+    "subscribers": [{"topics": [...], "group": id or None}]}``."""
+    from faststream.specification import AsyncAPI  # only this command needs FastStream's
+
+    brokers = list(getattr(app, "brokers", None) or [app.state.broker])
+    spec = AsyncAPI(*brokers, title=title, schema_version="3.0.0").to_specification()
+    subscribers = [
+        {
+            "topics": [str(getattr(t, "name", t)) for t in getattr(s, "topics", [])],
+            "group": getattr(s, "group_id", None),
+        }
+        for broker in brokers
+        for s in broker.subscribers
+    ]
+    return {"title": title, "asyncapi": spec.to_jsonable(), "subscribers": subscribers}
 
 
 def service_main(
@@ -147,16 +173,33 @@ def service_main(
 ) -> int:
     """``python -m valora_<service> [serve|describe]``; returns the exit status.
 
-    ``serve`` (the default) builds the settings and calls ``serve(settings)``; ``describe``
+    ``asyncapi`` builds the app as ``serve`` would, without serving it, and prints the AsyncAPI
+    document of its brokers (FastStream's) as one JSON line. ``serve`` (the default) builds the
+    settings, turns tracing on when an OTLP endpoint is
+    configured (:func:`~valora_observability.tracing.configure_tracing`, named after the
+    service) and calls ``serve(settings)``; ``describe``
     prints :func:`describe` as one JSON line and builds nothing. ``commands`` are further
     first words the entry point accepts (listed by ``describe``; the caller dispatches them).
     """
+    global _captured
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["describe"]:
         sys.stdout.write(json.dumps(describe(settings_type, commands=commands)) + "\n")
         return 0
+    if args == ["asyncapi"]:  # build the app (nothing connects) and print its AsyncAPI
+        settings = settings_type()
+        _captured = []
+        try:
+            serve(settings)
+        finally:
+            apps, _captured = _captured, None
+        title = str(getattr(settings, "service_name", "valora"))
+        sys.stdout.write(json.dumps(asyncapi(apps[0], title=title)) + "\n")
+        return 0
     if args not in ([], ["serve"]):
         sys.stderr.write(f"usage: {sys.argv[0]} [serve|describe]\n")
         return 2
-    serve(settings_type())
+    settings = settings_type()
+    configure_tracing(service=str(getattr(settings, "service_name", "valora")))
+    serve(settings)
     return 0

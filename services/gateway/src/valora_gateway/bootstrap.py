@@ -127,6 +127,8 @@ def build_app(
         },
     )
     runtime = _Runtime(settings, broker, engine, client, runner)
-    return create_http_app(
+    app = create_http_app(
         services=services, settings=settings, metrics=metrics, lifespan=runtime.lifespan
     )
+    app.state.broker = broker  # its AsyncAPI: python -m valora_gateway asyncapi
+    return app

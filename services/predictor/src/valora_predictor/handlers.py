@@ -35,6 +35,7 @@ from valora_messaging import (
     encode_event,
     to_failed,
 )
+from valora_messaging.tracing import record_trace_id
 
 from valora_predictor.errors import (
     InvalidRecordError,
@@ -112,7 +113,9 @@ class RequestHandler:
         requests: list[PredictionRequested] = []
         for record, req in decoded:
             if req.reply_to in existing:
-                requests.append(req)
+                # while tracing is on, lineage keeps the OpenTelemetry trace the request came in
+                traced = record_trace_id(record)
+                requests.append(req if traced in (None, req.trace_id) else _retraced(req, traced))
             else:
                 error = UnknownReplyTopicError(f"reply topic {req.reply_to!r} does not exist")
                 failed.append(to_failed(record, error))
@@ -187,6 +190,10 @@ class RequestHandler:
         )
 
 
+def _retraced(request: PredictionRequested, trace_id: str) -> PredictionRequested:
+    return request.model_copy(update={"trace_id": trace_id})
+
+
 def stream_input_id(listing: ValidatedListing) -> str:
     """Idempotency key of a streamed listing: the same listing content is valued once."""
     key = f"{listing.listing_id}:{listing.content_hash[:32]}"
@@ -238,7 +245,7 @@ class StreamHandler:
                     input_id=stream_input_id(listing),
                     listing_id=listing.listing_id,
                     features=listing.features,
-                    trace_id=listing.trace_id,
+                    trace_id=record_trace_id(record) or listing.trace_id,
                 )
             )
         if items and not self._valuer.has_champion:

@@ -18,6 +18,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
 
 from valora_deploycheck.findings import Finding
+from valora_deploycheck.monitoring import MONITORING_API
 
 __all__ = [
     "K8S_VERSIONS",
@@ -65,17 +66,31 @@ def find_kustomize() -> list[str]:
     )
 
 
+class _RenderedLoader(yaml.SafeLoader):
+    """PyYAML (YAML 1.1) reads a plain ``=`` as the ``value`` tag; kustomize writes matchers'
+    ``matchType: =`` unquoted (YAML 1.2, a string)."""
+
+
+def _plain(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_RenderedLoader.add_constructor("tag:yaml.org,2002:value", _plain)
+
+
 def render_overlay(directory: Path) -> list[dict[str, Any]]:
     argv = [*find_kustomize(), str(directory)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         raise KustomizeError(f"{' '.join(argv)} failed:\n{result.stderr.strip()}")
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    return [d for d in yaml.load_all(result.stdout, Loader=_RenderedLoader) if d]
 
 
 def validate_schemas(docs: list[dict[str, Any]], where: str) -> list[Finding]:
     out: list[Finding] = []
     for doc in docs:
+        if str(doc.get("apiVersion", "")).startswith(MONITORING_API):
+            continue  # Prometheus Operator resources: checked by valora_deploycheck.monitoring
         ident = f"{where}:{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
         for version in K8S_VERSIONS:
             try:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import yaml
 
-from valora_deploycheck import artifacts, compose, consistency, k8s, k8s_consistency, kubeflow
+from valora_deploycheck import (
+    artifacts,
+    compose,
+    consistency,
+    k8s,
+    k8s_consistency,
+    kubeflow,
+    monitoring,
+)
 from valora_deploycheck.expectations import discover_services, repo_root
 from valora_deploycheck.findings import Finding
 
@@ -42,6 +50,7 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
     out += consistency.check_compose_consistency(project, services)
     out += artifacts.check_dockerfile(p.dockerfile, p.root)
     out += artifacts.check_prometheus(p.prometheus, services)
+    out += monitoring.check_monitoring()
     for dash in p.dashboards:
         out += artifacts.check_dashboard_metrics(dash, p.root, services)
     keys = secret_template_keys(p.secret_template)
@@ -55,6 +64,7 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
         out += k8s.validate_schemas(docs, where)
         out += k8s.check_manifests(docs, where, keys)
         out += k8s_consistency.check_k8s_consistency(docs, where, services)
+        out += monitoring.check_rendered(docs, where)
     with tempfile.TemporaryDirectory() as tmp:
         compiled = kubeflow.compile_pipeline(p.pipeline, Path(tmp) / "pipeline.yaml")
         out += kubeflow.check_pipeline(compiled, p.pipeline_yaml)

@@ -115,6 +115,50 @@ class DevstackSettings(ValoraSettings):
         ge=4096,
         description="Size bound of a service's <name>.stdout.log (output outside logging).",
     )
+    # ---- monitoring (Prometheus + Alertmanager, Debian packages: `make monitoring`) ---------
+    prometheus_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Prometheus's port. Default: 19090 + service_port_offset.",
+    )
+    alertmanager_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Alertmanager's port. Default: 19094 + service_port_offset.",
+    )
+    prometheus_bin: str = Field(default="prometheus", description="Prometheus binary.")
+    alertmanager_bin: str = Field(
+        default="prometheus-alertmanager",
+        description="Alertmanager binary (Debian's name; 'alertmanager' is tried too).",
+    )
+    monitoring_sources: Path | None = Field(
+        default=None,
+        description="Directory holding prometheus/rules/valora.yml and "
+        "alertmanager/alertmanager.yml. Default: the repository's compose/ directory.",
+    )
+    prometheus_scrape_interval_s: float = Field(default=10.0, gt=0, le=300)
+    prometheus_evaluation_interval_s: float = Field(default=15.0, gt=0, le=300)
+    prometheus_retention: str = Field(default="2d", description="TSDB retention (time).")
+    prometheus_retention_size: str = Field(default="512MB", description="TSDB size bound.")
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="Where the dev stack's Alertmanager posts notifications (e.g. "
+        "`valora alerts webhook` on http://127.0.0.1:9095/alerts). Unset: none are sent "
+        "(alerts still show in Alertmanager).",
+    )
+    alertmanager_group_wait_s: float | None = Field(
+        default=None, gt=0, description="Overrides the routing file's group_wait."
+    )
+    alertmanager_group_interval_s: float | None = Field(
+        default=None, gt=0, description="Overrides the routing file's group_interval."
+    )
+    alertmanager_repeat_interval_s: float | None = Field(
+        default=None, gt=0, description="Overrides the routing file's repeat_interval."
+    )
+    monitoring_start_timeout_s: float = Field(default=60.0, gt=0)
+
     kafka_start_timeout_s: float = Field(default=120.0, gt=0)
     postgres_start_timeout_s: float = Field(default=60.0, gt=0)
     mlflow_start_timeout_s: float = Field(default=120.0, gt=0)
@@ -168,6 +212,14 @@ class DevstackSettings(ValoraSettings):
     def mlflow_address(self) -> HostPort:
         parts = urlsplit(self.mlflow_url_str)
         return HostPort(parts.hostname or "127.0.0.1", parts.port or 80)
+
+    @property
+    def prometheus_address(self) -> HostPort:
+        return HostPort("127.0.0.1", self.prometheus_port or 19090 + self.service_port_offset)
+
+    @property
+    def alertmanager_address(self) -> HostPort:
+        return HostPort("127.0.0.1", self.alertmanager_port or 19094 + self.service_port_offset)
 
     @property
     def mlflow_backend_uri(self) -> str:

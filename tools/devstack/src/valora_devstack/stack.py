@@ -1,10 +1,11 @@
 """The dev stack: a registry of components and ``up`` / ``down`` / ``status`` over them.
 
 Components start in dependency waves (independent ones in parallel: PostgreSQL and Kafka start
-together, MLflow after PostgreSQL) and stop in reverse order. Valora services run as one or
-more replicas (``up(replicas={"validator": 2})``; see :mod:`.services`); ``only`` names a
-component (``validator-1``) or a service (``validator``: all its replicas), and
-:func:`component` finds one by name to ``up``/``down``/``freeze``/``thaw`` it alone.
+together, MLflow after PostgreSQL, Prometheus after the services) and stop in reverse order.
+Valora services run as one or more replicas (``up(replicas={"validator": 2})``; see
+:mod:`.services`); ``only`` names a component (``validator-1``) or a service (``validator``: all
+its replicas), and :func:`component` finds one by name to ``up``/``down``/``freeze``/``thaw``
+it alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from valora_devstack.component import Component, ComponentStatus, ProcessCompone
 from valora_devstack.kafka import KafkaBroker, external_kafka
 from valora_devstack.kafka_jars import kafka_classpath
 from valora_devstack.mlflow_server import MlflowServer
+from valora_devstack.monitoring import (
+    MONITORING,
+    Alertmanager,
+    Prometheus,
+    find_binary,
+    refresh_targets,
+)
 from valora_devstack.postgres import PostgresCluster, external_postgres, find_pg_bin
 from valora_devstack.process import DevstackError
 from valora_devstack.services import service_components, split_replica
@@ -61,7 +69,7 @@ def _kafka(settings: DevstackSettings) -> Component:
 INFRASTRUCTURE = ("postgres", "kafka", "mlflow")
 """The real components everything else needs; tests bring up only these."""
 
-_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer]
+_REGISTRY: list[ComponentFactory] = [_postgres, _kafka, MlflowServer, Alertmanager, Prometheus]
 
 
 def register_component(factory: ComponentFactory) -> ComponentFactory:
@@ -209,6 +217,7 @@ def up(
                     started.append(name)
             if errors:
                 raise errors[0]
+    refresh_targets(settings)  # Prometheus scrapes every replica running now
     logger.info(
         "stack up",
         extra={
@@ -238,6 +247,7 @@ def down(
         for c in reversed(wave):
             if c.down():
                 stopped.append(c.name)
+    refresh_targets(settings)
     logger.info("stack down", extra={"stopped": stopped})
     return stopped
 
@@ -252,13 +262,16 @@ def info(settings: DevstackSettings | None = None) -> StackInfo:
 
 
 def fetch(settings: DevstackSettings | None = None) -> dict[str, str]:
-    """Fetch what ``up`` needs ahead of time (the Kafka jars) and locate the binaries."""
+    """Fetch what ``up`` needs ahead of time (the Kafka jars) and locate the binaries
+    (PostgreSQL's, Prometheus and Alertmanager: ``make monitoring`` installs the latter)."""
     settings = settings or DevstackSettings()
     found: dict[str, str] = {}
     if settings.kafka_is_managed:
         found["kafka_classpath"] = kafka_classpath(settings)
     if settings.postgres_is_managed:
         found["postgres_bin"] = str(find_pg_bin())
+    found["prometheus_bin"] = find_binary(settings.prometheus_bin)
+    found["alertmanager_bin"] = find_binary(settings.alertmanager_bin, "alertmanager")
     return found
 
 
@@ -270,7 +283,7 @@ def services_paused(settings: DevstackSettings | None = None) -> Iterator[list[s
     paused = [
         s.name
         for s in status(settings)
-        if s.name not in INFRASTRUCTURE and s.state is not State.STOPPED
+        if s.name not in (*INFRASTRUCTURE, *MONITORING) and s.state is not State.STOPPED
     ]
     if paused:
         logger.warning("pausing dev-stack services", extra={"services": paused})

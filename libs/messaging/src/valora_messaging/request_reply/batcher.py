@@ -16,8 +16,10 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
+from opentelemetry.context import Context
 from valora_contracts import PredictionInput, PredictionResult
 
+from valora_messaging import tracing
 from valora_messaging.request_reply.errors import InvalidReplyError
 
 __all__ = ["MicroBatcher", "SendBatch"]
@@ -27,7 +29,8 @@ logger = logging.getLogger(__name__)
 SendBatch = Callable[[Sequence[PredictionInput]], Awaitable[list[PredictionResult]]]
 """Sends one batch and returns its results (any order, matched by ``input_id``)."""
 
-_Waiter = tuple[PredictionInput, "asyncio.Future[PredictionResult]"]
+_Waiter = tuple[PredictionInput, "asyncio.Future[PredictionResult]", Context | None]
+"""An input, its caller's future and (while tracing is on) its caller's trace context."""
 
 
 class MicroBatcher:
@@ -70,7 +73,7 @@ class MicroBatcher:
         if self._flusher is None:
             raise RuntimeError("micro-batcher is not started")
         future: asyncio.Future[PredictionResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        self._queue.append((item, future, tracing.capture()))
         self._wake.set()
         return await future
 
@@ -93,14 +96,15 @@ class MicroBatcher:
 
     async def _dispatch(self, batch: list[_Waiter]) -> None:
         try:
-            results = await self._send([item for item, _ in batch])
+            with tracing.activate([parent for _, _, parent in batch]):  # the first caller's trace
+                results = await self._send([item for item, _, _ in batch])
         except Exception as exc:
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         by_id = {r.input_id: r for r in results}
-        for item, future in batch:
+        for item, future, _ in batch:
             if future.done():  # the caller went away (cancelled)
                 continue
             result = by_id.get(item.input_id)

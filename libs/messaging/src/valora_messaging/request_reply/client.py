@@ -34,6 +34,7 @@ from valora_contracts import (
     new_id,
     reply_topic,
 )
+from valora_observability.tracing import current_trace_id
 
 from valora_messaging.batch import InRecord, records_decoder
 from valora_messaging.codec import encode_event
@@ -49,6 +50,7 @@ from valora_messaging.request_reply.errors import (
 )
 from valora_messaging.request_reply.inbox import DeadLetterHook, ReplyInbox, ReplyStats
 from valora_messaging.settings import KafkaSettings
+from valora_messaging.tracing import consume_span
 
 __all__ = ["REQUEST_ITEMS", "RequestReplyClient", "RequestSender"]
 
@@ -164,7 +166,8 @@ class RequestReplyClient:
     async def handle_replies(self, records: Any) -> None:
         """The reply subscriber: ``records`` is the ``list[InRecord]`` of one poll."""
         batch: Sequence[InRecord] = records
-        await self._inbox.handle(batch)
+        with consume_span(batch, topic=self._replies.name, group=None):
+            await self._inbox.handle(batch)
 
     async def start(self) -> None:
         """Start the producers, wait until the reply topic delivers, start micro-batching."""
@@ -202,12 +205,22 @@ class RequestReplyClient:
         """Publish one chunk of a batch job and wait for Kafka's acknowledgement (its replies
         are not awaited: completion is read from the stored predictions)."""
         event = PredictionRequested(
-            reply_to=self._replies.name, source="batch", batch_job_id=job_id, items=list(items)
+            reply_to=self._replies.name,
+            source="batch",
+            batch_job_id=job_id,
+            items=list(items),
+            trace_id=current_trace_id() or new_id(),
         )
         await self._publish(self._requests.name, encode_event(event), event.correlation_id)
 
     async def _request(self, items: Sequence[PredictionInput]) -> list[PredictionResult]:
-        event = PredictionRequested(reply_to=self._replies.name, source="sync", items=list(items))
+        # While tracing is on, the event's trace id is the OpenTelemetry trace it travels in.
+        event = PredictionRequested(
+            reply_to=self._replies.name,
+            source="sync",
+            items=list(items),
+            trace_id=current_trace_id() or new_id(),
+        )
         reply = await self._exchange(self._requests.name, event.correlation_id, encode_event(event))
         error = remote_error(reply)
         if error is not None:

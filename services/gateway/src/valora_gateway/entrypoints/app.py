@@ -20,6 +20,7 @@ from valora_gateway.entrypoints.middleware import (
     MetricsMiddleware,
 )
 from valora_gateway.entrypoints.routes import ROUTERS
+from valora_gateway.entrypoints.tracing import instrument
 from valora_gateway.settings import GatewaySettings
 
 __all__ = ["create_http_app"]
@@ -57,4 +58,5 @@ def create_http_app(
         upload_prefix="/batch-jobs",
     )
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics))
+    instrument(app)  # traces while tracing is on; nothing otherwise
     return app
