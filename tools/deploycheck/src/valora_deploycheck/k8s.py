@@ -18,6 +18,12 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
 
 from valora_deploycheck.findings import Finding
+from valora_deploycheck.k8s_network import (
+    WORKLOAD_KINDS,
+    check_network_policies,
+    ident,
+    selects,
+)
 from valora_deploycheck.monitoring import MONITORING_API
 
 __all__ = [
@@ -36,7 +42,6 @@ OVERLAYS = ("dev", "staging", "prod")
 K8S_VERSIONS = tuple(
     v for v in os.environ.get("DEPLOYCHECK_K8S_VERSIONS", "1.33.0,1.37.0").split(",") if v
 )
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 
 class KustomizeError(RuntimeError):
@@ -125,27 +130,6 @@ def containers(doc: dict[str, Any], *, init: bool = True) -> Iterator[dict[str, 
         yield from pod.get("initContainers") or []
 
 
-def _ident(doc: dict[str, Any]) -> str:
-    return f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
-
-
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    match = selector.get("matchLabels") or {}
-    if any(labels.get(k) != v for k, v in match.items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str]) -> list[Finding]:
     """Platform rules every overlay must keep (independent of which services exist)."""
     out: list[Finding] = []
@@ -156,7 +140,7 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
         if pod_spec(doc) is not None:
             out += _pod_findings(doc, where, secret_keys)
     out += _workload_findings(by_kind, where)
-    out += _check_network_policies(docs, where)
+    out += check_network_policies(docs, where)
     out += _secret_findings(by_kind.get("Secret", []), where)
     return out
 
@@ -164,7 +148,7 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
 def _pod_findings(doc: dict[str, Any], where: str, secret_keys: set[str]) -> list[Finding]:
     """Security context, resources and secret references of one pod template."""
     out: list[Finding] = []
-    loc = f"{where}:{_ident(doc)}"
+    loc = f"{where}:{ident(doc)}"
     psc = (pod_spec(doc) or {}).get("securityContext") or {}
     if psc.get("runAsNonRoot") is not True or not psc.get("runAsUser"):
         out.append(Finding("error", loc, "pod securityContext must set runAsNonRoot and runAsUser"))
@@ -207,7 +191,7 @@ def _workload_findings(by_kind: dict[str, list[dict[str, Any]]], where: str) -> 
     }
     pdbs = by_kind.get("PodDisruptionBudget", [])
     for doc in (d for k in WORKLOAD_KINDS for d in by_kind.get(k, [])):
-        loc = f"{where}:{_ident(doc)}"
+        loc = f"{where}:{ident(doc)}"
         for ctr in containers(doc, init=False):
             cloc = f"{loc}/{ctr.get('name')}"
             for probe, path in (
@@ -222,7 +206,7 @@ def _workload_findings(by_kind: dict[str, list[dict[str, Any]]], where: str) -> 
         hpa = hpa_targets.get((doc["kind"], doc["metadata"]["name"]))
         replicas = hpa["spec"].get("minReplicas", 1) if hpa else doc["spec"].get("replicas", 1)
         if (replicas > 1 or hpa) and not any(
-            _selects(p["spec"].get("selector") or {}, labels) for p in pdbs
+            selects(p["spec"].get("selector") or {}, labels) for p in pdbs
         ):
             out.append(Finding("error", loc, "several replicas but no PodDisruptionBudget"))
     for name in ("gateway", "predictor"):
@@ -245,7 +229,7 @@ def _secret_findings(secrets: list[dict[str, Any]], where: str) -> list[Finding]
                 out.append(
                     Finding(
                         "error",
-                        f"{where}:{_ident(secret)}",
+                        f"{where}:{ident(secret)}",
                         f"{key}: real-looking secret value committed",
                     )
                 )
@@ -256,48 +240,3 @@ def SECRETISH_ENV(name: str) -> bool:  # noqa: N802 - reads like a constant patt
     from valora_deploycheck.compose import SECRETISH
 
     return bool(SECRETISH.search(name)) or name.endswith("DATABASE_URL")
-
-
-def _check_network_policies(docs: list[dict[str, Any]], where: str) -> list[Finding]:
-    """Default-deny ingress for every pod; only the gateway open to sources outside the cluster
-    (a rule without ``from`` or with an ``ipBlock``); other rules only from namespaces."""
-    out: list[Finding] = []
-    policies = [d for d in docs if d.get("kind") == "NetworkPolicy"]
-    deny_all = [
-        p
-        for p in policies
-        if p["spec"].get("podSelector") in ({}, None)
-        and "Ingress" in (p["spec"].get("policyTypes") or [])
-        and not p["spec"].get("ingress")
-    ]
-    if not deny_all:
-        out.append(Finding("error", where, "no default-deny ingress NetworkPolicy"))
-    workload_labels = {
-        d["metadata"]["name"]: ((d["spec"].get("template") or {}).get("metadata") or {}).get(
-            "labels"
-        )
-        or {}
-        for d in docs
-        if d.get("kind") in WORKLOAD_KINDS
-    }
-    for p in policies:
-        for rule in p["spec"].get("ingress") or []:
-            sources = rule.get("from")
-            external = not sources or any("ipBlock" in s for s in sources)
-            if not external:
-                continue
-            selected = [
-                n
-                for n, labels in workload_labels.items()
-                if _selects(p["spec"].get("podSelector") or {}, labels)
-            ]
-            others = [n for n in selected if n != "gateway"]
-            if others:
-                out.append(
-                    Finding(
-                        "error",
-                        f"{where}:{_ident(p)}",
-                        f"opens {others} to traffic from outside the cluster",
-                    )
-                )
-    return out
