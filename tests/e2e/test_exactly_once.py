@@ -114,6 +114,8 @@ async def test_every_listing_is_validated_exactly_once_through_a_fault(
         in_flight = len(ids) - _outcomes(collector.log)
         at_fault = time.monotonic()
         exits: dict[str, Any] = {}
+        logs = {n: settings.log_dir / f"{n}-1.log" for n in ("ingestion", "validator")}
+        log_start = {n: p.stat().st_size if p.exists() else 0 for n, p in logs.items()}
         if fault == "freeze":
             frozen = [victims[("ingestion", 1)], victims[("validator", 1)]]
             for component in frozen:
@@ -145,6 +147,11 @@ async def test_every_listing_is_validated_exactly_once_through_a_fault(
                total_s=round(finished - t0, 1))  # fmt: skip
         assert done, f"{_outcomes(collector.log)} of {len(ids)} outcomes"
         assert tally["dead_letters"] == 0
+        for name in ("ingestion", "validator"):  # a fenced zombie ends itself, saying why
+            if exits.get(f"{name}-1") == "exited":
+                with logs[name].open("rb") as log:
+                    log.seek(log_start[name])
+                    assert b"fenced" in log.read(), f"{name}-1 exited without being fenced"
         assert (tally["duplicates"], tally["lost"], tally["unknown"]) == (0, 0, 0), tally
     finally:
         await collector.stop()

@@ -83,13 +83,30 @@ def test_health_app_reports_each_check() -> None:
 
 
 def test_freeze_heap_moves_the_live_heap_out_of_the_collectors_reach() -> None:
+    """What was alive at the freeze is never scanned (a cycle from before it survives a full
+    collection), while what is allocated afterwards is still collected."""
     import gc
+    import weakref
 
     from valora_observability import freeze_heap
 
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a reference cycle: only the cyclic collector frees it
+
+    before = Node()
+    before_ref = weakref.ref(before)
     try:
         frozen = freeze_heap(reason="test")
         assert frozen == gc.get_freeze_count() > 1000  # the interpreter's and pytest's objects
-        assert gc.collect(2) >= 0  # collections still run, over what is allocated afterwards
+        del before
+        after = Node()
+        after_ref = weakref.ref(after)
+        del after
+        gc.collect(2)
+        assert after_ref() is None  # allocated after the freeze: collected
+        assert before_ref() is not None  # frozen: out of the collector's reach
     finally:
         gc.unfreeze()
+    gc.collect(2)
+    assert before_ref() is None  # unfrozen, the old cycle is collected again
