@@ -81,7 +81,7 @@ def test_a_dashboard_with_an_unknown_metric_is_reported(
     broken.write_text(
         paths.dashboards[0]
         .read_text()
-        .replace("valora_dead_letters_total", "valora_deadletters_total")
+        .replace("valora_consumer_dead_letters_total", "valora_deadletters_total")
     )
     assert any(
         "valora_deadletters_total" in str(f)

@@ -27,12 +27,6 @@ class ServiceMetrics:
             ["service", "topic", "outcome"],
             registry=self.registry,
         )
-        self.dead_letters = Counter(
-            "valora_dead_letters_total",
-            "Records sent to a dead-letter topic.",
-            ["service", "topic"],
-            registry=self.registry,
-        )
         self.handler_seconds = Histogram(
             "valora_handler_seconds",
             "Time to handle one message or batch.",
