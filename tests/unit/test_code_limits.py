@@ -49,3 +49,12 @@ def test_no_function_is_longer_than_80_lines() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long[f"{path.relative_to(ROOT)}:{node.name}"] = lines
     assert long == {}
+
+
+def test_test_modules_have_unique_names_across_the_tiers() -> None:
+    """pytest imports test modules by their base name (no packages): two tiers with the same
+    module name break collection of ``pytest tests``."""
+    names: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
