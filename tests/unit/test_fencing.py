@@ -73,6 +73,10 @@ class FakeProducer:
 class FakeConsumer:
     broker: FakeBroker
     seeks: dict[TopicPartition, int] = field(default_factory=dict)
+    assigned: set[TopicPartition] = field(default_factory=set)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
 
     async def committed(self, tp: TopicPartition) -> int | None:
         return self.broker.committed.get(tp)
@@ -116,7 +120,7 @@ async def test_assignment_fences_by_partition_and_seeks_to_the_final_committed_o
     assert sorted(p.id for p in made) == [f"g.{TOPIC}.0", f"g.{TOPIC}.1"]
     assert consumer.seeks == {TopicPartition(TOPIC, 1): 40}
     stale = _records(range(35, 45), partition=1)
-    assert [r.offset for r in tx.admit(stale)] == list(range(40, 45))
+    assert [r.offset for r in await tx.admit(stale)] == list(range(40, 45))
 
 
 async def test_a_zombie_cannot_commit_after_the_new_owner_claimed_its_partition() -> None:
@@ -124,11 +128,11 @@ async def test_a_zombie_cannot_commit_after_the_new_owner_claimed_its_partition(
     tp = TopicPartition(TOPIC, 0)
     zombie, _ = _replica(broker)
     await zombie.on_assigned([tp])
-    batch = zombie.admit(_records(range(0, 10)))
+    batch = await zombie.admit(_records(range(0, 10)))
     # the zombie freezes before committing; the group gives the partition to a new owner
     owner, _owner_consumer = _replica(broker)
     await owner.on_assigned([tp])
-    await _process(owner, owner.admit(_records(range(0, 10))))
+    await _process(owner, await owner.admit(_records(range(0, 10))))
     with pytest.raises(FencedError):
         await _process(zombie, batch)
     assert zombie.fenced
@@ -142,7 +146,7 @@ async def test_a_batch_admitted_before_a_reassignment_is_refused_at_write() -> N
     tp = TopicPartition(TOPIC, 0)
     tx, _ = _replica(broker)
     await tx.on_assigned([tp])
-    batch = tx.admit(_records(range(0, 5)))
+    batch = await tx.admit(_records(range(0, 5)))
     await tx.on_revoked([tp])
     broker.committed[tp] = 5  # another replica processed them meanwhile
     await tx.on_assigned([tp])
@@ -154,7 +158,9 @@ async def test_a_batch_admitted_before_a_reassignment_is_refused_at_write() -> N
 async def test_records_of_unowned_partitions_are_not_admitted() -> None:
     tx, _ = _replica(FakeBroker())
     await tx.on_assigned([TopicPartition(TOPIC, 0)])
-    admitted = tx.admit(_records(range(0, 3), partition=0) + _records(range(0, 3), partition=4))
+    admitted = await tx.admit(
+        _records(range(0, 3), partition=0) + _records(range(0, 3), partition=4)
+    )
     assert {r.partition for r in admitted} == {0}
 
 
@@ -162,8 +168,8 @@ async def test_the_expected_offset_moves_with_each_transaction() -> None:
     broker = FakeBroker()
     tx, _ = _replica(broker)
     await tx.on_assigned([TopicPartition(TOPIC, 0)])
-    await _process(tx, tx.admit(_records(range(0, 5))))
-    assert [r.offset for r in tx.admit(_records(range(3, 8)))] == [5, 6, 7]
+    await _process(tx, await tx.admit(_records(range(0, 5))))
+    assert [r.offset for r in await tx.admit(_records(range(3, 8)))] == [5, 6, 7]
 
 
 async def test_dead_letters_commit_with_the_outputs_and_the_offset() -> None:
@@ -171,7 +177,7 @@ async def test_dead_letters_commit_with_the_outputs_and_the_offset() -> None:
     tx, _ = _replica(broker)
     tp = TopicPartition(TOPIC, 0)
     await tx.on_assigned([tp])
-    records = tx.admit(_records(range(0, 2)))
+    records = await tx.admit(_records(range(0, 2)))
     bad = FailedRecord(b"v1", None, TOPIC, 0, 1, ValueError("bad"))
     await tx.write(outputs=[OutgoingRecord("out.v1", b"v0")], failed=[bad], offsets={(TOPIC, 0): 2})
     assert [t for t, _ in broker.records] == ["out.v1", "listings.ingested.dlq.v1"]
@@ -186,7 +192,7 @@ async def test_revocation_waits_for_the_transaction_in_flight() -> None:
     tp = TopicPartition(TOPIC, 0)
     await tx.on_assigned([tp])
     made[0].hold = asyncio.Event()
-    writing = asyncio.create_task(_process(tx, tx.admit(_records(range(0, 3)))))
+    writing = asyncio.create_task(_process(tx, await tx.admit(_records(range(0, 3)))))
     await asyncio.sleep(0.01)
     revoking = asyncio.create_task(tx.on_revoked([tp]))
     await asyncio.sleep(0.01)
@@ -200,6 +206,40 @@ async def test_revocation_waits_for_the_transaction_in_flight() -> None:
 async def test_a_write_spanning_two_partitions_is_refused() -> None:
     tx, _ = _replica(FakeBroker())
     await tx.on_assigned([TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])
-    records = tx.admit(_records(range(0, 2), 0) + _records(range(0, 2), 1))
+    records = await tx.admit(_records(range(0, 2), 0) + _records(range(0, 2), 1))
     with pytest.raises(ValueError, match="one transaction per input partition"):
         await tx.write(outputs=[], failed=[], offsets=commit_offsets(records))
+
+
+async def test_records_fetched_while_the_partition_is_claimed_wait_for_the_claim() -> None:
+    """A brand-new group has no committed offset to seek back to: records the fetcher returns
+    before the claim finished must be processed once it has, not dropped (they would be lost)."""
+    broker = FakeBroker()
+    made: list[FakeProducer] = []
+    tx, consumer = _replica(broker, made)
+    tp = TopicPartition(TOPIC, 0)
+    consumer.assigned = {tp}  # assigned by the group; the rebalance callback still runs
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    class SlowProducer(FakeProducer):
+        async def start(self) -> None:
+            started.set()
+            await release.wait()
+            await super().start()
+
+    tx._factory = lambda tid: SlowProducer(broker, tid)
+    claiming = asyncio.create_task(tx.on_assigned([tp]))
+    await started.wait()
+    admitting = asyncio.create_task(tx.admit(_records(range(0, 4))))
+    await asyncio.sleep(0.01)
+    assert not admitting.done()  # waits for the claim instead of dropping the records
+    release.set()
+    await claiming
+    assert [r.offset for r in await admitting] == [0, 1, 2, 3]
+
+
+async def test_records_of_a_revoked_partition_are_dropped_without_waiting() -> None:
+    tx, consumer = _replica(FakeBroker())
+    consumer.assigned = set()
+    assert await asyncio.wait_for(tx.admit(_records(range(0, 3))), 1) == []

@@ -87,7 +87,7 @@ class _Consume:
             await self._policy.run(records, process=sub.handle, source=sub.topic, sink=sub.sink)
             return
         parts: dict[tuple[str, int], list[InRecord]] = {}
-        for record in transactions.admit(records):
+        for record in await transactions.admit(records):
             parts.setdefault((record.topic, record.partition), []).append(record)
         results = await asyncio.gather(
             *(

@@ -43,6 +43,7 @@ from valora_messaging.errors import (
     FencedError,
     MessagingError,
     NotOwnerError,
+    TransientError,
     classify,
 )
 from valora_messaging.metrics import ConsumerMetrics
@@ -52,6 +53,9 @@ from valora_messaging.tracing import send_span
 __all__ = ["AssignedConsumer", "PartitionTransactions", "TransactionError"]
 
 logger = logging.getLogger(__name__)
+
+_CLAIM_WAIT_S = 60.0
+"""Longest a batch waits for its partition's claim before it is handed back (redelivered)."""
 
 _ADMITTED: contextvars.ContextVar[dict[TopicPartition, int]] = contextvars.ContextVar(
     "valora_admitted_epochs"
@@ -68,6 +72,8 @@ class AssignedConsumer(Protocol):
     async def committed(self, partition: TopicPartition) -> int | None: ...
 
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
 
 
 class _Partition:
@@ -102,6 +108,7 @@ class PartitionTransactions:
         self._on_fatal = on_fatal
         self._consumer: Callable[[], AssignedConsumer | None] = lambda: None
         self._partitions: dict[TopicPartition, _Partition] = {}
+        self._claimed: dict[TopicPartition, asyncio.Event] = {}
         self._epoch = 0
         self.fenced = False
 
@@ -141,6 +148,8 @@ class PartitionTransactions:
         for tp, result in zip(new, results, strict=True):
             if isinstance(result, BaseException):
                 self._give_up(tp, result)
+            else:
+                self._claim_event(tp).set()
 
     async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         for tp in revoked:
@@ -149,6 +158,7 @@ class PartitionTransactions:
                 continue
             async with partition.lock:  # the transaction in flight finishes first
                 self._partitions.pop(tp, None)
+                self._claimed.pop(tp, None)
                 try:
                     await partition.producer.stop()
                 except Exception as exc:  # a producer that cannot stop cleanly is dropped
@@ -178,10 +188,34 @@ class PartitionTransactions:
         if self._on_fatal is not None:  # records of an unclaimed partition could not be owned
             self._on_fatal(reason)
 
+    def _claim_event(self, tp: TopicPartition) -> asyncio.Event:
+        return self._claimed.setdefault(tp, asyncio.Event())
+
+    async def _await_claims(self, records: Sequence[InRecord]) -> None:
+        """Records of a partition the consumer was just assigned may arrive before its claim
+        finished (the fetcher runs beside the rebalance callback): wait for the claim rather
+        than drop them (with no committed offset to seek back to, they would never be read
+        again). Records of partitions not assigned any more are stale and are dropped."""
+        consumer = self._consumer()
+        assigned = consumer.assignment() if consumer is not None else set()
+        pending = {
+            tp
+            for r in records
+            if (tp := TopicPartition(r.topic, r.partition)) not in self._partitions
+            and tp in assigned
+        }
+        for tp in pending:
+            try:
+                await asyncio.wait_for(self._claim_event(tp).wait(), _CLAIM_WAIT_S)
+            except TimeoutError:
+                raise TransientError(f"{tp.topic}-{tp.partition} is still being claimed") from None
+
     # ---- the data path ---------------------------------------------------------------------
-    def admit(self, records: Sequence[InRecord]) -> list[InRecord]:
-        """The records this replica may process now: of owned partitions, at or after the
-        expected offset. Remembers the assignment they were admitted under (checked at write)."""
+    async def admit(self, records: Sequence[InRecord]) -> list[InRecord]:
+        """The records this replica may process now: of owned partitions (waiting for a claim
+        in progress), at or after the expected offset. Remembers the assignment they were
+        admitted under (checked at write)."""
+        await self._await_claims(records)
         admitted: list[InRecord] = []
         epochs: dict[TopicPartition, int] = {}
         dropped = 0
