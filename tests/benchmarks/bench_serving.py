@@ -132,6 +132,7 @@ async def bench_stream(run: ServingRun, n: int) -> float:
     """Publish ``n`` validated listings; return listings/s until all ``n`` rows are stored."""
     from aiokafka import AIOKafkaProducer
     from valora_contracts import LISTINGS_VALIDATED, ListingFeatures, ValidatedListing, utcnow
+    from valora_messaging import KafkaSettings, kafka_security
     from valora_ml.synthetic import generate_listings, iter_records
 
     frame = generate_listings(n, seed=5)
@@ -149,7 +150,11 @@ async def bench_stream(run: ServingRun, n: int) -> float:
         )
         values.append((listing.listing_id.encode(), listing.model_dump_json().encode()))
     producer = AIOKafkaProducer(
-        bootstrap_servers=run.bootstrap, acks="all", linger_ms=5, max_batch_size=512 * 1024
+        bootstrap_servers=run.bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        **kafka_security(KafkaSettings()),
     )
     await producer.start()
     started = time.perf_counter()

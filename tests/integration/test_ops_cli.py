@@ -22,9 +22,12 @@ def test_create_topics_is_idempotent_and_covers_the_registry(
     # the dev stack created them already: a second creation is a no-op
     assert "created 0 topics: (all existed)" in result.output
     from aiokafka.admin import AIOKafkaAdminClient
+    from valora_messaging import KafkaSettings, kafka_security
 
     async def names() -> set[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=devstack.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=devstack.kafka_bootstrap_servers, **kafka_security(KafkaSettings())
+        )
         await admin.start()
         try:
             return set(await admin.list_topics())

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
 from valora_contracts import LISTINGS_RAW, ListingFeatures, PredictionInterval, PredictionResult
 from valora_gateway.bootstrap import build_app
 from valora_gateway.domain.champion import ChampionInfo
@@ -288,25 +287,6 @@ def test_every_error_code_has_an_http_status() -> None:
         pending.extend(cls.__subclasses__())
         codes.add(cls.code)
     assert codes - {"internal_error"} == set(GATEWAY_STATUS)
-
-
-async def test_api_key_guards_write_endpoints_and_predict_only_when_asked() -> None:
-    app, listings = _app(gateway_api_key=SecretStr("s3cret"))
-    async with _client(app) as http:
-        assert (await http.post("/listings", json=SEED)).status_code == 401
-        r = await http.post("/listings", json=[SEED, SEED], headers={"X-API-Key": "s3cret"})
-        assert r.status_code == 202
-        assert r.json() == {"accepted": 2, "topic": LISTINGS_RAW.name}
-        assert (await http.post("/batch-jobs", content=b"area\n1\n")).status_code == 401
-        assert (await http.post("/predict", json=SEED)).status_code == 200  # seed clients
-    assert listings.published == [SEED, SEED]
-    app, _ = _app(gateway_api_key=SecretStr("s3cret"), gateway_api_key_for_predict=True)
-    async with _client(app) as http:
-        assert (await http.post("/predict", json=SEED)).status_code == 401
-        batch = {"houses": [SEED]}
-        assert (await http.post("/predict/batch", json=batch)).status_code == 401
-        ok = await http.post("/predict", json=SEED, headers={"X-API-Key": "s3cret"})
-        assert ok.status_code == 200
 
 
 async def test_batch_job_upload_is_accepted_and_its_results_stream(http: httpx.AsyncClient) -> None:

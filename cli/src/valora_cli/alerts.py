@@ -19,7 +19,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from valora_contracts import DRIFT_ALERTS, DriftAlert
-from valora_messaging import KafkaSettings
+from valora_messaging import KafkaSettings, kafka_security
 
 __all__ = ["app", "format_alert"]
 
@@ -72,6 +72,7 @@ async def _tail(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **kafka_security(settings),
     )
     await consumer.start()
     shown = 0

@@ -1,18 +1,51 @@
-"""``valora ops``: one-shot operations for deployments (compose jobs, Kubernetes Jobs)."""
+"""``valora ops``: one-shot operations for deployments (compose jobs, Kubernetes Jobs).
+
+``create-topics`` is the one thing that creates topics outside ``VALORA_ENVIRONMENT=local``
+(services only check theirs): every registry topic, plus the reply topic of each gateway
+replica ``<prefix>-0`` .. ``<prefix>-<n-1>`` (a StatefulSet's pod names), so reply topics are
+a fixed set rather than one per pod ever started.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
+from pydantic import Field
 from rich.console import Console
-from valora_contracts import ALL_TOPICS
+from valora_contracts import ALL_TOPICS, TopicSpec, reply_topic
 from valora_db import current_revision, head_revision, upgrade_head
 from valora_messaging import KafkaSettings, ensure_topics
+from valora_settings import Resource
 
 app = typer.Typer(help="One-shot operations: create topics, migrate the database.")
 console = Console()
+
+
+class TopicJobSettings(KafkaSettings):
+    """What ``create-topics`` reads (Kafka only)."""
+
+    ops_gateway_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description="Reply topics to create, one per gateway replica (StatefulSet ordinal); at "
+        "least the gateway's largest replica count.",
+    )
+    ops_gateway_instance_prefix: str = Field(
+        default="gateway", description="Gateway instance id before '-<ordinal>' (pod name)."
+    )
+
+    def reply_topics(self) -> list[TopicSpec]:
+        prefix = self.ops_gateway_instance_prefix
+        return [reply_topic(f"{prefix}-{n}") for n in range(self.ops_gateway_replicas)]
+
+
+class MigrateSettings(KafkaSettings):
+    """What ``migrate`` reads (the database only)."""
+
+    uses: ClassVar[frozenset[Resource]] = frozenset({"database"})
 
 
 @app.command("create-topics")
@@ -23,14 +56,23 @@ def create_topics(
             min=1, help="Replication factor of new topics (VALORA_KAFKA_TOPIC_REPLICATION_FACTOR)."
         ),
     ] = None,
+    gateway_replicas: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Reply topics for this many gateway replicas (VALORA_OPS_GATEWAY_REPLICAS)."
+        ),
+    ] = None,
 ) -> None:
-    """Create every registry topic that does not exist yet (idempotent)."""
-    settings = KafkaSettings()
+    """Create every registry topic (and gateway reply topic) that does not exist yet
+    (idempotent), with the configured replication factor and min.insync.replicas."""
+    settings = TopicJobSettings()
+    if gateway_replicas is not None:
+        settings = settings.model_copy(update={"ops_gateway_replicas": gateway_replicas})
     created = asyncio.run(
         ensure_topics(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=ALL_TOPICS,
-            replication_factor=replication_factor or settings.kafka_topic_replication_factor,
+            settings=settings,
+            topics=[*ALL_TOPICS, *settings.reply_topics()],
+            replication_factor=replication_factor,
         )
     )
     console.print(f"created {len(created)} topics: {', '.join(created) or '(all existed)'}")
@@ -39,7 +81,7 @@ def create_topics(
 @app.command()
 def migrate() -> None:
     """Apply every Alembic migration up to head (idempotent)."""
-    settings = KafkaSettings()
+    settings = MigrateSettings()
     url = settings.database_url_str
     upgrade_head(url)
     revision = asyncio.run(current_revision(url))

@@ -66,7 +66,11 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 def _driver_dsn(url: str) -> str:
     """The plain ``postgresql://`` DSN (asyncpg's) of a SQLAlchemy URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    if "ssl" in query:  # SQLAlchemy passes ``ssl`` to asyncpg.connect; a DSN says ``sslmode``
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:

@@ -15,6 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from valora_messaging.batch import records_decoder
+from valora_messaging.security import broker_security
 from valora_messaging.settings import KafkaSettings
 
 __all__ = ["batch_consumer_options", "consumer_options", "create_broker"]
@@ -27,7 +28,8 @@ def create_broker(
     middlewares: Sequence[Any] = (),
     logger: logging.Logger | None = None,
 ) -> KafkaBroker:
-    """A broker with idempotent ``acks=all`` producing and commit-after-processing consuming."""
+    """A broker with idempotent ``acks=all`` producing and commit-after-processing consuming,
+    authenticated and encrypted as the settings say (:func:`~valora_messaging.broker_security`)."""
     return KafkaBroker(
         settings.kafka_bootstrap_list,
         client_id=f"{settings.kafka_client_id}-{client_id}",
@@ -42,6 +44,7 @@ def create_broker(
         middlewares=tuple(middlewares),
         logger=logger or logging.getLogger(f"valora.{client_id}.broker"),
         log_level=logging.DEBUG,
+        security=broker_security(settings),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from valora_messaging.publishing import OutgoingRecord
+from valora_messaging.security import kafka_security
 from valora_messaging.settings import KafkaSettings
 
 __all__ = ["ProducerLanes", "lane_producer"]
@@ -39,6 +40,7 @@ def lane_producer(*, settings: KafkaSettings, client_id: str) -> AIOKafkaProduce
         max_batch_size=settings.kafka_max_batch_size,
         request_timeout_ms=30_000,
         retry_backoff_ms=100,
+        **kafka_security(settings),
     )
 
 

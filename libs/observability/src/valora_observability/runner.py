@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import uvicorn
-from pydantic import AliasChoices, AliasPath
+from pydantic import AliasChoices, AliasPath, ValidationError
 from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings
 
@@ -147,7 +147,8 @@ def service_main(
 ) -> int:
     """``python -m valora_<service> [serve|describe]``; returns the exit status.
 
-    ``serve`` (the default) builds the settings and calls ``serve(settings)``; ``describe``
+    ``serve`` (the default) builds the settings and calls ``serve(settings)`` (settings that
+    are refused, such as insecure ones outside local, are printed and exit 2); ``describe``
     prints :func:`describe` as one JSON line and builds nothing. ``commands`` are further
     first words the entry point accepts (listed by ``describe``; the caller dispatches them).
     """
@@ -158,5 +159,10 @@ def service_main(
     if args not in ([], ["serve"]):
         sys.stderr.write(f"usage: {sys.argv[0]} [serve|describe]\n")
         return 2
-    serve(settings_type())
+    try:
+        settings = settings_type()
+    except ValidationError as exc:  # e.g. an insecure setting outside local: says which
+        sys.stderr.write(f"{settings_type.__name__}: the settings are refused:\n{exc}\n")
+        return 2
+    serve(settings)
     return 0

@@ -3,6 +3,7 @@ the objects it builds (routes, :class:`RequestReplyClient`, adapters), never her
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,9 +13,15 @@ from functools import partial
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
-from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ
+from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ, TopicSpec
 from valora_db import create_engine
-from valora_messaging import ConsumerMetrics, create_broker, ensure_topics
+from valora_messaging import (
+    ConsumerMetrics,
+    TopicLister,
+    TopicsExist,
+    create_broker,
+    prepare_topics,
+)
 from valora_messaging.request_reply import ReplyDeadLetters, RequestReplyClient
 from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
@@ -35,31 +42,51 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Runtime:
-    """What starts and stops with the app, in order."""
+    """What starts and stops with the app, in order. Outside local the topics (the reply
+    topic included) are the ``valora ops create-topics`` job's: until they exist the gateway
+    serves its health routes, not ready, and starts the request-reply client once they do."""
 
     settings: GatewaySettings
     broker: KafkaBroker
     engine: AsyncEngine
     client: RequestReplyClient
     runner: BatchJobRunner
+    lister: TopicLister
+    topics_exist: TopicsExist
 
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            topics=[*self.client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ],
-        )
-        await self.broker.start()
+    @property
+    def topics(self) -> list[TopicSpec]:
+        return [*self.client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
+
+    async def _start_clients(self) -> None:
+        while not await self.topics_exist():  # noqa: ASYNC110 - polls the cluster, not a task
+            await asyncio.sleep(self.settings.gateway_topic_wait_s)
         await self.client.start()
         await self.runner.start()
         freeze_heap(reason="gateway started")
         logger.info("gateway started", extra={"reply_topic": self.client.reply_topic})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        missing = await prepare_topics(settings=self.settings, topics=self.topics)
+        await self.lister.start()
+        await self.broker.start()
+        starting: asyncio.Task[None] | None = None
+        if missing:
+            starting = asyncio.create_task(self._start_clients(), name="valora-gateway-start")
+        else:
+            await self._start_clients()
         try:
             yield
         finally:
+            if starting is not None and not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
             await self.runner.stop()
             await self.client.stop()
             await self.broker.stop()
+            await self.lister.stop()
             await self.engine.dispose()
 
 
@@ -113,6 +140,10 @@ def build_app(
         stall_s=settings.gateway_job_stall_s,
         lease_s=settings.gateway_job_lease_s,
     )
+    lister = TopicLister(settings=settings)
+    topics_exist = TopicsExist(
+        lister=lister, topics=[*client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
+    )
     services = Services(
         client=client,
         jobs=jobs,
@@ -122,11 +153,12 @@ def build_app(
         runner=runner,
         ready_checks={
             "kafka": partial(broker.ping, timeout=1.0),
+            "topics": topics_exist,
             "replies": client.is_ready,
             "champion": champion.is_ready,
         },
     )
-    runtime = _Runtime(settings, broker, engine, client, runner)
+    runtime = _Runtime(settings, broker, engine, client, runner, lister, topics_exist)
     return create_http_app(
         services=services, settings=settings, metrics=metrics, lifespan=runtime.lifespan
     )

@@ -76,7 +76,7 @@ def build_app(
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )
-    admin = TopicLister(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = TopicLister(settings=settings)
     output = BrokerOutput(
         broker=runtime.broker,
         lanes=lanes,

@@ -11,7 +11,7 @@ from valora_contracts import new_id
 
 from valora_gateway.domain.jobs import csv_header, results_as_csv, results_as_jsonl
 from valora_gateway.domain.uploads import detect_format, parse_upload
-from valora_gateway.entrypoints.deps import JobsDep, RunnerDep, SettingsDep, WriteKey
+from valora_gateway.entrypoints.deps import JobsDep, PublishScope, ReadScope, RunnerDep, SettingsDep
 from valora_gateway.entrypoints.ports import JobStore
 from valora_gateway.entrypoints.schemas import ERROR_RESPONSES, BatchJobAccepted, BatchJobStatus
 from valora_gateway.errors import BatchJobNotFoundError, InvalidUploadError
@@ -45,7 +45,7 @@ async def _upload(request: Request) -> tuple[bytes, str | None, str]:
     "/batch-jobs",
     status_code=202,
     response_model=BatchJobAccepted,
-    dependencies=[WriteKey],
+    dependencies=[PublishScope],
     summary="Upload a CSV or JSONL file (multipart field 'file', or the raw body)",
 )
 async def create_batch_job(
@@ -77,7 +77,7 @@ async def create_batch_job(
     )
 
 
-@router.get("/batch-jobs/{job_id}", response_model=BatchJobStatus)
+@router.get("/batch-jobs/{job_id}", response_model=BatchJobStatus, dependencies=[ReadScope])
 async def batch_job_status(job_id: str, jobs: JobsDep) -> BatchJobStatus:
     progress = await jobs.progress(job_id)
     if progress is None:
@@ -92,7 +92,7 @@ async def _result_lines(jobs: JobStore, job_id: str, fmt: ResultFormat) -> Async
         yield results_as_csv(page) if fmt == "csv" else results_as_jsonl(page)
 
 
-@router.get("/batch-jobs/{job_id}/results", responses={200: _RESULTS_DOC})
+@router.get("/batch-jobs/{job_id}/results", responses={200: _RESULTS_DOC}, dependencies=[ReadScope])
 async def batch_job_results(
     job_id: str,
     jobs: JobsDep,
