@@ -47,6 +47,12 @@ def format_alert(alert: DriftAlert) -> str:
     """One line: time, state, severity, what, value vs threshold, model, window, key."""
     when = alert.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
     state = alert.state.upper()
+    if alert.kind == "integrity":
+        return (
+            f"{when}  {state:<8} {alert.severity:<8} integrity  {alert.model_name} "
+            f"v{alert.model_version}: artifact failed SHA-256 verification (refused; the "
+            f"previous champion keeps serving)  key={alert.dedupe_key}"
+        )
     relation = ">=" if alert.state == "firing" else "<"
     p = f" p={alert.p_value:.2g}" if alert.p_value is not None else ""
     w = alert.window

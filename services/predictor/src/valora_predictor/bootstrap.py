@@ -6,6 +6,7 @@ import logging
 
 from faststream.asgi import AsgiFastStream
 from valora_contracts import (
+    DRIFT_ALERTS,
     LISTINGS_VALIDATED,
     MODELS_PROMOTED,
     PREDICTIONS_MADE,
@@ -28,7 +29,7 @@ from valora_predictor.entrypoints import register_subscribers
 from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
 from valora_predictor.holder import ChampionPolling, ModelHolder, ServedVersion
 from valora_predictor.model import MlflowModelLoader, ModelLoader
-from valora_predictor.output import BrokerOutput, PredictorMetrics
+from valora_predictor.output import BrokerOutput, IntegrityAlerts, PredictorMetrics
 from valora_predictor.settings import PredictorSettings
 from valora_predictor.store import SqlPredictionStore
 from valora_predictor.valuation import Valuer
@@ -66,11 +67,16 @@ def build_app(
         application_name=f"valora-predictor-{settings.instance_id}",
         command_timeout_s=settings.database_command_timeout_s,
     )
-    loader = loader or MlflowModelLoader(tracking_uri=settings.mlflow_url_str)
+    loader = loader or MlflowModelLoader(
+        tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
+    )
     holder = ModelHolder(
         loader=loader,
         model_name=settings.model_name,
         on_swap=ServedVersion(metrics=predictor_metrics, service=settings.service_name),
+        on_refused=IntegrityAlerts(
+            broker=runtime.broker, metrics=predictor_metrics, service=settings.service_name
+        ),
     )
     valuer = Valuer(holder=holder, store=store)
     lanes = ProducerLanes.from_settings(
@@ -139,6 +145,7 @@ def build_app(
             PREDICTIONS_MADE,
             LISTINGS_VALIDATED,
             MODELS_PROMOTED,
+            DRIFT_ALERTS,
             *(dlq_for(t) for t in (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)),
         ],
         ready={"champion": champion_ready},

@@ -165,7 +165,6 @@ class KafkaBroker(ProcessComponent):
                 "`valora stack clean` (or use another VALORA_STATE_DIR) to format it again"
             )
 
-
     def _format(self) -> None:
         id_file = self.home / "cluster.id"
         if not id_file.exists():
