@@ -26,7 +26,7 @@ from valora_contracts import (
 )
 from valora_db.read_models.predictions import StoredPrediction
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.settings import GatewaySettings
@@ -113,8 +113,14 @@ class FakeJobs:
         self.world = world
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: str,
+        pages: AsyncIterator[Sequence[JobRow]],
+    ) -> JobCounts:
+        rows = [row async for page in pages for row in page]
         invalid = sum(1 for r in rows if r.error is not None)
         done = invalid == len(rows)
         now = datetime.now(UTC)
@@ -131,6 +137,7 @@ class FakeJobs:
         )
         if len(self.world.jobs) < 1_000:
             self.world.jobs[job_id] = (progress, list(rows))
+        return JobCounts(len(rows), invalid)
 
     async def progress(self, job_id: str) -> JobProgress | None:
         found = self.world.jobs.get(job_id)

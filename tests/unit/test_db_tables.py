@@ -46,6 +46,8 @@ def _migrated_tables() -> dict[str, set[str]]:
     }
     for dropped in re.findall(r"DROP TABLE (\w+)", sql):
         created.pop(dropped)
+    for table, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN ([^;]+);", sql):
+        created[table].add(_DEFAULT.sub("", column.strip()))
     created.pop("alembic_version")
     return created
 

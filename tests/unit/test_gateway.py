@@ -19,7 +19,7 @@ import pytest
 from valora_contracts import LISTINGS_RAW, ListingFeatures, PredictionInterval, PredictionResult
 from valora_gateway.bootstrap import build_app
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.http_errors import GATEWAY_STATUS, REPLY_ERRORS
@@ -87,9 +87,16 @@ class FakeJobs:
     jobs: dict[str, Sequence[JobRow]] = field(default_factory=dict)
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: str,
+        pages: AsyncIterator[Sequence[JobRow]],
+    ) -> JobCounts:
+        rows = [row async for page in pages for row in page]
         self.jobs[job_id] = rows
+        return JobCounts(len(rows), sum(1 for r in rows if r.error))
 
     async def progress(self, job_id: str) -> JobProgress | None:
         rows = self.jobs.get(job_id)

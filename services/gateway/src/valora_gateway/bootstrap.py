@@ -115,9 +115,7 @@ def build_app(
         broker=broker,
         instance_id=settings.instance_id,
         timeout_s=settings.gateway_reply_timeout_s,
-        max_items=settings.gateway_microbatch_max_items,
-        window_s=settings.gateway_microbatch_window_ms / 1000.0,
-        max_inflight=settings.gateway_microbatch_max_inflight,
+        limits=settings.client_limits(),
         dead_letter=ReplyDeadLetters(
             broker=broker,
             service=settings.service_name,
@@ -139,6 +137,7 @@ def build_app(
         poll_s=settings.gateway_job_poll_s,
         stall_s=settings.gateway_job_stall_s,
         lease_s=settings.gateway_job_lease_s,
+        max_attempts=settings.gateway_job_max_attempts,
     )
     lister = TopicLister(settings=settings)
     topics_exist = TopicsExist(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
 from valora_messaging import KafkaSettings
+from valora_messaging.request_reply import ClientLimits
 from valora_settings import Resource, is_local_only
 
 from valora_gateway.domain.access import SCOPES, AuthScope, parse_keys
@@ -84,8 +86,35 @@ class GatewaySettings(KafkaSettings):
         description="Most micro-batches outstanding at once; further calls queue and form the "
         "next batch.",
     )
+    gateway_microbatch_max_queued: int = Field(
+        default=2048,
+        ge=1,
+        description="Most /predict calls waiting for a micro-batch slot; one more is answered "
+        "503 with Retry-After at once (load is shed instead of timing out).",
+    )
+    gateway_batch_concurrency: int = Field(
+        default=4, ge=1, description="Requests of one POST /predict/batch in flight at once."
+    )
+    gateway_max_batch_calls: int = Field(
+        default=32,
+        ge=1,
+        description="POST /predict/batch calls served at once; one more is answered 503 with "
+        "Retry-After at once.",
+    )
     gateway_job_chunk_rows: int = Field(
         default=500, ge=1, description="Rows per prediction request of a batch job."
+    )
+    gateway_job_insert_rows: int = Field(
+        default=500,
+        ge=1,
+        description="Rows of an upload parsed (in a worker thread) and stored per page.",
+    )
+    gateway_job_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Times a batch job's rows are sent (first send plus re-sends after a "
+        "stall) before the job fails with status 'failed' and the reason.",
     )
     gateway_job_poll_s: float = Field(
         default=1.0, gt=0, description="How often running batch jobs are checked."
@@ -116,6 +145,17 @@ class GatewaySettings(KafkaSettings):
     )
     gateway_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
 
+    def client_limits(self) -> ClientLimits:
+        """The request-reply client's bounds."""
+        return ClientLimits(
+            max_items=self.gateway_microbatch_max_items,
+            window_s=self.gateway_microbatch_window_ms / 1000.0,
+            max_inflight=self.gateway_microbatch_max_inflight,
+            max_queued=self.gateway_microbatch_max_queued,
+            batch_concurrency=self.gateway_batch_concurrency,
+            max_batch_calls=self.gateway_max_batch_calls,
+        )
+
     def api_keys(self) -> dict[AuthScope, tuple[str, ...]]:
         """The keys of every scope."""
         return {s: parse_keys(getattr(self, f"gateway_api_keys_{s}")) for s in SCOPES}
@@ -130,6 +170,11 @@ class GatewaySettings(KafkaSettings):
             elif any(len(k) < MIN_KEY_LENGTH or is_local_only(k) for k in keys):
                 out.append(f"{name}: every key needs {MIN_KEY_LENGTH}+ characters, not local-only")
         return out
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploads are spooled while they are read (under the state directory)."""
+        return self.state_dir / "uploads"
 
     @property
     def instance_id(self) -> str:

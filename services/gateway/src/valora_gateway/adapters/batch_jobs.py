@@ -14,13 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_db.read_models.predictions import batch_predictions, count_batch_job_predictions
 from valora_db.tables.gateway import batch_job_rows, batch_jobs
 
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
 
 __all__ = ["SqlBatchJobStore"]
 
 _J = batch_jobs.c
 _R = batch_job_rows.c
 _UNFINISHED = ("pending", "running")
+
+
+def _row_values(job_id: str, row: JobRow) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "row_index": row.row_index,
+        "input_id": row.input_id,
+        "listing_id": row.listing_id,
+        "features": row.features,
+        "error": row.error,
+    }
 
 
 def _results_join() -> Any:
@@ -32,42 +43,48 @@ def _results_join() -> Any:
 class SqlBatchJobStore:
     """Plain async methods over one engine."""
 
-    def __init__(self, *, engine: AsyncEngine, insert_page: int = 2000) -> None:
+    def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._page = insert_page
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
-        """Store the job and every row in one transaction (a job with no valid row is
-        completed at once)."""
-        invalid = sum(1 for r in rows if r.error is not None)
-        status = "completed" if invalid == len(rows) else "pending"
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: str,
+        pages: AsyncIterator[Sequence[JobRow]],
+    ) -> JobCounts:
+        """Store the job and its rows page by page in one transaction (nobody sees the job
+        before its last row; an error while reading stores nothing). A job with no valid row
+        is completed at once."""
+        total = invalid = 0
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(batch_jobs).values(
                     job_id=job_id,
-                    status=status,
+                    status="pending",
                     filename=filename,
                     input_format=input_format,
-                    total_rows=len(rows),
-                    invalid_rows=invalid,
-                    completed_at=func.now() if status == "completed" else None,
+                    total_rows=0,
+                    invalid_rows=0,
                 )
             )
-            for start in range(0, len(rows), self._page):
-                values = [
-                    {
-                        "job_id": job_id,
-                        "row_index": r.row_index,
-                        "input_id": r.input_id,
-                        "listing_id": r.listing_id,
-                        "features": r.features,
-                        "error": r.error,
-                    }
-                    for r in rows[start : start + self._page]
-                ]
-                await conn.execute(insert(batch_job_rows), values)
+            async for page in pages:
+                await conn.execute(insert(batch_job_rows), [_row_values(job_id, r) for r in page])
+                total += len(page)
+                invalid += sum(1 for r in page if r.error is not None)
+            counts = JobCounts(total, invalid)
+            await conn.execute(
+                update(batch_jobs)
+                .where(_J.job_id == job_id)
+                .values(
+                    total_rows=total,
+                    invalid_rows=invalid,
+                    status=counts.status,
+                    completed_at=func.now() if counts.status == "completed" else None,
+                )
+            )
+        return counts
 
     async def progress(self, job_id: str) -> JobProgress | None:
         """The job with its stored-prediction count; marks it completed when all are stored."""
@@ -128,6 +145,24 @@ class SqlBatchJobStore:
                 .returning(_J.job_id)
             )
             return [r for (r,) in result.all()]
+
+    async def record_attempt(self, job_id: str) -> int:
+        async with self._engine.begin() as conn:
+            attempts = await conn.execute(
+                update(batch_jobs)
+                .where(_J.job_id == job_id)
+                .values(attempts=_J.attempts + 1, updated_at=func.now())
+                .returning(_J.attempts)
+            )
+            return int(attempts.scalar_one())
+
+    async def fail(self, job_id: str, error: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(batch_jobs)
+                .where(_J.job_id == job_id, _J.status != "completed")
+                .values(status="failed", error=error[:2000], updated_at=func.now())
+            )
 
     async def set_status(self, job_id: str, status: str) -> None:
         async with self._engine.begin() as conn:

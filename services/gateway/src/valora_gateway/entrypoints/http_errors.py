@@ -44,6 +44,7 @@ REPLY_ERRORS: dict[ReplyErrorCode, tuple[int, str]] = {
     "no_champion": (503, "no_champion"),  # retry later: no model is served yet
     "prediction_failed": (502, "predictor_error"),
     "invalid_reply": (502, "predictor_error"),
+    "overloaded": (503, "overloaded"),  # shed at once: retry after Retry-After
 }
 """HTTP status and body code of each request-reply error code."""
 

@@ -10,7 +10,7 @@ from valora_contracts import ListingFeatures, PredictionInput, PredictionResult
 from valora_db.read_models.predictions import StoredPrediction
 
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
 
 __all__ = [
     "BatchSender",
@@ -47,8 +47,16 @@ class JobStore(Protocol):
     """Batch jobs as the HTTP routes see them."""
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None: ...
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: str,
+        pages: AsyncIterator[Sequence[JobRow]],
+    ) -> JobCounts:
+        """Store the job and its rows as the pages come (all or nothing: an error while
+        reading the pages stores nothing)."""
+        ...
 
     async def progress(self, job_id: str) -> JobProgress | None: ...
 
@@ -63,6 +71,14 @@ class JobQueue(Protocol):
     async def progress(self, job_id: str) -> JobProgress | None: ...
 
     async def set_status(self, job_id: str, status: str) -> None: ...
+
+    async def record_attempt(self, job_id: str) -> int:
+        """Count one more sending of the job's rows; the count so far."""
+        ...
+
+    async def fail(self, job_id: str, error: str) -> None:
+        """Give the job up: status ``failed`` with ``error``."""
+        ...
 
     async def unpredicted_rows(
         self, job_id: str
