@@ -112,6 +112,6 @@ def test_the_sslmode_reaches_every_driver() -> None:
     settings = TrainerSettings(_env_file=None, **SECURE_DB)  # type: ignore[call-arg]
     assert settings.database_url_str.endswith("?ssl=verify-full")
     assert settings.sync_database_url.endswith("?sslmode=verify-full")
-    from valora_db.engine import _driver_dsn
+    from valora_db.engine import libpq_dsn
 
-    assert _driver_dsn(settings.database_url_str).endswith("?sslmode=verify-full")
+    assert libpq_dsn(settings.database_url_str).endswith("?sslmode=verify-full")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from valora_contracts import LISTINGS_RAW, ListingFeatures, PredictionInterval, 
 from valora_gateway.bootstrap import build_app
 from valora_gateway.domain.champion import ChampionInfo
 from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
+from valora_gateway.domain.uploads import UploadFormat, upload_rows
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.http_errors import GATEWAY_STATUS, REPLY_ERRORS
@@ -91,10 +93,11 @@ class FakeJobs:
         *,
         job_id: str,
         filename: str | None,
-        input_format: str,
-        pages: AsyncIterator[Sequence[JobRow]],
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
     ) -> JobCounts:
-        rows = [row async for page in pages for row in page]
+        rows = list(upload_rows(path, fmt=input_format, job_id=job_id, max_rows=max_rows))
         self.jobs[job_id] = rows
         return JobCounts(len(rows), sum(1 for r in rows if r.error))
 

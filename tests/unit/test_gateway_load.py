@@ -4,14 +4,13 @@ are measured by ``tests/benchmarks/bench_gateway_load.py``)."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from test_gateway import SEED, FakeClient, _app, _client
 from valora_contracts import ListingFeatures, PredictionResult
-from valora_gateway.domain import uploads
 from valora_messaging.request_reply import OverloadedError
 
 pytestmark = pytest.mark.unit
@@ -36,18 +35,10 @@ async def test_a_shed_request_is_answered_503_with_retry_after(path: str, body: 
     assert r.json()["error"] == "overloaded"
 
 
-async def test_an_upload_is_spooled_parsed_off_the_loop_and_the_spool_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_an_upload_is_spooled_to_a_file_handed_to_the_store_and_removed(
+    tmp_path: Path,
 ) -> None:
-    threads: set[str] = set()
-    real_take = uploads.take
-
-    def spying_take(rows, size):  # type: ignore[no-untyped-def]
-        threads.add(threading.current_thread().name)
-        return real_take(rows, size)
-
-    monkeypatch.setattr("valora_gateway.entrypoints.spool.take", spying_take)
-    app, _ = _app(state_dir=tmp_path, gateway_job_insert_rows=500)
+    app, _ = _app(state_dir=tmp_path)
     services = app.state.services
     async with _client(app) as http:
         raw = await http.post("/batch-jobs?filename=h.csv", content=CSV)
@@ -57,8 +48,6 @@ async def test_an_upload_is_spooled_parsed_off_the_loop_and_the_spool_removed(
         assert (r.json()["total_rows"], r.json()["invalid_rows"]) == (1200, 0)
     assert len(services.jobs.jobs) == 2
     assert all(len(rows) == 1200 for rows in services.jobs.jobs.values())
-    assert threads
-    assert threading.main_thread().name not in threads  # never parsed on the event loop
     assert list((tmp_path / "uploads").iterdir()) == []  # spool files removed
 
 
@@ -70,3 +59,32 @@ async def test_an_unreadable_upload_stores_nothing_and_leaves_no_spool(tmp_path:
     assert r.json()["error"] == "invalid_upload"
     assert app.state.services.jobs.jobs == {}
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+class SlowClient(FakeClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def predict_many(self, houses: Sequence[ListingFeatures]) -> list[PredictionResult]:
+        self.entered.set()
+        await self.release.wait()
+        return await super().predict_many(houses)
+
+
+async def test_batch_calls_past_the_limit_are_refused_at_once_with_retry_after() -> None:
+    client = SlowClient()
+    app, _ = _app(client, gateway_max_batch_calls=1, gateway_retry_after_s=3)
+    async with _client(app) as http:
+        first = asyncio.create_task(http.post("/predict/batch", json={"houses": [SEED]}))
+        await client.entered.wait()
+        second = await http.post("/predict/batch", json={"houses": [SEED]})
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "3"
+        assert second.json()["error"] == "overloaded"
+        client.release.set()
+        assert (await first).status_code == 200
+        third = await http.post("/predict/batch", json={"houses": [SEED]})
+        assert third.status_code == 200  # the slot is free again
+    assert client.many_calls == [1, 1]

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ, TopicSpec
-from valora_db import create_engine
+from valora_db import create_engine, libpq_dsn
 from valora_messaging import (
     ConsumerMetrics,
     TopicLister,
@@ -30,6 +30,7 @@ from valora_gateway.adapters.champion import ChampionLookup, ChampionSource, Mlf
 from valora_gateway.adapters.listings import ListingPublisher
 from valora_gateway.adapters.predictions import SqlPredictionReader
 from valora_gateway.adapters.reply_metrics import ReplyStatsCollector
+from valora_gateway.adapters.upload_store import UploadWorkers
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.job_runner import BatchJobRunner
@@ -51,12 +52,10 @@ class _Runtime:
     engine: AsyncEngine
     client: RequestReplyClient
     runner: BatchJobRunner
+    uploads: UploadWorkers
     lister: TopicLister
+    topics: list[TopicSpec]
     topics_exist: TopicsExist
-
-    @property
-    def topics(self) -> list[TopicSpec]:
-        return [*self.client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
 
     async def _start_clients(self) -> None:
         while not await self.topics_exist():  # noqa: ASYNC110 - polls the cluster, not a task
@@ -69,6 +68,7 @@ class _Runtime:
     @contextlib.asynccontextmanager
     async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
         missing = await prepare_topics(settings=self.settings, topics=self.topics)
+        await self.uploads.start()
         await self.lister.start()
         await self.broker.start()
         starting: asyncio.Task[None] | None = None
@@ -87,6 +87,7 @@ class _Runtime:
             await self.client.stop()
             await self.broker.stop()
             await self.lister.stop()
+            await self.uploads.stop()
             await self.engine.dispose()
 
 
@@ -123,7 +124,10 @@ def build_app(
         ),
     )
     metrics.register(ReplyStatsCollector(service=settings.service_name, stats=client.stats))
-    jobs = SqlBatchJobStore(engine=engine)
+    uploads = UploadWorkers(
+        dsn=libpq_dsn(settings.database_url_str), size=settings.gateway_upload_workers
+    )
+    jobs = SqlBatchJobStore(engine=engine, uploads=uploads)
     champion = ChampionLookup(
         source=champion_source or MlflowChampionSource(tracking_uri=settings.mlflow_url_str),
         model_name=settings.model_name,
@@ -140,9 +144,8 @@ def build_app(
         max_attempts=settings.gateway_job_max_attempts,
     )
     lister = TopicLister(settings=settings)
-    topics_exist = TopicsExist(
-        lister=lister, topics=[*client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
-    )
+    topics = [*client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
+    topics_exist = TopicsExist(lister=lister, topics=topics)
     services = Services(
         client=client,
         jobs=jobs,
@@ -157,7 +160,9 @@ def build_app(
             "champion": champion.is_ready,
         },
     )
-    runtime = _Runtime(settings, broker, engine, client, runner, lister, topics_exist)
+    runtime = _Runtime(
+        settings, broker, engine, client, runner, uploads, lister, topics, topics_exist
+    )
     return create_http_app(
         services=services, settings=settings, metrics=metrics, lifespan=runtime.lifespan
     )

@@ -96,7 +96,7 @@ class GatewaySettings(KafkaSettings):
         default=4, ge=1, description="Requests of one POST /predict/batch in flight at once."
     )
     gateway_max_batch_calls: int = Field(
-        default=32,
+        default=8,
         ge=1,
         description="POST /predict/batch calls served at once; one more is answered 503 with "
         "Retry-After at once.",
@@ -104,10 +104,12 @@ class GatewaySettings(KafkaSettings):
     gateway_job_chunk_rows: int = Field(
         default=500, ge=1, description="Rows per prediction request of a batch job."
     )
-    gateway_job_insert_rows: int = Field(
-        default=500,
+    gateway_upload_workers: int = Field(
+        default=1,
         ge=1,
-        description="Rows of an upload parsed (in a worker thread) and stored per page.",
+        le=16,
+        description="Worker processes that read, check and store batch-job uploads (uploads "
+        "beyond this many wait for a worker; the event loop never parses one).",
     )
     gateway_job_max_attempts: int = Field(
         default=5,

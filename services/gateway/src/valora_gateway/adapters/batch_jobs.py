@@ -6,32 +6,24 @@ predictions of a job are read through :mod:`valora_db.read_models.predictions`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_db.read_models.predictions import batch_predictions, count_batch_job_predictions
 from valora_db.tables.gateway import batch_job_rows, batch_jobs
 
-from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
+from valora_gateway.adapters.upload_store import UploadWorkers
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult
+from valora_gateway.domain.uploads import UploadFormat
 
 __all__ = ["SqlBatchJobStore"]
 
 _J = batch_jobs.c
 _R = batch_job_rows.c
 _UNFINISHED = ("pending", "running")
-
-
-def _row_values(job_id: str, row: JobRow) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "row_index": row.row_index,
-        "input_id": row.input_id,
-        "listing_id": row.listing_id,
-        "features": row.features,
-        "error": row.error,
-    }
 
 
 def _results_join() -> Any:
@@ -43,48 +35,28 @@ def _results_join() -> Any:
 class SqlBatchJobStore:
     """Plain async methods over one engine."""
 
-    def __init__(self, *, engine: AsyncEngine) -> None:
+    def __init__(self, *, engine: AsyncEngine, uploads: UploadWorkers) -> None:
         self._engine = engine
+        self._uploads = uploads
 
     async def create_job(
         self,
         *,
         job_id: str,
         filename: str | None,
-        input_format: str,
-        pages: AsyncIterator[Sequence[JobRow]],
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
     ) -> JobCounts:
-        """Store the job and its rows page by page in one transaction (nobody sees the job
-        before its last row; an error while reading stores nothing). A job with no valid row
-        is completed at once."""
-        total = invalid = 0
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(batch_jobs).values(
-                    job_id=job_id,
-                    status="pending",
-                    filename=filename,
-                    input_format=input_format,
-                    total_rows=0,
-                    invalid_rows=0,
-                )
-            )
-            async for page in pages:
-                await conn.execute(insert(batch_job_rows), [_row_values(job_id, r) for r in page])
-                total += len(page)
-                invalid += sum(1 for r in page if r.error is not None)
-            counts = JobCounts(total, invalid)
-            await conn.execute(
-                update(batch_jobs)
-                .where(_J.job_id == job_id)
-                .values(
-                    total_rows=total,
-                    invalid_rows=invalid,
-                    status=counts.status,
-                    completed_at=func.now() if counts.status == "completed" else None,
-                )
-            )
-        return counts
+        """Store a spooled upload (read, checked and written by an upload worker process in
+        one transaction)."""
+        return await self._uploads.store(
+            path=path,
+            job_id=job_id,
+            filename=filename,
+            input_format=input_format,
+            max_rows=max_rows,
+        )
 
     async def progress(self, job_id: str) -> JobProgress | None:
         """The job with its stored-prediction count; marks it completed when all are stored."""

@@ -4,14 +4,13 @@ The rows are read by :mod:`valora_ml.listing_files` (the same reader as
 ``valora listings publish``); each readable row is then held to ``ListingFeatures`` (the
 listing's price, if any, is ignored). Invalid rows keep their reason and are reported in the
 results, never valued. :func:`upload_rows` reads a spooled file lazily, so an upload is never
-held in memory whole; :func:`take` hands its rows over a page at a time.
+held in memory whole.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +29,7 @@ from valora_ml.listing_files import (
 from valora_gateway.domain.jobs import JobRow
 from valora_gateway.errors import InvalidUploadError, TooManyItemsError
 
-__all__ = ["UploadFormat", "detect_format", "job_rows", "parse_upload", "take", "upload_rows"]
+__all__ = ["UploadFormat", "detect_format", "job_rows", "parse_upload", "upload_rows"]
 
 UploadFormat = Literal["csv", "jsonl"]
 _FEATURE_KEYS = (frozenset(FEATURE_ALIASES) | frozenset(FEATURE_ALIASES.values())) - {
@@ -122,8 +121,3 @@ def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) 
     except ListingFileError as exc:
         raise InvalidUploadError(str(exc)) from exc
     return list(job_rows(rows, job_id=job_id, max_rows=max_rows))
-
-
-def take(rows: Iterator[JobRow], size: int) -> list[JobRow]:
-    """The next ``size`` rows (fewer at the end; none when done)."""
-    return list(islice(rows, size))

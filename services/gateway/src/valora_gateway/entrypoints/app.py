@@ -17,6 +17,7 @@ from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.docs import add_offline_docs
 from valora_gateway.entrypoints.http_errors import install_error_handlers
 from valora_gateway.entrypoints.middleware import (
+    AdmissionMiddleware,
     BodyLimitMiddleware,
     HttpMetrics,
     MetricsMiddleware,
@@ -58,6 +59,12 @@ def create_http_app(
         max_bytes=settings.gateway_max_body_bytes,
         upload_max_bytes=settings.gateway_max_upload_bytes,
         upload_prefix="/batch-jobs",
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        path="/predict/batch",
+        limit=settings.gateway_max_batch_calls,
+        retry_after_s=settings.gateway_retry_after_s,
     )
     # Outside the body limit: a request without a key of its route's scope is refused before
     # its body is read (every route but /health/*, /metrics and /docs included).

@@ -4,13 +4,15 @@ test fakes both satisfy them)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from valora_contracts import ListingFeatures, PredictionInput, PredictionResult
 from valora_db.read_models.predictions import StoredPrediction
 
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult
+from valora_gateway.domain.uploads import UploadFormat
 
 __all__ = [
     "BatchSender",
@@ -51,11 +53,12 @@ class JobStore(Protocol):
         *,
         job_id: str,
         filename: str | None,
-        input_format: str,
-        pages: AsyncIterator[Sequence[JobRow]],
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
     ) -> JobCounts:
-        """Store the job and its rows as the pages come (all or nothing: an error while
-        reading the pages stores nothing)."""
+        """Read the spooled upload at ``path`` and store the job and its rows, all or nothing
+        (an unreadable file raises its typed error and stores nothing)."""
         ...
 
     async def progress(self, job_id: str) -> JobProgress | None: ...

@@ -1,28 +1,25 @@
-"""Batch-job uploads go to a spool file as they arrive and are parsed off the event loop.
+"""Batch-job uploads go to a spool file as they arrive.
 
 An upload (a raw body or the multipart field ``file``) is written chunk by chunk to a file under
-the gateway's upload directory, never held in memory whole. Its rows are then read in a worker
-thread a page at a time (:func:`pages_off_loop`), so parsing a 64 MiB file never stalls the
-event loop that answers ``/predict``; the pages are stored as they come.
+the gateway's upload directory, never held in memory whole; an upload worker process then reads
+it (:mod:`valora_gateway.adapters.upload_store`), so parsing a 64 MiB file never stalls the
+event loop that answers ``/predict``. The file is deleted when the request ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
 
-from valora_gateway.domain.jobs import JobRow
-from valora_gateway.domain.uploads import take
 from valora_gateway.errors import InvalidUploadError
 
-__all__ = ["SpooledUpload", "pages_off_loop", "spool_upload"]
+__all__ = ["SpooledUpload", "spool_upload"]
 
 _COPY_CHUNK = 1024 * 1024
 
@@ -80,10 +77,3 @@ async def spool_upload(request: Request, directory: Path) -> AsyncIterator[Spool
         yield SpooledUpload(path, filename, content_type)
     finally:
         path.unlink(missing_ok=True)
-
-
-async def pages_off_loop(rows: Iterator[JobRow], *, size: int) -> AsyncIterator[list[JobRow]]:
-    """``rows`` read ``size`` at a time in a worker thread (reading is blocking: file I/O and
-    parsing), so the event loop keeps serving while a large upload is parsed."""
-    while page := await asyncio.to_thread(take, rows, size):
-        yield page

@@ -10,11 +10,11 @@ from fastapi.responses import StreamingResponse
 from valora_contracts import new_id
 
 from valora_gateway.domain.jobs import csv_header, results_as_csv, results_as_jsonl
-from valora_gateway.domain.uploads import detect_format, upload_rows
+from valora_gateway.domain.uploads import detect_format
 from valora_gateway.entrypoints.deps import JobsDep, PublishScope, ReadScope, RunnerDep, SettingsDep
 from valora_gateway.entrypoints.ports import JobStore
 from valora_gateway.entrypoints.schemas import ERROR_RESPONSES, BatchJobAccepted, BatchJobStatus
-from valora_gateway.entrypoints.spool import pages_off_loop, spool_upload
+from valora_gateway.entrypoints.spool import spool_upload
 from valora_gateway.errors import BatchJobNotFoundError
 
 __all__ = ["router"]
@@ -45,20 +45,18 @@ async def create_batch_job(
     fmt: Annotated[ResultFormat | None, Query(alias="format")] = None,
     filename: Annotated[str | None, Query(max_length=255)] = None,
 ) -> BatchJobAccepted:
-    """The upload is spooled to a file as it arrives, then read off the event loop a page at a
-    time and stored as it is read (never held in memory whole)."""
+    """The upload is spooled to a file as it arrives, then read, checked and stored by an
+    upload worker process (never held in memory whole, never parsed on the event loop)."""
     job_id = new_id()
     async with spool_upload(request, settings.upload_dir) as upload:
         filename = filename or upload.filename
         chosen = fmt or detect_format(filename, upload.content_type)
-        rows = upload_rows(
-            upload.path, fmt=chosen, job_id=job_id, max_rows=settings.gateway_batch_job_max_rows
-        )
         counts = await jobs.create_job(
             job_id=job_id,
             filename=filename,
             input_format=chosen,
-            pages=pages_off_loop(rows, size=settings.gateway_job_insert_rows),
+            path=upload.path,
+            max_rows=settings.gateway_batch_job_max_rows,
         )
     if runner is not None:
         runner.kick()
