@@ -12,10 +12,11 @@ import asyncio
 from typing import Annotated, ClassVar
 
 import typer
-from pydantic import Field
+from pydantic import Field, SecretStr
 from rich.console import Console
 from valora_contracts import ALL_TOPICS, TopicSpec, reply_topic
-from valora_db import current_revision, head_revision, upgrade_head
+from valora_db import create_engine, current_revision, head_revision, upgrade_head
+from valora_db.roles import OWNERS, apply_service_roles
 from valora_messaging import KafkaSettings, ensure_topics
 from valora_settings import Resource
 
@@ -43,9 +44,43 @@ class TopicJobSettings(KafkaSettings):
 
 
 class MigrateSettings(KafkaSettings):
-    """What ``migrate`` reads (the database only)."""
+    """What ``migrate`` reads (the database only, as its owner), and the passwords of the
+    services' least-privilege roles (:mod:`valora_db.roles`)."""
 
     uses: ClassVar[frozenset[Resource]] = frozenset({"database"})
+
+    db_password_trainer: SecretStr | None = Field(
+        default=None, description="Password of role valora_trainer (unset: NOLOGIN)."
+    )
+    db_password_predictor: SecretStr | None = Field(
+        default=None, description="Password of role valora_predictor (unset: NOLOGIN)."
+    )
+    db_password_gateway: SecretStr | None = Field(
+        default=None, description="Password of role valora_gateway (unset: NOLOGIN)."
+    )
+    db_password_drift_monitor: SecretStr | None = Field(
+        default=None, description="Password of role valora_drift_monitor (unset: NOLOGIN)."
+    )
+    optuna_schema: str = Field(default="optuna", description="The trainer's Optuna schema.")
+
+    def role_passwords(self) -> dict[str, str]:
+        out = {}
+        for service in OWNERS:
+            secret = getattr(self, f"db_password_{service}")
+            if secret is not None and secret.get_secret_value():
+                out[service] = secret.get_secret_value()
+        return out
+
+
+async def _apply_roles(settings: MigrateSettings) -> list[str]:
+    engine = create_engine(settings.database_url_str, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            return await apply_service_roles(
+                conn, passwords=settings.role_passwords(), optuna_schema=settings.optuna_schema
+            )
+    finally:
+        await engine.dispose()
 
 
 @app.command("create-topics")
@@ -79,10 +114,21 @@ def create_topics(
 
 
 @app.command()
-def migrate() -> None:
-    """Apply every Alembic migration up to head (idempotent)."""
+def migrate(
+    roles: Annotated[
+        bool,
+        typer.Option(
+            help="Also create (or update) each service's least-privilege role and its grants "
+            "(needs CREATEROLE; --no-roles where an operator manages roles)."
+        ),
+    ] = True,
+) -> None:
+    """Apply every Alembic migration up to head, then the services' roles (idempotent)."""
     settings = MigrateSettings()
     url = settings.database_url_str
     upgrade_head(url)
     revision = asyncio.run(current_revision(url))
     console.print(f"database at revision {revision} (head {head_revision()})")
+    if roles:
+        names = asyncio.run(_apply_roles(settings))
+        console.print(f"service roles: {', '.join(names)}")

@@ -143,7 +143,9 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
     out += _workload_findings(by_kind, where)
     out += _check_network_policies(docs, where)
     out += _secret_findings(by_kind.get("Secret", []), where)
-    return out
+    from valora_deploycheck.hardening import check_k8s_hardening
+
+    return out + check_k8s_hardening(docs, where.rsplit("/", 1)[-1], where)
 
 
 def _pod_findings(doc: dict[str, Any], where: str, secret_keys: set[str]) -> list[Finding]:

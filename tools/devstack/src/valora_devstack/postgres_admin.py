@@ -100,7 +100,9 @@ def bootstrap_roles(url: PgUrl, socket_dir: Path) -> None:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (url.user,)).fetchone()
         verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
         conn.execute(
-            sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+            # CREATEROLE: the migration job (`valora ops migrate`) creates the services'
+            # least-privilege roles, as it does as the database owner in compose and Kubernetes.
+            sql.SQL("{} ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
                 verb, sql.Identifier(url.user), sql.Literal(url.password)
             )
         )
