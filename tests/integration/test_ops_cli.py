@@ -90,6 +90,7 @@ def test_migrate_gives_each_service_only_its_own_tables(
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT count(*) FROM predictions").fetchone()
         conn.execute("SELECT count(*) FROM batch_jobs").fetchone()
+        conn.execute("SELECT version_num FROM alembic_version").fetchone()  # waits for head
         job = f"roles-{secrets.token_hex(4)}"
         conn.execute(
             "INSERT INTO batch_jobs (job_id, status, input_format, total_rows) "
@@ -101,7 +102,7 @@ def test_migrate_gives_each_service_only_its_own_tables(
             "INSERT INTO predictions (prediction_id) VALUES ('x')",
             "SELECT count(*) FROM training_listings",
             "CREATE TABLE valora_roles_probe (x int)",
-            "SELECT count(*) FROM alembic_version",
+            "DELETE FROM alembic_version",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(forbidden)

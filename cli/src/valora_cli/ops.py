@@ -20,6 +20,8 @@ from valora_db.roles import OWNERS, apply_service_roles
 from valora_messaging import KafkaSettings, ensure_topics
 from valora_settings import Resource
 
+from valora_cli.ops_mlflow import MlflowUsersSettings, ensure_mlflow_users
+
 app = typer.Typer(help="One-shot operations: create topics, migrate the database.")
 console = Console()
 
@@ -83,6 +85,10 @@ async def _apply_roles(settings: MigrateSettings) -> list[str]:
         await engine.dispose()
 
 
+JOB_SETTINGS = (TopicJobSettings, MigrateSettings, MlflowUsersSettings)
+"""What the one-shot jobs read (``valora describe`` lists their env names)."""
+
+
 @app.command("create-topics")
 def create_topics(
     replication_factor: Annotated[
@@ -132,3 +138,11 @@ def migrate(
     if roles:
         names = asyncio.run(_apply_roles(settings))
         console.print(f"service roles: {', '.join(names)}")
+
+
+@app.command("mlflow-users")
+def mlflow_users() -> None:
+    """Create (or update) each service's MLflow user on a server with basic auth (run as the
+    MLflow admin; only the trainer, the registered model's owner, may move its alias)."""
+    users = ensure_mlflow_users(MlflowUsersSettings())
+    console.print(f"mlflow users: {', '.join(users) or '(none: no passwords set)'}")

@@ -6,8 +6,8 @@ service reads another's table only through a read model (:mod:`valora_db.read_mo
 - the owner's role may ``SELECT, INSERT, UPDATE, DELETE`` its tables (and use their sequences);
 - a reader's role may ``SELECT`` the tables of its read models (:data:`READS`);
 - the trainer's role may create tables in the Optuna schema (Optuna creates its own there);
-- no service role may create, alter or drop a table, or touch ``alembic_version``: only the
-  migration job (the database owner) does.
+- no service role may create, alter or drop a table, or write ``alembic_version`` (it may read
+  it: a pod waits for the migrations to reach head): only the migration job (the owner) does.
 
 ``valora ops migrate`` applies this after the migrations (:func:`apply_service_roles`): roles
 are created (``LOGIN`` with a password when one is given, else ``NOLOGIN`` for an operator to
@@ -112,6 +112,7 @@ async def _grant(conn: AsyncConnection, role: ServiceRole, *, optuna_schema: str
     for table in role.reads:
         await conn.execute(text(f"GRANT SELECT ON TABLE {_quote(table)} TO {quoted}"))
     await conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
+    await conn.execute(text(f"GRANT SELECT ON TABLE alembic_version TO {quoted}"))
     if role.service == OPTUNA_OWNER:
         schema = _quote(optuna_schema)
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))

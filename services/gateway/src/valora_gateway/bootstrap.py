@@ -23,6 +23,7 @@ from valora_messaging import (
     prepare_topics,
 )
 from valora_messaging.request_reply import ReplyDeadLetters, RequestReplyClient
+from valora_ml.tracking import use_tracking_server
 from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
 from valora_gateway.adapters.batch_jobs import SqlBatchJobStore
@@ -104,6 +105,11 @@ def build_app(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
     metrics = ServiceMetrics(settings.service_name)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     broker = create_broker(settings=settings, client_id="gateway")
     engine = create_engine(
         settings.database_url_str,

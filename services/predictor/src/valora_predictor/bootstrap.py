@@ -51,7 +51,11 @@ def build_app(
         configure_logging(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
-    use_tracking_server(settings.mlflow_url_str)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     interval_ms = settings.predictor_commit_interval_ms
     commits = DeferredCommits(interval_s=interval_ms / 1000) if interval_ms else None
     runtime = ConsumerRuntime.create(

@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 _EXACT_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-.+][0-9A-Za-z][0-9A-Za-z.+-]*)?$")
+_TWO_PART_TAG = re.compile(r"^\d+\.\d+(?:-[0-9A-Za-z][0-9A-Za-z.-]*)?$")
+_TWO_PART_VERSIONED = frozenset({"postgres"})
+"""Images whose releases are major.minor (PostgreSQL 17.6 is a patch release: exact)."""
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 GATEWAY_KEY_ENVS = tuple(
     f"VALORA_GATEWAY_API_KEYS_{scope}" for scope in ("PREDICT", "PUBLISH", "READ", "ADMIN")
@@ -48,7 +51,8 @@ def floating_tag(image: str) -> str | None:
         return "no tag (pulls latest)"
     if tag == "latest":
         return "tag latest"
-    if not _EXACT_TAG.match(tag):
+    two_part = name.rsplit("/", 1)[-1] in _TWO_PART_VERSIONED and _TWO_PART_TAG.match(tag)
+    if not _EXACT_TAG.match(tag) and not two_part:
         return f"tag {tag!r} is not an exact version"
     return None
 
@@ -181,6 +185,40 @@ def _environment(docs: Iterable[dict[str, Any]], overlay: str, where: str) -> li
     return []
 
 
+def _reply_topics(docs: list[dict[str, Any]], where: str) -> list[Finding]:
+    """The topic Job creates a reply topic for every gateway ordinal the HPA may start."""
+    hpa = next(
+        (
+            d
+            for d in docs
+            if d.get("kind") == "HorizontalPodAutoscaler"
+            and d["spec"]["scaleTargetRef"]["name"] == "gateway"
+        ),
+        None,
+    )
+    job = next(
+        (d for d in docs if d.get("kind") == "Job" and d["metadata"]["name"] == "kafka-topics"),
+        None,
+    )
+    if hpa is None or job is None:
+        return []
+    argv = [
+        str(a) for c in _containers(job) for a in (c.get("command") or []) + (c.get("args") or [])
+    ]
+    flag = "--gateway-replicas"
+    created = int(argv[argv.index(flag) + 1]) if flag in argv[:-1] else 0
+    most = int(hpa["spec"]["maxReplicas"])
+    if created < most:
+        return [
+            Finding(
+                "error",
+                f"{where}:Job/kafka-topics",
+                f"creates reply topics for {created} gateway replicas, the HPA allows {most}",
+            )
+        ]
+    return []
+
+
 def check_k8s_hardening(docs: list[dict[str, Any]], overlay: str, where: str) -> list[Finding]:
     return [
         *_images(docs, overlay, where),
@@ -188,4 +226,5 @@ def check_k8s_hardening(docs: list[dict[str, Any]], overlay: str, where: str) ->
         *_ingress(docs, where),
         *_gateway_keys(docs, where),
         *_environment(docs, overlay, where),
+        *_reply_topics(docs, where),
     ]

@@ -213,8 +213,8 @@ def _workload_findings(by_kind: dict[str, list[dict[str, Any]]], where: str) -> 
         ):
             out.append(Finding("error", loc, "several replicas but no PodDisruptionBudget"))
     for name in ("gateway", "predictor"):
-        if ("Deployment", name) not in hpa_targets:
-            out.append(Finding("error", where, f"no HorizontalPodAutoscaler for Deployment/{name}"))
+        if not any((kind, name) in hpa_targets for kind in WORKLOAD_KINDS):
+            out.append(Finding("error", where, f"no HorizontalPodAutoscaler for {name}"))
     return out
 
 
