@@ -58,10 +58,11 @@ test-unit: $(UV_DEP) ## fast tests: fakes, FastStream's in-memory broker, schema
 test-integration: $(UV_DEP) ## tests against real Kafka, PostgreSQL and MLflow
 	$(PYTEST) tests/integration -m integration
 
-lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, pinned schemas
+lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, bandit (security), pinned schemas
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(addprefix -p ,$(PKGS))
+	$(UV) run bandit -q -c pyproject.toml -r contracts libs services tools cli kubeflow
 	$(UV) run valora contracts check
 
 fmt: $(UV_DEP) ## format and auto-fix

@@ -31,7 +31,8 @@ __all__ = ["DEFAULT_TRAINER_IMAGE", "build_pipeline", "compile_pipeline"]
 DEFAULT_TRAINER_IMAGE = "valora/trainer:dev"
 TRAINER_IMAGE = os.environ.get("KFP_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE)
 CONFIG_MAP = "valora-config"
-SECRET = "valora-secrets"  # noqa: S105 - the Secret's name, not a value
+# The Secret's name and the env names its keys become: names, not values (ruff S105, B105).
+SECRET = "valora-secrets"  # noqa: S105  # nosec B105
 CONFIG_KEYS = (
     "VALORA_ENVIRONMENT",
     "VALORA_LOG_LEVEL",
@@ -47,8 +48,8 @@ CONFIG_KEYS = (
 # The steps run as the trainer: its database role, Kafka principal and MLflow user.
 SECRET_KEYS = {
     "DATABASE_URL_TRAINER": "VALORA_DATABASE_URL",
-    "KAFKA_PASSWORD_TRAINER": "VALORA_KAFKA_SASL_PASSWORD",
-    "MLFLOW_PASSWORD_TRAINER": "VALORA_MLFLOW_PASSWORD",
+    "KAFKA_PASSWORD_TRAINER": "VALORA_KAFKA_SASL_PASSWORD",  # nosec B105
+    "MLFLOW_PASSWORD_TRAINER": "VALORA_MLFLOW_PASSWORD",  # nosec B105
 }
 IDENTITY = {"VALORA_KAFKA_SASL_USERNAME": "trainer", "VALORA_MLFLOW_USERNAME": "trainer"}
 KAFKA_CA = "valora-kafka-ca"

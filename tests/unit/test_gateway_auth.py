@@ -24,7 +24,7 @@ from valora_gateway.entrypoints.routes import ROUTERS
 
 pytestmark = pytest.mark.unit
 
-KEYS = {scope: f"{scope}-key-0123456789abcdef" for scope in SCOPES}
+KEYS = {scope: f"{scope}-key-for-the-tests" for scope in SCOPES}
 PRODUCTION: dict[str, Any] = {
     "environment": "production",
     "kafka_security_protocol": "SASL_SSL",
@@ -111,14 +111,14 @@ async def test_every_route_but_health_answers_401_without_a_key_and_403_for_anot
 
 async def test_keys_rotate_and_travel_as_x_api_key_or_bearer() -> None:
     app, _ = _app(
-        **{**PRODUCTION, "gateway_api_keys_predict": "old-key-0123456789, new-key-0123456789"}
+        **{**PRODUCTION, "gateway_api_keys_predict": "old-key-for-the-tests, new-key-for-the-tests"}
     )
     async with _client(app) as http:
-        for key in ("old-key-0123456789", "new-key-0123456789"):
+        for key in ("old-key-for-the-tests", "new-key-for-the-tests"):
             assert (
                 await http.post("/predict", json=SEED, headers={"X-API-Key": key})
             ).status_code == 200
-        bearer = {"Authorization": "Bearer new-key-0123456789"}
+        bearer = {"Authorization": "Bearer new-key-for-the-tests"}
         assert (await http.post("/predict", json=SEED, headers=bearer)).status_code == 200
         scrape = {"Authorization": f"Bearer {KEYS['admin']}"}
         metrics = await http.get("/metrics/", headers=scrape)
@@ -162,7 +162,7 @@ async def test_in_local_a_scope_without_keys_is_open_and_an_empty_key_matches_no
     app, _ = _app()
     async with _client(app) as http:  # the older project's clients: no header at all
         assert (await http.post("/predict", json=SEED)).status_code == 200
-    app, _ = _app(gateway_api_keys_publish=" , ,local-key-0123456789")
+    app, _ = _app(gateway_api_keys_publish=" , ,local-key-for-the-tests")
     async with _client(app) as http:
         assert (await http.post("/listings", json=SEED)).status_code == 401
         empty = await http.post("/listings", json=SEED, headers={"X-API-Key": ""})
@@ -171,10 +171,10 @@ async def test_in_local_a_scope_without_keys_is_open_and_an_empty_key_matches_no
 
 
 def test_keys_are_kept_as_digests_only() -> None:
-    keys = ApiKeys.build({"read": ["read-key-0123456789abc"]}, local=False)
+    keys = ApiKeys.build({"read": ["read-key-for-the-tests"]}, local=False)
     assert b"read-key" not in repr(keys).encode()
-    assert keys.scopes_of("read-key-0123456789abc") == {"read"}
-    assert keys.scopes_of("read-key-0123456789abd") == frozenset()
+    assert keys.scopes_of("read-key-for-the-tests") == {"read"}
+    assert keys.scopes_of("read-key-for-the-test") == frozenset()
     assert keys.open_scopes == frozenset()
 
 

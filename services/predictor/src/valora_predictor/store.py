@@ -79,7 +79,8 @@ def _insert_sql() -> str:
     )
     selected = ", ".join(f"t.{c}::jsonb" if c in _JSON else f"t.{c}" for c in _COLUMNS)
     return (
-        f"INSERT INTO predictions ({columns}) SELECT {selected} "
+        # Only the module's constant column names are formatted in, never data (bandit B608).
+        f"INSERT INTO predictions ({columns}) SELECT {selected} "  # nosec B608
         f"FROM unnest({arrays}) AS t({columns}) "
         "ON CONFLICT ON CONSTRAINT uq_predictions_source_input DO NOTHING "
         "RETURNING source, input_id"
@@ -100,7 +101,7 @@ def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
 
 
 _LOOKUP = (
-    f"SELECT {', '.join(_COLUMNS)} FROM predictions "
+    f"SELECT {', '.join(_COLUMNS)} FROM predictions "  # nosec B608
     "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
 """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""

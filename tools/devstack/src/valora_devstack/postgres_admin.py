@@ -78,7 +78,12 @@ def superuser_ready(url: PgUrl, socket_dir: Path) -> bool:
     import psycopg
 
     conninfo = psycopg_conninfo(
-        url, host=str(socket_dir), user="postgres", password="", dbname="postgres"
+        # peer authentication over the cluster's private Unix socket: no password at all
+        url,
+        host=str(socket_dir),
+        user="postgres",
+        password="",
+        dbname="postgres",  # nosec B106
     )
     try:
         with psycopg.connect(conninfo) as conn:
@@ -94,7 +99,12 @@ def bootstrap_roles(url: PgUrl, socket_dir: Path) -> None:
     from psycopg import sql
 
     su = psycopg_conninfo(
-        url, host=str(socket_dir), user="postgres", password="", dbname="postgres"
+        # peer authentication over the cluster's private Unix socket: no password at all
+        url,
+        host=str(socket_dir),
+        user="postgres",
+        password="",
+        dbname="postgres",  # nosec B106
     )
     with psycopg.connect(su, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (url.user,)).fetchone()
