@@ -16,7 +16,7 @@ REPLICAS ?=
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
 .PHONY: help uv setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
-	clean compose-up compose-down kfp-compile deploy-check
+	clean compose-up compose-down kfp-compile deploy-check pin-images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -96,8 +96,11 @@ compose-down: ## stop the docker compose stack
 kfp-compile: $(UV_DEP) ## compile the Kubeflow pipeline to kubeflow/pipeline.yaml (commit it)
 	$(UV) run python kubeflow/pipeline.py --output kubeflow/pipeline.yaml
 
-deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement
+deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement, hardening (no floating tags, optional secrets, public /metrics)
 	$(PYTEST) tests/deploy -m deploy
+
+pin-images: $(UV_DEP) ## resolve pulled images in compose and k8s to name:tag@sha256 digests (needs a reachable registry; never invents one)
+	$(UV) run python -m valora_deploycheck pin-images
 
 clean: stop ## stop the stack and delete its state (.valora/)
 	rm -rf .valora
