@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import httpx
 from pydantic import Field, SecretStr
-from valora_ml.tracking import use_tracking_server
 from valora_settings import Resource, ValoraSettings
 
 __all__ = ["SERVICES", "MlflowUsersSettings", "ensure_mlflow_users"]
 
 SERVICES = ("trainer", "predictor", "gateway", "drift_monitor")
+CREATE_USER = "/api/2.0/mlflow/users/create"
+# A URL path, not a password (ruff S105, bandit B105).
+UPDATE_PASSWORD = "/api/2.0/mlflow/users/update-password"  # noqa: S105  # nosec B105
 
 
 class MlflowUsersSettings(ValoraSettings):
@@ -42,24 +45,32 @@ class MlflowUsersSettings(ValoraSettings):
         return out
 
 
-def ensure_mlflow_users(settings: MlflowUsersSettings) -> list[str]:
-    """Create (or re-password) every service user that has a password; their names."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.server.auth.client import AuthServiceClient
-
-    use_tracking_server(
-        settings.mlflow_url_str,
-        username=settings.mlflow_username,
-        password=settings.mlflow_password,
-    )
-    client = AuthServiceClient(settings.mlflow_url_str)
+def ensure_mlflow_users(
+    settings: MlflowUsersSettings, *, transport: httpx.BaseTransport | None = None
+) -> list[str]:
+    """Create (or re-password) every service user that has a password, with MLflow's auth
+    REST API as the admin; their names."""
+    admin = settings.mlflow_password.get_secret_value() if settings.mlflow_password else ""
     done = []
-    for user, password in settings.passwords().items():
-        try:
-            client.create_user(user, password)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            client.update_user_password(user, password)
-        done.append(user)
+    with httpx.Client(
+        base_url=settings.mlflow_url_str,
+        auth=(settings.mlflow_username or "", admin),
+        timeout=30.0,
+        transport=transport,
+    ) as http:
+        for user, password in settings.passwords().items():
+            body = {"username": user, "password": password}
+            created = http.post(CREATE_USER, json=body)
+            if created.status_code == 400 and _code(created) == "RESOURCE_ALREADY_EXISTS":
+                http.patch(UPDATE_PASSWORD, json=body).raise_for_status()
+            else:
+                created.raise_for_status()
+            done.append(user)
     return done
+
+
+def _code(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error_code", ""))
+    except ValueError:
+        return ""
