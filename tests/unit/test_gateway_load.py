@@ -88,3 +88,57 @@ async def test_batch_calls_past_the_limit_are_refused_at_once_with_retry_after()
         third = await http.post("/predict/batch", json={"houses": [SEED]})
         assert third.status_code == 200  # the slot is free again
     assert client.many_calls == [1, 1]
+
+
+def test_upload_workers_do_not_outlive_a_killed_gateway(tmp_path: Path) -> None:
+    """``kill -9`` of the gateway (no shutdown) must not leave its upload workers behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "gateway_like.py"
+    script.write_text(
+        "import asyncio\n"
+        "from valora_gateway.adapters.upload_store import UploadWorkers\n"
+        "async def main():\n"
+        "    workers = UploadWorkers(dsn='postgresql://unused', size=2)\n"
+        "    await workers.start()\n"
+        "    print('started', flush=True)\n"
+        "    await asyncio.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    assert parent.stdout.readline().strip() == "started"
+
+    def children() -> set[int]:
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent.pid:
+                found.add(int(stat.parent.name))
+        return found
+
+    workers = children()
+    assert len(workers) >= 2  # the pool's workers (and multiprocessing's resource tracker)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 15
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and not _zombie(pid)}
+    assert alive == set()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False

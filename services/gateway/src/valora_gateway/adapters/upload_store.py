@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -69,6 +72,17 @@ def _ready() -> bool:
     return True
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: a worker whose gateway died (``kill -9``: no shutdown) exits too."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="valora-upload-parent-watch", daemon=True).start()
+
+
 class UploadWorkers:
     """A pool of ``size`` worker processes (spawned, not forked: the gateway runs threads)."""
 
@@ -81,7 +95,12 @@ class UploadWorkers:
         """Spawn the workers now (and import what they run), not on the first upload."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self._size, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._size,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             await asyncio.get_running_loop().run_in_executor(self._pool, _ready)
 
     async def stop(self) -> None:
