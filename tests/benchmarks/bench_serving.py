@@ -82,7 +82,8 @@ def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
     from fastapi import FastAPI
     from valora_predictor.model import MlflowModelLoader
 
-    loader = MlflowModelLoader(tracking_uri=tracking_uri)
+    # the benchmark registers its models without a digest (local, as the predictor it compares)
+    loader = MlflowModelLoader(tracking_uri=tracking_uri, require_digest=False)
     ref = loader.resolve_champion(model_name)
     assert ref is not None
     handle = loader.load(ref)
