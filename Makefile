@@ -16,7 +16,7 @@ REPLICAS ?=
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 
 .PHONY: help uv monitoring setup run stop status test test-e2e test-unit test-integration lint fmt schemas bench \
-	clean compose-up compose-down kfp-compile deploy-check monitoring-sync docs
+	clean compose-up compose-down kfp-compile deploy-check monitoring-sync docs pin-images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -71,10 +71,11 @@ test-unit: $(UV_DEP) ## fast tests: fakes, FastStream's in-memory broker, schema
 test-integration: $(UV_DEP) ## tests against real Kafka, PostgreSQL and MLflow
 	$(PYTEST) tests/integration -m integration
 
-lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, pinned schemas
+lint: $(UV_DEP) ## ruff (lint + format check), mypy --strict, bandit (security), pinned schemas
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(addprefix -p ,$(PKGS))
+	$(UV) run bandit -q -c pyproject.toml -r contracts libs services tools cli kubeflow
 	$(UV) run valora contracts check
 
 fmt: $(UV_DEP) ## format and auto-fix
@@ -114,8 +115,11 @@ kfp-compile: $(UV_DEP) ## compile the Kubeflow pipeline to kubeflow/pipeline.yam
 monitoring-sync: $(UV_DEP) ## regenerate k8s PrometheusRule/AlertmanagerConfig from compose/'s rules and routing
 	$(UV) run python -m valora_deploycheck.monitoring --write
 
-deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement
+deploy-check: $(UV_DEP) ## offline checks: compose schema, kustomize overlays (strict), KFP pipeline, code agreement, hardening (no floating tags, optional secrets, public /metrics)
 	$(PYTEST) tests/deploy -m deploy
+
+pin-images: $(UV_DEP) ## resolve pulled images in compose and k8s to name:tag@sha256 digests (needs a reachable registry; never invents one)
+	$(UV) run python -m valora_deploycheck pin-images
 
 clean: stop ## stop the stack and delete its state (.valora/)
 	rm -rf .valora

@@ -31,16 +31,28 @@ __all__ = ["DEFAULT_TRAINER_IMAGE", "build_pipeline", "compile_pipeline"]
 DEFAULT_TRAINER_IMAGE = "valora/trainer:dev"
 TRAINER_IMAGE = os.environ.get("KFP_TRAINER_IMAGE", DEFAULT_TRAINER_IMAGE)
 CONFIG_MAP = "valora-config"
-SECRET = "valora-secrets"  # noqa: S105 - the Secret's name, not a value
+# The Secret's name and the env names its keys become: names, not values (ruff S105, B105).
+SECRET = "valora-secrets"  # noqa: S105  # nosec B105
 CONFIG_KEYS = (
-    "VALORA_ENV",
+    "VALORA_ENVIRONMENT",
     "VALORA_LOG_LEVEL",
     "VALORA_LOG_JSON",
     "VALORA_MODEL_NAME",
     "VALORA_KAFKA_BOOTSTRAP_SERVERS",
+    "VALORA_KAFKA_SECURITY_PROTOCOL",
+    "VALORA_KAFKA_SASL_MECHANISM",
+    "VALORA_KAFKA_SSL_CAFILE",
+    "VALORA_DATABASE_SSLMODE",
     "VALORA_MLFLOW_TRACKING_URI",
 )
-SECRET_KEYS = ("VALORA_DATABASE_URL",)
+# The steps run as the trainer: its database role, Kafka principal and MLflow user.
+SECRET_KEYS = {
+    "DATABASE_URL_TRAINER": "VALORA_DATABASE_URL",
+    "KAFKA_PASSWORD_TRAINER": "VALORA_KAFKA_SASL_PASSWORD",  # nosec B105
+    "MLFLOW_PASSWORD_TRAINER": "VALORA_MLFLOW_PASSWORD",  # nosec B105
+}
+IDENTITY = {"VALORA_KAFKA_SASL_USERNAME": "trainer", "VALORA_MLFLOW_USERNAME": "trainer"}
+KAFKA_CA = "valora-kafka-ca"
 
 # The step CLI prints one JSON object on stdout (logs go to stderr). This wrapper runs the step
 # and writes one field of that object to a KFP output file: plumbing, not training logic.
@@ -109,9 +121,10 @@ def _platform(task: dsl.PipelineTask, *, cpu: str, memory: str) -> dsl.PipelineT
     kubernetes.use_config_map_as_env(
         task, config_map_name=CONFIG_MAP, config_map_key_to_env={k: k for k in CONFIG_KEYS}
     )
-    kubernetes.use_secret_as_env(
-        task, secret_name=SECRET, secret_key_to_env={k: k for k in SECRET_KEYS}
-    )
+    kubernetes.use_secret_as_env(task, secret_name=SECRET, secret_key_to_env=dict(SECRET_KEYS))
+    kubernetes.use_secret_as_volume(task, secret_name=KAFKA_CA, mount_path="/etc/valora/kafka-ca")
+    for name, value in IDENTITY.items():
+        task.set_env_variable(name, value)
     kubernetes.set_image_pull_policy(task, "IfNotPresent")
     task.set_caching_options(False)
     task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory)

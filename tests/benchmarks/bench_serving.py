@@ -82,7 +82,8 @@ def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
     from fastapi import FastAPI
     from valora_predictor.model import MlflowModelLoader
 
-    loader = MlflowModelLoader(tracking_uri=tracking_uri)
+    # the benchmark registers its models without a digest (local, as the predictor it compares)
+    loader = MlflowModelLoader(tracking_uri=tracking_uri, require_digest=False)
     ref = loader.resolve_champion(model_name)
     assert ref is not None
     handle = loader.load(ref)
@@ -132,6 +133,7 @@ async def bench_stream(run: ServingRun, n: int) -> float:
     """Publish ``n`` validated listings; return listings/s until all ``n`` rows are stored."""
     from aiokafka import AIOKafkaProducer
     from valora_contracts import LISTINGS_VALIDATED, ListingFeatures, ValidatedListing, utcnow
+    from valora_messaging import KafkaSettings, kafka_security
     from valora_ml.synthetic import generate_listings, iter_records
 
     frame = generate_listings(n, seed=5)
@@ -149,7 +151,11 @@ async def bench_stream(run: ServingRun, n: int) -> float:
         )
         values.append((listing.listing_id.encode(), listing.model_dump_json().encode()))
     producer = AIOKafkaProducer(
-        bootstrap_servers=run.bootstrap, acks="all", linger_ms=5, max_batch_size=512 * 1024
+        bootstrap_servers=run.bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        **kafka_security(KafkaSettings()),
     )
     await producer.start()
     started = time.perf_counter()

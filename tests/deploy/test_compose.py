@@ -16,8 +16,10 @@ pytestmark = pytest.mark.deploy
 
 MIGRATE_DEP = "      db-migrate: {condition: service_completed_successfully}\n"
 TRAINER_DEPS = (
-    MIGRATE_DEP + "      mlflow: {condition: service_healthy}\n    environment:\n"
-    "      <<: [*kafka-env, *db-env, *mlflow-env]\n      VALORA_TRAINER_HOST"
+    MIGRATE_DEP + "      mlflow: {condition: service_healthy}\n"
+    "      kafka-acls: {condition: service_completed_successfully}\n"
+    "      mlflow-users: {condition: service_completed_successfully}\n    environment:\n"
+    "      <<: [*kafka-env, *mlflow-env]\n      VALORA_KAFKA_SASL_USERNAME: trainer"
 )
 
 
@@ -133,7 +135,8 @@ def _mutate(paths: Paths, tmp_path: Path, edit) -> Path:  # type: ignore[no-unty
         (
             "topics job does not create the registry",
             lambda t: t.replace(
-                '["valora", "ops", "create-topics"]', '["valora", "ops", "migrate"]'
+                '["valora", "ops", "create-topics", "--gateway-replicas", "1"]',
+                '["valora", "ops", "migrate"]',
             ),
             "create every registry topic",
         ),
@@ -141,6 +144,31 @@ def _mutate(paths: Paths, tmp_path: Path, edit) -> Path:  # type: ignore[no-unty
             "unknown valora sub-command",
             lambda t: t.replace('["valora", "ops", "migrate"]', '["valora", "ops", "migrat"]'),
             "valora ops migrat",
+        ),
+        (
+            "floating image tag",
+            lambda t: t.replace("image: postgres:17.6-bookworm", "image: postgres:17-bookworm"),
+            "not an exact version",
+        ),
+        (
+            "latest image",
+            lambda t: t.replace("image: prom/prometheus:v3.5.0", "image: prom/prometheus:latest"),
+            "tag latest",
+        ),
+        (
+            "optional secret",
+            lambda t: t.replace(
+                "${GATEWAY_API_KEYS_ADMIN:?set GATEWAY_API_KEYS_ADMIN in compose/.env}",
+                "${GATEWAY_API_KEYS_ADMIN:-}",
+            ),
+            "optional secret",
+        ),
+        (
+            "gateway published beyond loopback",
+            lambda t: t.replace(
+                "127.0.0.1:${GATEWAY_HOST_PORT:-8000}:8000", "${GATEWAY_HOST_PORT:-8000}:8000"
+            ),
+            "published beyond loopback",
         ),
         (
             "kafka version drift",

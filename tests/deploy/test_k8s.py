@@ -145,10 +145,11 @@ def _edit(path: Path, old: str, new: str) -> None:
             "literal database url",
             "base/trainer.yaml",
             "        - name: VALORA_DATABASE_URL\n          valueFrom:\n            secretKeyRef:\n"
-            "              name: valora-secrets\n              key: VALORA_DATABASE_URL\n"
-            "        startupProbe",
+            "              name: valora-secrets\n              key: DATABASE_URL_TRAINER\n"
+            "        - name: VALORA_KAFKA_SASL_USERNAME",
             "        - name: VALORA_DATABASE_URL\n"
-            "          value: postgresql+asyncpg://u:p@db/valora\n        startupProbe",
+            "          value: postgresql+asyncpg://u:p@db/valora\n"
+            "        - name: VALORA_KAFKA_SASL_USERNAME",
             "must come from",
         ),
         (
@@ -157,6 +158,50 @@ def _edit(path: Path, old: str, new: str) -> None:
             "          valueFrom:\n            fieldRef:\n              fieldPath: metadata.name",
             "          value: fixed",
             "downward API",
+        ),
+        (
+            "optional secret",
+            "base/gateway.yaml",
+            "              key: GATEWAY_API_KEYS_ADMIN\n",
+            "              key: GATEWAY_API_KEYS_ADMIN\n              optional: true\n",
+            "optional secret",
+        ),
+        (
+            "gateway key not from the Secret",
+            "base/gateway.yaml",
+            "        - name: VALORA_GATEWAY_API_KEYS_READ\n          valueFrom:\n"
+            "            secretKeyRef:\n              name: valora-secrets\n"
+            "              key: GATEWAY_API_KEYS_READ\n",
+            "",
+            "VALORA_GATEWAY_API_KEYS_READ must come from the Secret",
+        ),
+        (
+            "metrics behind the ingress",
+            "overlays/prod/gateway-ingress.yaml",
+            "          - path: /models\n",
+            "          - path: /\n",
+            "exposes",
+        ),
+        (
+            "floating image tag",
+            "overlays/prod/kustomization.yaml",
+            "newName: registry.example.com/valora/gateway, newTag: 0.1.0",
+            "newName: registry.example.com/valora/gateway, newTag: latest",
+            "tag latest",
+        ),
+        (
+            "production that is not production",
+            "overlays/prod/kustomization.yaml",
+            "value: production}",
+            "value: local}",
+            "VALORA_ENVIRONMENT must be production",
+        ),
+        (
+            "fewer reply topics than gateway replicas",
+            "overlays/prod/kustomization.yaml",
+            'command/4, value: "12"}',
+            'command/4, value: "6"}',
+            "reply topics for 6 gateway replicas, the HPA allows 12",
         ),
         (
             "unknown CLI command",

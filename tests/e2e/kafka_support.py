@@ -22,7 +22,7 @@ from aiokafka.structs import OffsetAndMetadata
 from e2e_support import run_groups
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 from valora_contracts import ALL_TOPICS, TopicSpec
-from valora_messaging import ensure_topics
+from valora_messaging import KafkaSettings, ensure_topics, kafka_security
 
 # How long a producer keeps trying to reach a broker that is down (a restart takes seconds).
 BROKER_WAIT_S = 120.0
@@ -34,13 +34,17 @@ def topic(name: str) -> TopicSpec:
 
 async def prepare(bootstrap: str, run_id: str, extra_topics: Iterable[TopicSpec] = ()) -> None:
     """Create the registry's topics and commit the run's groups at the topics' current ends."""
-    await ensure_topics(bootstrap_servers=bootstrap, topics=[*ALL_TOPICS, *extra_topics])
+    await ensure_topics(
+        settings=KafkaSettings(kafka_bootstrap_servers=bootstrap),
+        topics=[*ALL_TOPICS, *extra_topics],
+    )
     for group, names in run_groups(run_id).items():
         consumer = AIOKafkaConsumer(
             isolation_level="read_committed",
             bootstrap_servers=bootstrap,
             group_id=group,
             enable_auto_commit=False,
+            **kafka_security(KafkaSettings()),
         )
         await consumer.start()
         try:
@@ -86,6 +90,7 @@ class TopicCollector:
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             request_timeout_ms=60_000,
+            **kafka_security(KafkaSettings()),
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -155,6 +160,7 @@ async def producer_session(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
                 request_timeout_ms=int(BROKER_WAIT_S * 1000),
                 retry_backoff_ms=250,
                 max_batch_size=256 * 1024,
+                **kafka_security(KafkaSettings()),
             )
             try:
                 await candidate.start()

@@ -28,7 +28,7 @@ from kafka_support import TopicCollector, prepare, producer_session
 from poison_cases import CASES, NEAR_LIMIT, Case, Run
 from valora_contracts import ALL_TOPICS, DeadLetter, dlq_for, reply_topic, topic_by_name
 from valora_devstack import DevstackSettings
-from valora_messaging import ensure_topics
+from valora_messaging import KafkaSettings, ensure_topics, kafka_security
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -124,7 +124,7 @@ async def family(e2e_stack: DevstackSettings) -> AsyncIterator[Family]:
         run_id, model, replies.name, promoted, client.get_model_version(model, promoted).run_id
     )
     await prepare(boot, run_id, extra_topics=[replies])
-    await ensure_topics(bootstrap_servers=boot, topics=[replies])
+    await ensure_topics(settings=KafkaSettings(kafka_bootstrap_servers=boot), topics=[replies])
     dead = TopicCollector(bootstrap=boot, topics=DLQ_TOPICS, keep=_keep(run_id))
     outcomes = TopicCollector(
         bootstrap=boot,
@@ -154,6 +154,7 @@ async def _replies(family: Family, correlation_ids: set[str], timeout_s: float) 
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     seen: set[str] = set()

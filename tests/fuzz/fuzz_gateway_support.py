@@ -15,6 +15,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from valora_contracts import (
@@ -26,7 +27,8 @@ from valora_contracts import (
 )
 from valora_db.read_models.predictions import StoredPrediction
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
+from valora_gateway.domain.uploads import UploadFormat, upload_rows
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.settings import GatewaySettings
@@ -113,8 +115,15 @@ class FakeJobs:
         self.world = world
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
+    ) -> JobCounts:
+        rows = list(upload_rows(path, fmt=input_format, job_id=job_id, max_rows=max_rows))
         invalid = sum(1 for r in rows if r.error is not None)
         done = invalid == len(rows)
         now = datetime.now(UTC)
@@ -131,6 +140,7 @@ class FakeJobs:
         )
         if len(self.world.jobs) < 1_000:
             self.world.jobs[job_id] = (progress, list(rows))
+        return JobCounts(len(rows), invalid)
 
     async def progress(self, job_id: str) -> JobProgress | None:
         found = self.world.jobs.get(job_id)

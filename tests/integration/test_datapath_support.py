@@ -32,7 +32,7 @@ from valora_contracts import (
     DeadLetter,
     dlq_for,
 )
-from valora_messaging import ensure_topics
+from valora_messaging import KafkaSettings, ensure_topics, kafka_security
 
 OUTCOME_TOPICS = {
     LISTINGS_VALIDATED.name: "validated",
@@ -195,6 +195,7 @@ class OutcomeCollector:
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_security(KafkaSettings()),
         )
         self._task: asyncio.Task[None] | None = None
 
@@ -272,6 +273,7 @@ async def publish_raw(
         enable_idempotence=True,
         linger_ms=5,
         max_batch_size=512 * 1024,
+        **kafka_security(KafkaSettings()),
     )
     await producer.start()
     sent_at: dict[int, float] = {}
@@ -292,7 +294,9 @@ async def publish_raw(
 
 
 async def prepare_topics(bootstrap: str) -> None:
-    await ensure_topics(bootstrap_servers=bootstrap, topics=DATAPATH_TOPICS)
+    await ensure_topics(
+        settings=KafkaSettings(kafka_bootstrap_servers=bootstrap), topics=DATAPATH_TOPICS
+    )
 
 
 async def wait_pipeline_ready(

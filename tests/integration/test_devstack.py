@@ -24,6 +24,7 @@ from valora_devstack.process import pid_alive
 from valora_devstack.services import SERVICES
 from valora_devstack.settings import parse_pg_url
 from valora_devstack.stack import INFRASTRUCTURE
+from valora_messaging import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -89,7 +90,8 @@ def test_session_stack_serves_kafka_postgres_and_mlflow(devstack: StackInfo) -> 
     }
     from valora_devstack.kafka import run_async
 
-    run_async(lambda: produce_consume_roundtrip(devstack.kafka_bootstrap_servers))
+    client = KafkaSettings(kafka_bootstrap_servers=devstack.kafka_bootstrap_servers)
+    run_async(lambda: produce_consume_roundtrip(client))
     pg = parse_pg_url(devstack.database_url)
     with psycopg.connect(
         host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname=pg.dbname

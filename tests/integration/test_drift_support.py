@@ -34,7 +34,7 @@ import pandas as pd
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from valora_contracts import TopicSpec
-from valora_messaging import ensure_topics
+from valora_messaging import KafkaSettings, ensure_topics, kafka_security
 
 
 def free_port() -> int:
@@ -204,7 +204,11 @@ class Stream:
 
 async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=512 * 1024
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=512 * 1024,
+        **kafka_security(KafkaSettings()),
     )
     await producer.start()
     try:
@@ -216,12 +220,13 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 
 async def commit_group_at_end(*, bootstrap: str, group_id: str, topic: TopicSpec) -> None:
     """Give ``group_id`` committed offsets at the topic's end (earlier runs are skipped)."""
-    await ensure_topics(bootstrap_servers=bootstrap, topics=[topic])
+    await ensure_topics(settings=KafkaSettings(kafka_bootstrap_servers=bootstrap), topics=[topic])
     consumer = AIOKafkaConsumer(
         isolation_level="read_committed",
         bootstrap_servers=bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     try:
@@ -243,6 +248,7 @@ async def group_caught_up(
         group_id=group_id,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     try:
@@ -272,11 +278,14 @@ class TopicCollector:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(bootstrap_servers=self.bootstrap, topics=self.topics)
+        await ensure_topics(
+            settings=KafkaSettings(kafka_bootstrap_servers=self.bootstrap), topics=self.topics
+        )
         consumer = AIOKafkaConsumer(
             isolation_level="read_committed",
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
+            **kafka_security(KafkaSettings()),
         )
         await consumer.start()
         parts = [TopicPartition(t.name, p) for t in self.topics for p in range(t.partitions)]

@@ -29,6 +29,7 @@ from valora_messaging import (
     create_broker,
     decode_event,
     encode_event,
+    kafka_security,
     publish_many,
 )
 
@@ -40,7 +41,10 @@ N_KEYS = 97
 
 async def _end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(
-        isolation_level="read_committed", bootstrap_servers=bootstrap, enable_auto_commit=False
+        isolation_level="read_committed",
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     try:
@@ -99,7 +103,10 @@ async def test_kafka_round_trips_10000_typed_events_in_order_per_key(devstack: A
 
     received: dict[str, list[int]] = defaultdict(list)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     try:

@@ -18,6 +18,7 @@ from valora_messaging import (
     consumer_options,
     create_broker,
     ensure_topics,
+    kafka_security,
 )
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ class _Any(BaseModel):
 
 async def _topic(bootstrap: str, kind: str, partitions: int) -> TopicSpec:
     spec = TopicSpec(f"it.{kind}.{uuid.uuid4().hex[:10]}.v1", "none", partitions, _Any, "test")
-    await ensure_topics(bootstrap_servers=bootstrap, topics=[spec])
+    await ensure_topics(settings=KafkaSettings(kafka_bootstrap_servers=bootstrap), topics=[spec])
     return spec
 
 
@@ -53,6 +54,7 @@ async def test_producer_lanes_deliver_concurrent_calls_exactly_once(devstack: An
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     values: list[bytes] = []
@@ -99,7 +101,10 @@ async def test_deferred_commits_commit_processed_offsets_and_redeliver_a_failed_
             await done.wait()
         await asyncio.sleep(0.5)  # a few flush intervals
         probe = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, isolation_level="read_committed"
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            isolation_level="read_committed",
+            **kafka_security(KafkaSettings()),
         )
         await probe.start()
         try:

@@ -290,6 +290,7 @@ async def test_stream_values_each_listing_once(serving: Serving, engine: AsyncEn
     """Validated listings are valued and stored once each, duplicates (redelivery) included."""
     from aiokafka import AIOKafkaProducer
     from valora_contracts import LISTINGS_VALIDATED, ListingFeatures, ValidatedListing, utcnow
+    from valora_messaging import KafkaSettings, kafka_security
 
     prefix = f"S{uuid.uuid4().hex[:8]}"
     listings = [
@@ -303,7 +304,9 @@ async def test_stream_values_each_listing_once(serving: Serving, engine: AsyncEn
         )
         for i in range(300)
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=serving.run.bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=serving.run.bootstrap, acks="all", **kafka_security(KafkaSettings())
+    )
     await producer.start()
     try:
         for listing in [*listings, *listings[:50]]:  # the first 50 twice

@@ -25,7 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from valora_contracts import MODELS_PROMOTED, ModelMetrics, ModelPromoted, TopicSpec
-from valora_messaging import encode_event, ensure_topics
+from valora_messaging import KafkaSettings, encode_event, ensure_topics, kafka_security
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,7 +88,9 @@ def set_champion(*, tracking_uri: str, name: str, version: str) -> str:
 
 
 async def publish_promoted(*, bootstrap: str, name: str, version: str, run_id: str) -> None:
-    await ensure_topics(bootstrap_servers=bootstrap, topics=[MODELS_PROMOTED])
+    await ensure_topics(
+        settings=KafkaSettings(kafka_bootstrap_servers=bootstrap), topics=[MODELS_PROMOTED]
+    )
     event = ModelPromoted(
         model_name=name,
         model_version=version,
@@ -97,7 +99,9 @@ async def publish_promoted(*, bootstrap: str, name: str, version: str, run_id: s
             rmse=1, mae=1, mape=0.1, r2=0.9, interval_coverage=0.9, n_train=1, n_test=1
         ),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", **kafka_security(KafkaSettings())
+    )
     await producer.start()
     try:
         await producer.send_and_wait(MODELS_PROMOTED.name, encode_event(event), key=name.encode())
@@ -107,12 +111,13 @@ async def publish_promoted(*, bootstrap: str, name: str, version: str, run_id: s
 
 async def commit_group_at_end(*, bootstrap: str, group_id: str, topic: TopicSpec) -> None:
     """Give ``group_id`` committed offsets at the topic's current end (skip older records)."""
-    await ensure_topics(bootstrap_servers=bootstrap, topics=[topic])
+    await ensure_topics(settings=KafkaSettings(kafka_bootstrap_servers=bootstrap), topics=[topic])
     consumer = AIOKafkaConsumer(
         isolation_level="read_committed",
         bootstrap_servers=bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
+        **kafka_security(KafkaSettings()),
     )
     await consumer.start()
     try:

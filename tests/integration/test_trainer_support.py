@@ -44,6 +44,7 @@ from valora_messaging import (
     create_broker,
     encode_event,
     ensure_topics,
+    kafka_security,
     publish_many,
 )
 from valora_ml.synthetic import generate_listings
@@ -78,7 +79,7 @@ def synthetic_listings(n: int, *, source: str, seed: int) -> list[ValidatedListi
                 neighbourhood=str(row.neighbourhood),
             ),
             price=float(row.price),
-            content_hash=f"{source}-{i}-{row.price:.2f}",
+            content_hash=f"{source}-{i}-{row.price * 100:.0f}",  # the contract: no "."
             contract_version="test",
         )
         for i, row in enumerate(frame.itertuples(index=False))
@@ -133,11 +134,14 @@ class Follower:
     _consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(bootstrap_servers=self.bootstrap, topics=ALL_TOPICS)
+        await ensure_topics(
+            settings=KafkaSettings(kafka_bootstrap_servers=self.bootstrap), topics=ALL_TOPICS
+        )
         self._consumer = AIOKafkaConsumer(
             isolation_level="read_committed",
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
+            **kafka_security(KafkaSettings()),
         )
         await self._consumer.start()
         parts = [

@@ -46,6 +46,8 @@ def _migrated_tables() -> dict[str, set[str]]:
     }
     for dropped in re.findall(r"DROP TABLE (\w+)", sql):
         created.pop(dropped)
+    for table, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN ([^;]+);", sql):
+        created[table].add(_DEFAULT.sub("", column.strip()))
     created.pop("alembic_version")
     return created
 
@@ -64,3 +66,18 @@ def test_processed_events_is_gone() -> None:
 
 def test_the_prediction_read_model_reads_every_column() -> None:
     assert [f.name for f in fields(StoredPrediction)] == list(predictions.columns.keys())
+
+
+def test_every_table_is_written_by_exactly_one_service_role() -> None:
+    from valora_db.roles import READS, service_roles
+
+    roles = service_roles()
+    writers: dict[str, list[str]] = {}
+    for role in roles:
+        for table in role.writes:
+            writers.setdefault(table, []).append(role.service)
+    assert set(writers) == set(metadata.tables)
+    assert all(len(owners) == 1 for owners in writers.values()), writers
+    for service, tables in READS.items():
+        assert set(tables) <= set(metadata.tables)
+        assert not set(tables) & set(next(r for r in roles if r.service == service).writes)

@@ -11,16 +11,17 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
 from valora_contracts import LISTINGS_RAW, ListingFeatures, PredictionInterval, PredictionResult
 from valora_gateway.bootstrap import build_app
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
+from valora_gateway.domain.uploads import UploadFormat, upload_rows
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.http_errors import GATEWAY_STATUS, REPLY_ERRORS
@@ -88,9 +89,17 @@ class FakeJobs:
     jobs: dict[str, Sequence[JobRow]] = field(default_factory=dict)
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
+    ) -> JobCounts:
+        rows = list(upload_rows(path, fmt=input_format, job_id=job_id, max_rows=max_rows))
         self.jobs[job_id] = rows
+        return JobCounts(len(rows), sum(1 for r in rows if r.error))
 
     async def progress(self, job_id: str) -> JobProgress | None:
         rows = self.jobs.get(job_id)
@@ -288,25 +297,6 @@ def test_every_error_code_has_an_http_status() -> None:
         pending.extend(cls.__subclasses__())
         codes.add(cls.code)
     assert codes - {"internal_error"} == set(GATEWAY_STATUS)
-
-
-async def test_api_key_guards_write_endpoints_and_predict_only_when_asked() -> None:
-    app, listings = _app(gateway_api_key=SecretStr("s3cret"))
-    async with _client(app) as http:
-        assert (await http.post("/listings", json=SEED)).status_code == 401
-        r = await http.post("/listings", json=[SEED, SEED], headers={"X-API-Key": "s3cret"})
-        assert r.status_code == 202
-        assert r.json() == {"accepted": 2, "topic": LISTINGS_RAW.name}
-        assert (await http.post("/batch-jobs", content=b"area\n1\n")).status_code == 401
-        assert (await http.post("/predict", json=SEED)).status_code == 200  # seed clients
-    assert listings.published == [SEED, SEED]
-    app, _ = _app(gateway_api_key=SecretStr("s3cret"), gateway_api_key_for_predict=True)
-    async with _client(app) as http:
-        assert (await http.post("/predict", json=SEED)).status_code == 401
-        batch = {"houses": [SEED]}
-        assert (await http.post("/predict/batch", json=batch)).status_code == 401
-        ok = await http.post("/predict", json=SEED, headers={"X-API-Key": "s3cret"})
-        assert ok.status_code == 200
 
 
 async def test_batch_job_upload_is_accepted_and_its_results_stream(http: httpx.AsyncClient) -> None:

@@ -113,15 +113,27 @@ class FakeQueue:
 
     predicted: int = 0
     statuses: list[str] = field(default_factory=list)
+    attempts: int = 0
+    error: str | None = None
 
     async def claim_jobs(self, *, owner: str, lease_s: float) -> list[str]:
         return ["job"]
 
     async def progress(self, job_id: str) -> JobProgress | None:
+        if "failed" in self.statuses:
+            return _progress(job_id, self.predicted, "failed")
         return _progress(job_id, self.predicted, "completed" if self.predicted == 5 else "running")
 
     async def set_status(self, job_id: str, status: str) -> None:
         self.statuses.append(status)
+
+    async def record_attempt(self, job_id: str) -> int:
+        self.attempts += 1
+        return self.attempts
+
+    async def fail(self, job_id: str, error: str) -> None:
+        self.statuses.append("failed")
+        self.error = error
 
     async def unpredicted_rows(self, job_id: str) -> list[tuple[str, str | None, dict[str, Any]]]:
         return [(f"job:{i}", None, FEATURES) for i in range(self.predicted, 5)]
@@ -138,10 +150,12 @@ class FakeSender:
         self.chunks.append([i.input_id for i in items])
 
 
-def _runner(queue: FakeQueue, sender: FakeSender, *, stall_s: float) -> BatchJobRunner:
+def _runner(
+    queue: FakeQueue, sender: FakeSender, *, stall_s: float, max_attempts: int = 5
+) -> BatchJobRunner:
     return BatchJobRunner(
         jobs=queue, client=sender, owner="me", chunk_rows=2, poll_s=1.0, stall_s=stall_s,
-        lease_s=60.0,
+        lease_s=60.0, max_attempts=max_attempts,
     )  # fmt: skip
 
 
@@ -169,3 +183,17 @@ async def test_runner_waits_for_the_stall_time_and_stops_at_a_failed_chunk() -> 
     sender.fail_after = None
     await runner.tick()  # not stalled yet: nothing re-sent
     assert len(sender.chunks) == 1
+
+
+async def test_a_job_that_never_completes_fails_after_the_bounded_attempts() -> None:
+    """A job whose rows never get predicted (no model, predictor gone) is sent
+    ``max_attempts`` times in all, then fails with a clear status, never retried forever."""
+    queue, sender = FakeQueue(predicted=1), FakeSender()
+    runner = _runner(queue, sender, stall_s=0.0, max_attempts=3)
+    for _ in range(10):
+        await runner.tick()
+    sends = [c for c in sender.chunks if c[0] == "job:1"]
+    assert len(sends) == 3  # the first send and two re-sends
+    assert queue.statuses == ["running", "failed"]
+    assert queue.error is not None
+    assert "gave up after 3 attempts: 4 of 5 valid rows were never predicted" in queue.error

@@ -80,7 +80,7 @@ class FakeLoader:
             return None
         return self.models[self.champion].ref
 
-    def load(self, ref: ModelRef) -> FakeModel:
+    def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> FakeModel:
         if self.gate is not None:
             assert self.gate.wait(5)
         return self.models[ref.version]

@@ -27,7 +27,9 @@ from valora_messaging import InRecord, OutgoingRecord
 from valora_messaging.request_reply import (
     REPLY_ERROR_CODES,
     REQUEST_ITEMS,
+    ClientLimits,
     InvalidReplyError,
+    OverloadedError,
     RemoteError,
     ReplyErrorCode,
     ReplyTimeoutError,
@@ -172,7 +174,7 @@ async def test_a_request_is_answered_through_the_reply_subscriber(rr: Harness) -
 
 
 async def test_concurrent_single_calls_travel_as_few_requests() -> None:
-    async with _harness(FakeKafka(delay_s=0.01), max_inflight=1) as rr:
+    async with _harness(FakeKafka(delay_s=0.01), limits=ClientLimits(max_inflight=1)) as rr:
         areas = [50.0 + i for i in range(60)]
         results = await asyncio.gather(*(rr.client.predict_one(_features(a)) for a in areas))
         assert [r.price for r in results] == [a * 1000 for a in areas]  # each gets its own
@@ -334,9 +336,41 @@ def test_public_surface_is_pinned() -> None:
     from valora_messaging import request_reply
 
     assert set(request_reply.__all__) == {
-        "REPLY_ERROR_CODES", "REQUEST_ITEMS", "DeadLetterHook", "InvalidReplyError",
-        "RemoteError", "ReplyDeadLetters", "ReplyErrorCode", "ReplyStats", "ReplyTimeoutError",
+        "REPLY_ERROR_CODES", "REQUEST_ITEMS", "ClientLimits", "DeadLetterHook",
+        "InvalidReplyError", "OverloadedError", "RemoteError", "ReplyDeadLetters",
+        "ReplyErrorCode", "ReplyStats", "ReplyTimeoutError",
         "RequestNotDeliveredError", "RequestReplyClient", "RequestReplyError", "RequestSender",
     }  # fmt: skip
     assert all(hasattr(request_reply, name) for name in request_reply.__all__)
     assert valora_messaging.RequestReplyClient is RequestReplyClient
+
+
+async def test_a_full_micro_batch_queue_sheds_at_once_and_the_queued_calls_still_finish() -> None:
+    """Past ``max_queued`` waiting calls, a call fails at once (nothing sent); what was queued
+    is answered; the queue never holds more than its bound."""
+    limits = ClientLimits(max_items=2, max_inflight=1, max_queued=4)
+    async with _harness(FakeKafka(delay_s=0.05), limits=limits) as rr:
+        calls = [asyncio.ensure_future(rr.client.predict_one(_features(i + 1))) for i in range(12)]
+        await asyncio.sleep(0)  # every call reaches the batcher
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    shed = [r for r in results if isinstance(r, OverloadedError)]
+    answered = [r for r in results if isinstance(r, PredictionResult)]
+    assert len(shed) + len(answered) == 12
+    assert len(shed) >= 6  # 12 arrive at once: 4 may wait, 2 may be in flight
+    assert all(s.code == "overloaded" for s in shed)
+    assert sum(len(r.items) for r in rr.kafka.requests) == len(answered)
+
+
+async def test_batch_calls_are_bounded_per_call_and_in_number() -> None:
+    limits = ClientLimits(batch_concurrency=2, max_batch_calls=1)
+    kafka = FakeKafka(delay_s=0.05)
+    async with _harness(kafka, limits=limits) as rr:
+        houses = [_features(10.0 + i) for i in range(REQUEST_ITEMS * 5)]
+        first = asyncio.ensure_future(rr.client.predict_many(houses))
+        await asyncio.sleep(0.01)
+        assert rr.client.in_flight == 2  # 5 chunks, 2 at a time
+        with pytest.raises(OverloadedError):
+            await rr.client.predict_many([_features()])  # a second call is shed at once
+        results = await first
+    assert [r.price for r in results] == [h.area * 1000 for h in houses]
+    assert len(kafka.requests) == 5

@@ -220,3 +220,17 @@ def test_the_trainer_entry_point_lists_the_steps_its_step_cli_runs() -> None:
     from valora_trainer.step_cli import STEPS as CLI_STEPS
 
     assert tuple(STEPS) == tuple(CLI_STEPS)
+
+
+def test_refused_settings_exit_with_the_reason_and_serve_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from valora_gateway.settings import GatewaySettings
+
+    served: list[GatewaySettings] = []
+    monkeypatch.setenv("VALORA_ENVIRONMENT", "production")
+    assert service_main(GatewaySettings, served.append, argv=[]) == 2
+    assert served == []
+    err = capsys.readouterr().err
+    assert "VALORA_ENVIRONMENT=production refuses to start" in err
+    assert "VALORA_GATEWAY_API_KEYS_PREDICT" in err

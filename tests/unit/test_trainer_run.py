@@ -15,6 +15,7 @@ import pytest
 from test_trainer_steps import store_frame
 from valora_contracts import MODELS_PROMOTED, ModelMetrics, ModelPromoted, TrainingRequested
 from valora_messaging import OutgoingRecord
+from valora_ml.integrity import MODEL_SHA256_TAG
 from valora_ml.pricemodel import PriceModel
 from valora_ml.profile import ReferenceProfile
 from valora_ml.registry_ref import ModelRef
@@ -95,6 +96,10 @@ class FakeRegistry:
             return None
         v = self.versions[self.alias]
         return ModelRef(name=model_name, version=self.alias, run_id=v["run_id"], tags=v["tags"])
+
+    def model_sha256(self, model_name: str, version: str) -> str | None:
+        tags: dict[str, str] = self.versions[version]["tags"]
+        return tags.get(MODEL_SHA256_TAG)
 
     def load_predictor(self, model_name: str, version: str) -> Any:
         if version == "1" and self.champion_predict is not None:

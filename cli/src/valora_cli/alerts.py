@@ -20,7 +20,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 from valora_contracts import DRIFT_ALERTS, DriftAlert
-from valora_messaging import KafkaSettings
+from valora_messaging import KafkaSettings, kafka_security
 
 from valora_cli import alert_webhook
 
@@ -50,6 +50,12 @@ def format_alert(alert: DriftAlert) -> str:
     """One line: time, state, severity, what, value vs threshold, model, window, key."""
     when = alert.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
     state = alert.state.upper()
+    if alert.kind == "integrity":
+        return (
+            f"{when}  {state:<8} {alert.severity:<8} integrity  {alert.model_name} "
+            f"v{alert.model_version}: artifact failed SHA-256 verification (refused; the "
+            f"previous champion keeps serving)  key={alert.dedupe_key}"
+        )
     relation = ">=" if alert.state == "firing" else "<"
     p = f" p={alert.p_value:.2g}" if alert.p_value is not None else ""
     w = alert.window
@@ -75,6 +81,7 @@ async def _tail(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **kafka_security(settings),
     )
     await consumer.start()
     shown = 0

@@ -25,7 +25,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from valora_contracts import ALL_TOPICS, DeadLetter, dlq_for
-from valora_messaging import KafkaSettings
+from valora_messaging import KafkaSettings, kafka_security
 
 __all__ = ["ReplayPlan", "app", "dlq_topic", "format_letter", "parse_since", "plan_replay"]
 
@@ -112,6 +112,7 @@ async def _read(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        **kafka_security(settings),
     )
     await consumer.start()
     letters: list[DeadLetter] = []
@@ -149,7 +150,10 @@ async def _read(
 
 async def _send(*, settings: KafkaSettings, letters: list[DeadLetter], dlq: str) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        **kafka_security(settings),
     )
     await producer.start()
     try:

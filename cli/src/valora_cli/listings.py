@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from valora_contracts import LISTINGS_RAW
-from valora_messaging import KafkaSettings, ensure_topics
+from valora_messaging import KafkaSettings, kafka_security, prepare_topics
 from valora_ml import DriftSpecError
 from valora_ml.listing_files import (
     BadRow,
@@ -105,7 +105,7 @@ async def _publish(
     source: str,
     tally: Tally,
 ) -> None:
-    await ensure_topics(bootstrap_servers=settings.kafka_bootstrap_servers, topics=[LISTINGS_RAW])
+    await prepare_topics(settings=settings, topics=[LISTINGS_RAW])
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_list,
         client_id=f"{settings.kafka_client_id}-cli",
@@ -113,6 +113,7 @@ async def _publish(
         enable_idempotence=True,
         linger_ms=max(settings.kafka_linger_ms, 5),
         max_batch_size=max(settings.kafka_max_batch_size, 512 * 1024),
+        **kafka_security(settings),
     )
     await producer.start()
     topic = LISTINGS_RAW.name

@@ -27,7 +27,18 @@ def command_tree(command: object) -> dict[str, Any]:
     return {name: command_tree(sub) for name, sub in sorted(subs.items()) if not sub.hidden}
 
 
+def settings_envs() -> list[str]:
+    """Every ``VALORA_*`` name the CLI's one-shot jobs read (``valora ops ...``)."""
+    names: set[str] = set()
+    for settings in ops.JOB_SETTINGS:
+        prefix = str(settings.model_config.get("env_prefix", ""))
+        names |= {f"{prefix}{name}".upper() for name in settings.model_fields}
+    return sorted(names)
+
+
 @app.command(hidden=True)
 def describe() -> None:
-    """Print the command tree as JSON (read by tools, e.g. the offline deployment checks)."""
-    typer.echo(json.dumps({"commands": command_tree(typer.main.get_command(app))}))
+    """Print the command tree and the jobs' settings as JSON (read by tools, e.g. the offline
+    deployment checks)."""
+    tree = command_tree(typer.main.get_command(app))
+    typer.echo(json.dumps({"commands": tree, "settings": settings_envs()}))

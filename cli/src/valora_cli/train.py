@@ -36,7 +36,8 @@ from valora_messaging import (
     OutgoingRecord,
     create_broker,
     encode_event,
-    ensure_topics,
+    kafka_security,
+    prepare_topics,
     publish_many,
 )
 
@@ -99,6 +100,7 @@ async def _wait(
         isolation_level="read_committed",
         bootstrap_servers=settings.kafka_bootstrap_servers,
         enable_auto_commit=False,
+        **kafka_security(settings),
     )
     await consumer.start()
     try:
@@ -180,7 +182,7 @@ def train(
     )
 
     async def run() -> int:
-        await ensure_topics(bootstrap_servers=settings.kafka_bootstrap_servers, topics=ALL_TOPICS)
+        await prepare_topics(settings=settings, topics=ALL_TOPICS)
         if not wait:
             await _publish(settings, event)
             console.print(f"requested training of [bold]{event.model_name}[/]")

@@ -22,11 +22,18 @@ class DriftWindow(BaseModel):
 
 
 class DriftAlert(Envelope):
-    """One alert state change: ``firing`` once per condition, ``resolved`` when it clears."""
+    """One alert state change: ``firing`` once per condition, ``resolved`` when it clears.
 
-    kind: Literal["data", "prediction", "performance"] = Field(description="What drifted.")
+    ``kind="integrity"`` (statistic ``sha256``, feature ``model_artifact``): a service refused
+    a model version whose artifact does not match its recorded SHA-256."""
+
+    kind: Literal["data", "prediction", "performance", "integrity"] = Field(
+        description="What drifted (``integrity``: a model artifact failed verification)."
+    )
     feature: CleanStr = Field(description="Feature, ``prediction``, or a metric segment.")
-    statistic: Literal["psi", "ks", "chi2", "mae", "mape"] = Field(description="Statistic used.")
+    statistic: Literal["psi", "ks", "chi2", "mae", "mape", "sha256"] = Field(
+        description="Statistic used."
+    )
     value: FiniteFloat = Field(description="Value of the statistic.")
     threshold: FiniteFloat = Field(description="Threshold it was compared with.")
     p_value: FiniteFloat | None = Field(default=None, description="Corrected p-value, if a test.")

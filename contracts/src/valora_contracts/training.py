@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from valora_contracts.envelope import (
     JSON_NUMBER,
@@ -21,6 +21,9 @@ from valora_contracts.envelope import (
 
 __all__ = ["GateResult", "ModelMetrics", "ModelPromoted", "ModelTrained", "TrainingRequested"]
 
+Sha256 = Annotated[
+    str, StringConstraints(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$", strict=True)
+]
 TrainingReason = Literal["manual", "schedule", "drift", "new_labels", "startup"]
 MAX_TRIALS = 10_000
 """Most Optuna trials one request may ask for."""
@@ -88,3 +91,8 @@ class ModelPromoted(Envelope):
     run_id: Id64 = Field(description="MLflow run id of that version.")
     previous_version: Version | None = Field(default=None, description="Former champion, if any.")
     metrics: ModelMetrics = Field(description="Hold-out metrics of the new champion.")
+    model_sha256: Sha256 | None = Field(
+        default=None,
+        description="SHA-256 of the registered model directory (every file's path, size and "
+        "bytes); a consumer refuses to load an artifact with another digest.",
+    )

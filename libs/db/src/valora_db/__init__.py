@@ -5,6 +5,7 @@ from valora_db.engine import (
     create_driver_pool,
     create_engine,
     create_session_factory,
+    libpq_dsn,
     session_scope,
 )
 from valora_db.errors import DatabaseUnavailableError, ValoraDatabaseError, db_error_class
@@ -23,6 +24,7 @@ __all__ = [
     "current_revision",
     "db_error_class",
     "head_revision",
+    "libpq_dsn",
     "session_scope",
     "upgrade_head",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "create_driver_pool",
     "create_engine",
     "create_session_factory",
+    "libpq_dsn",
     "session_scope",
 ]
 
@@ -66,9 +67,14 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
-def _driver_dsn(url: str) -> str:
-    """The plain ``postgresql://`` DSN (asyncpg's) of a SQLAlchemy URL."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def libpq_dsn(url: str) -> str:
+    """The plain ``postgresql://`` DSN of a SQLAlchemy URL (asyncpg's, psycopg's, libpq's):
+    no driver suffix, ``ssl=<mode>`` spelled ``sslmode=<mode>``."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    if "ssl" in query:  # SQLAlchemy passes ``ssl`` to asyncpg.connect; a DSN says ``sslmode``
+        query["sslmode"] = query.pop("ssl")
+    return parsed.set(drivername="postgresql", query=query).render_as_string(hide_password=False)
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:
@@ -93,7 +99,7 @@ async def create_driver_pool(
     """
     settings = {"application_name": application_name} if application_name else None
     return await asyncpg.create_pool(
-        _driver_dsn(url),
+        libpq_dsn(url),
         min_size=0,
         max_size=size,
         reset=_keep_session,

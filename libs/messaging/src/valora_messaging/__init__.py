@@ -1,7 +1,14 @@
-"""Valora messaging: broker factory, the consumers' error policy, dead letters, exactly-once
-transactions per partition, consumer lag, and topic creation."""
+"""Valora messaging: broker factory, Kafka security (one place), the consumers' error policy,
+dead letters, exactly-once transactions per partition, consumer lag, and topic ownership."""
 
-from valora_messaging.admin import KnownTopics, TopicLister, ensure_topics
+from valora_messaging.admin import (
+    KnownTopics,
+    TopicLister,
+    TopicsExist,
+    ensure_topics,
+    missing_topics,
+    prepare_topics,
+)
 from valora_messaging.app import ConsumerRuntime, consumer_app
 from valora_messaging.batch import (
     ConsumedBatch,
@@ -41,6 +48,7 @@ from valora_messaging.policy import ErrorPolicy, Process
 from valora_messaging.publishing import OutgoingRecord, publish_many
 from valora_messaging.request_reply import RequestReplyClient, RequestReplyError
 from valora_messaging.retry import RetrySettings, retry_transient
+from valora_messaging.security import broker_security, kafka_security
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.sink import BatchSink, BrokerSink, transactional_producer
 
@@ -74,9 +82,11 @@ __all__ = [
     "ShuttingDownError",
     "Subscription",
     "TopicLister",
+    "TopicsExist",
     "TransactionError",
     "TransientError",
     "batch_consumer_options",
+    "broker_security",
     "classify",
     "commit_offsets",
     "consumer_app",
@@ -89,7 +99,10 @@ __all__ = [
     "encode_key",
     "ensure_topics",
     "from_consumer_records",
+    "kafka_security",
     "lane_producer",
+    "missing_topics",
+    "prepare_topics",
     "publish_dead_letters",
     "publish_many",
     "records_decoder",

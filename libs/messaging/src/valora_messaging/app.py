@@ -4,10 +4,11 @@
 error policy, consumer metrics) and :func:`consumer_app` turns it into an ``AsgiFastStream``
 with ``/metrics`` and ``/health/*``, whose lifecycle is the same everywhere:
 
-* start-up: the service's topics exist, sinks start, the service's own hooks run; once the
-  broker consumes, consumer lag is sampled and the start-up heap is frozen;
-* readiness: the broker answers, every sink is healthy (a fenced one is not), plus the
-  service's own checks;
+* start-up: the service's topics are created in ``local`` (elsewhere only checked: the
+  ``valora ops create-topics`` job owns them), sinks start, the service's own hooks run; once
+  the broker consumes, consumer lag is sampled and the start-up heap is frozen;
+* readiness: the broker answers, every topic exists, every sink is healthy (a fenced one is
+  not), plus the service's own checks;
 * shutdown: records waiting in a backoff are released for redelivery first, then the service's
   hooks, then (after the subscribers finished their in-flight work) sinks stop.
 """
@@ -31,7 +32,7 @@ from valora_observability import (
     service_routes,
 )
 
-from valora_messaging.admin import ensure_topics
+from valora_messaging.admin import TopicLister, TopicsExist, prepare_topics
 from valora_messaging.broker import create_broker
 from valora_messaging.consumer import Subscription, subscribe
 from valora_messaging.errors import Classifier
@@ -151,13 +152,12 @@ def consumer_app(
     lag = ConsumerLag(
         metrics=runtime.consumers, subscribers=runtime.subscribers, interval_s=lag_interval_s
     )
+    lister = TopicLister(settings=settings)
+    topics_exist = TopicsExist(lister=lister, topics=topics)
 
     async def prepare() -> None:
-        await ensure_topics(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=list(topics),
-            replication_factor=settings.kafka_topic_replication_factor,
-        )
+        await prepare_topics(settings=settings, topics=list(topics))
+        await lister.start()
         for sink in sinks:
             await sink.start()
 
@@ -172,6 +172,7 @@ def consumer_app(
     async def stopped() -> None:
         for sink in sinks:
             await sink.stop()
+        await lister.stop()
 
     async def broker_ready() -> bool:
         return bool(await runtime.broker.ping(timeout=1.0))
@@ -183,7 +184,12 @@ def consumer_app(
         runtime.broker,
         asgi_routes=service_routes(
             metrics_app=metrics_app(runtime.metrics),
-            ready={"kafka": broker_ready, "sinks": sinks_ready, **(ready or {})},
+            ready={
+                "kafka": broker_ready,
+                "topics": topics_exist,
+                "sinks": sinks_ready,
+                **(ready or {}),
+            },
         ),
         on_startup=[prepare, *on_startup],
         after_startup=[*after_startup, running],

@@ -15,6 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 
 from valora_messaging.batch import records_decoder
+from valora_messaging.security import broker_security
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.tracing import broker_middlewares
 
@@ -28,7 +29,8 @@ def create_broker(
     middlewares: Sequence[Any] = (),
     logger: logging.Logger | None = None,
 ) -> KafkaBroker:
-    """A broker with idempotent ``acks=all`` producing and commit-after-processing consuming."""
+    """A broker with idempotent ``acks=all`` producing and commit-after-processing consuming,
+    authenticated and encrypted as the settings say (:func:`~valora_messaging.broker_security`)."""
     return KafkaBroker(
         settings.kafka_bootstrap_list,
         client_id=f"{settings.kafka_client_id}-{client_id}",
@@ -43,6 +45,7 @@ def create_broker(
         middlewares=broker_middlewares(middlewares),  # + Kafka telemetry while tracing is on
         logger=logger or logging.getLogger(f"valora.{client_id}.broker"),
         log_level=logging.DEBUG,
+        security=broker_security(settings),
     )
 
 

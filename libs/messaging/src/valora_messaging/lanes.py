@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from valora_messaging.publishing import OutgoingRecord
+from valora_messaging.security import kafka_security
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.tracing import send_span
 
@@ -40,6 +41,7 @@ def lane_producer(*, settings: KafkaSettings, client_id: str) -> AIOKafkaProduce
         max_batch_size=settings.kafka_max_batch_size,
         request_timeout_ms=30_000,
         retry_backoff_ms=100,
+        **kafka_security(settings),
     )
 
 

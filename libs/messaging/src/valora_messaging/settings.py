@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
-from valora_settings import ValoraSettings
+from valora_settings import Resource, ValoraSettings
 
 from valora_messaging.retry import RetrySettings
 
@@ -12,6 +14,8 @@ __all__ = ["KafkaSettings"]
 
 class KafkaSettings(ValoraSettings):
     """Producer and consumer tuning. Defaults favour low latency on a single node."""
+
+    uses: ClassVar[frozenset[Resource]] = frozenset({"kafka"})
 
     kafka_client_id: str = Field(default="valora", description="Kafka client id prefix.")
     kafka_fetch_max_wait_ms: int = Field(
@@ -54,6 +58,12 @@ class KafkaSettings(ValoraSettings):
     kafka_topic_replication_factor: int = Field(
         default=1, ge=1, description="Replication factor of topics created from the registry."
     )
+    kafka_topic_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="min.insync.replicas of topics created from the registry (unset: the "
+        "broker's default).",
+    )
     kafka_auto_offset_reset: str = Field(
         default="earliest", description="Where a new consumer group starts."
     )
@@ -88,6 +98,12 @@ class KafkaSettings(ValoraSettings):
     consumer_unknown_max_s: float = Field(
         default=30.0, gt=0, description="Longest backoff between retries of an unexpected error."
     )
+
+    @property
+    def kafka_create_topics(self) -> bool:
+        """Whether a service creates its missing topics: only in ``local``. Everywhere else the
+        ``valora ops create-topics`` job owns them and services only check they exist."""
+        return self.is_local
 
     def retry_settings(self) -> RetrySettings:
         """The consumers' :class:`~valora_messaging.policy.RetrySettings`."""

@@ -19,6 +19,7 @@ from valora_contracts import TopicSpec
 from valora_messaging.dlq import FailedRecord, dead_letter_record
 from valora_messaging.metrics import ConsumerMetrics
 from valora_messaging.publishing import OutgoingRecord, publish_many
+from valora_messaging.security import kafka_security
 from valora_messaging.settings import KafkaSettings
 
 __all__ = ["BatchSink", "BrokerSink", "transactional_producer"]
@@ -98,4 +99,5 @@ def transactional_producer(
         # A new transaction right after a commit is often refused with CONCURRENT_TRANSACTIONS
         # until the markers are written; retry quickly (the 100 ms default adds to every batch).
         retry_backoff_ms=10,
+        **kafka_security(settings),
     )

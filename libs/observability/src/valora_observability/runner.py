@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import uvicorn
-from pydantic import AliasChoices, AliasPath
+from pydantic import AliasChoices, AliasPath, ValidationError
 from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings
 
@@ -175,9 +175,10 @@ def service_main(
 
     ``asyncapi`` builds the app as ``serve`` would, without serving it, and prints the AsyncAPI
     document of its brokers (FastStream's) as one JSON line. ``serve`` (the default) builds the
-    settings, turns tracing on when an OTLP endpoint is
-    configured (:func:`~valora_observability.tracing.configure_tracing`, named after the
-    service) and calls ``serve(settings)``; ``describe``
+    settings (settings that are refused, such as insecure ones outside local, are printed and
+    exit 2), turns tracing on when an OTLP endpoint is configured
+    (:func:`~valora_observability.tracing.configure_tracing`, named after the service) and
+    calls ``serve(settings)``; ``describe``
     prints :func:`describe` as one JSON line and builds nothing. ``commands`` are further
     first words the entry point accepts (listed by ``describe``; the caller dispatches them).
     """
@@ -199,7 +200,11 @@ def service_main(
     if args not in ([], ["serve"]):
         sys.stderr.write(f"usage: {sys.argv[0]} [serve|describe]\n")
         return 2
-    settings = settings_type()
+    try:
+        settings = settings_type()
+    except ValidationError as exc:  # e.g. an insecure setting outside local: says which
+        sys.stderr.write(f"{settings_type.__name__}: the settings are refused:\n{exc}\n")
+        return 2
     configure_tracing(service=str(getattr(settings, "service_name", "valora")))
     serve(settings)
     return 0

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import AnyHttpUrl, Field, PostgresDsn, TypeAdapter
+from pydantic import AnyHttpUrl, Field, PostgresDsn, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from valora_settings.environment import (
+    Environment,
+    InsecureSettingsError,
+    Resource,
+    insecure_findings,
+)
 
 # Local-development defaults only: they point at the private dev stack that
 # ``valora stack up`` starts on non-default ports. The password below is a
@@ -30,8 +38,13 @@ class ValoraSettings(BaseSettings):
         frozen=True,
     )
 
-    env: Literal["local", "dev", "staging", "prod"] = Field(
-        default="local", description="Deployment environment name."
+    uses: ClassVar[frozenset[Resource]] = frozenset()
+    """The resources a process with these settings talks to (their rules apply outside local)."""
+
+    environment: Environment = Field(
+        default="local",
+        description="local (dev stack, tests: local defaults accepted) | staging | production "
+        "(insecure settings refused at start-up, naming the setting to change).",
     )
     service_name: str = Field(default="valora", description="Name used in logs and metrics.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -45,6 +58,26 @@ class ValoraSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default=LOCAL_KAFKA_BOOTSTRAP,
         description="Comma-separated Kafka bootstrap servers (host:port).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="Kafka security protocol of every client (SASL_SSL outside local).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, description="This service's Kafka principal (SASL username)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="This service's Kafka SASL password."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle that signs the brokers' certificates (TLS)."
+    )
+    kafka_allow_plaintext: bool = Field(
+        default=False,
+        description="Outside local, accept an unencrypted Kafka connection (SASL_PLAINTEXT).",
     )
     database_url: PostgresDsn = Field(
         default=_DSN.validate_python(LOCAL_DATABASE_URL),
@@ -62,13 +95,51 @@ class ValoraSettings(BaseSettings):
         gt=0,
         description="Longest a caller waits for a pooled PostgreSQL connection (or to connect).",
     )
+    database_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = Field(
+        default=None,
+        description="TLS mode of PostgreSQL connections (libpq sslmode; unset: the URL's or "
+        "the driver's default). Outside local: require, verify-ca or verify-full.",
+    )
+    database_allow_plaintext: bool = Field(
+        default=False, description="Outside local, accept an unencrypted PostgreSQL connection."
+    )
     mlflow_tracking_uri: AnyHttpUrl = Field(
         default=_HTTP.validate_python(LOCAL_MLFLOW_URL),
         description="URL of the MLflow tracking server.",
     )
+    mlflow_username: str | None = Field(
+        default=None, description="This service's MLflow user (MLflow basic authentication)."
+    )
+    mlflow_password: SecretStr | None = Field(
+        default=None, description="This service's MLflow password."
+    )
+    mlflow_allow_anonymous: bool = Field(
+        default=False, description="Outside local, talk to MLflow without credentials."
+    )
     model_name: str = Field(
         default="valora-price", description="Registered MLflow model name served as champion."
     )
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> ValoraSettings:
+        if self.environment != "local":
+            findings = self.insecure_settings()
+            if findings:
+                raise InsecureSettingsError(
+                    f"VALORA_ENVIRONMENT={self.environment} refuses to start: "
+                    + "; ".join(findings)
+                )
+        return self
+
+    def insecure_settings(self) -> list[str]:
+        """Insecure settings of the resources in :attr:`uses` (subclasses add their own)."""
+        return insecure_findings(self, self.uses)
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == "local"
 
     @property
     def database_url_is_local(self) -> bool:
@@ -81,7 +152,14 @@ class ValoraSettings(BaseSettings):
 
     @property
     def database_url_str(self) -> str:
-        return str(self.database_url)
+        """The SQLAlchemy asyncpg URL, with ``ssl=<database_sslmode>`` when that is set."""
+        url = str(self.database_url)
+        if self.database_sslmode is None:
+            return url
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("ssl", "sslmode")]
+        query.append(("ssl", self.database_sslmode))
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     @property
     def mlflow_url_str(self) -> str:

@@ -21,6 +21,7 @@ from valora_contracts import (
 )
 from valora_db import DatabaseReady, create_engine, create_session_factory, db_error_class
 from valora_messaging import ConsumerRuntime, consumer_app
+from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
 
@@ -155,6 +156,7 @@ def build_app(
     s = settings or DriftSettings()
     if configure_logs:
         configure_logging(service=s.service_name, level=s.log_level, json=s.log_json)
+    use_tracking_server(s.mlflow_url_str, username=s.mlflow_username, password=s.mlflow_password)
     runtime = ConsumerRuntime.create(
         settings=s, client_id="drift-monitor", on_fatal=fatal, classifiers=[db_error_class]
     )

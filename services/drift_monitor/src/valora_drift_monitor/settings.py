@@ -6,10 +6,11 @@ Windows, thresholds, hysteresis levels and cooldowns live here, never in code.
 from __future__ import annotations
 
 import socket
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 from valora_messaging import KafkaSettings
+from valora_settings import Resource
 
 from valora_drift_monitor.domain.alert_plan import RetrainPolicy
 from valora_drift_monitor.domain.alerting import AlertPolicy, Levels
@@ -27,6 +28,8 @@ def _default_statistics() -> list[PerformanceStatistic]:
 
 class DriftSettings(KafkaSettings):
     """Knobs of the drift monitor."""
+
+    uses: ClassVar[frozenset[Resource]] = frozenset({"kafka", "database", "mlflow"})
 
     service_name: str = Field(default="drift-monitor", description="Name in logs and metrics.")
     kafka_batch_max_records: int = Field(

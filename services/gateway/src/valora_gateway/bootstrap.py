@@ -3,6 +3,7 @@ the objects it builds (routes, :class:`RequestReplyClient`, adapters), never her
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,10 +13,17 @@ from functools import partial
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
-from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ
-from valora_db import create_engine
-from valora_messaging import ConsumerMetrics, create_broker, ensure_topics
+from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ, TopicSpec
+from valora_db import create_engine, libpq_dsn
+from valora_messaging import (
+    ConsumerMetrics,
+    TopicLister,
+    TopicsExist,
+    create_broker,
+    prepare_topics,
+)
 from valora_messaging.request_reply import ReplyDeadLetters, RequestReplyClient
+from valora_ml.tracking import use_tracking_server
 from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
 from valora_gateway.adapters.batch_jobs import SqlBatchJobStore
@@ -23,6 +31,7 @@ from valora_gateway.adapters.champion import ChampionLookup, ChampionSource, Mlf
 from valora_gateway.adapters.listings import ListingPublisher
 from valora_gateway.adapters.predictions import SqlPredictionReader
 from valora_gateway.adapters.reply_metrics import ReplyStatsCollector
+from valora_gateway.adapters.upload_store import UploadWorkers
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.job_runner import BatchJobRunner
@@ -35,31 +44,51 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class _Runtime:
-    """What starts and stops with the app, in order."""
+    """What starts and stops with the app, in order. Outside local the topics (the reply
+    topic included) are the ``valora ops create-topics`` job's: until they exist the gateway
+    serves its health routes, not ready, and starts the request-reply client once they do."""
 
     settings: GatewaySettings
     broker: KafkaBroker
     engine: AsyncEngine
     client: RequestReplyClient
     runner: BatchJobRunner
+    uploads: UploadWorkers
+    lister: TopicLister
+    topics: list[TopicSpec]
+    topics_exist: TopicsExist
 
-    @contextlib.asynccontextmanager
-    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            topics=[*self.client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ],
-        )
-        await self.broker.start()
+    async def _start_clients(self) -> None:
+        while not await self.topics_exist():  # noqa: ASYNC110 - polls the cluster, not a task
+            await asyncio.sleep(self.settings.gateway_topic_wait_s)
         await self.client.start()
         await self.runner.start()
         freeze_heap(reason="gateway started")
         logger.info("gateway started", extra={"reply_topic": self.client.reply_topic})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        missing = await prepare_topics(settings=self.settings, topics=self.topics)
+        await self.uploads.start()
+        await self.lister.start()
+        await self.broker.start()
+        starting: asyncio.Task[None] | None = None
+        if missing:
+            starting = asyncio.create_task(self._start_clients(), name="valora-gateway-start")
+        else:
+            await self._start_clients()
         try:
             yield
         finally:
+            if starting is not None and not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
             await self.runner.stop()
             await self.client.stop()
             await self.broker.stop()
+            await self.lister.stop()
+            await self.uploads.stop()
             await self.engine.dispose()
 
 
@@ -76,6 +105,11 @@ def build_app(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
     metrics = ServiceMetrics(settings.service_name)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     broker = create_broker(settings=settings, client_id="gateway")
     engine = create_engine(
         settings.database_url_str,
@@ -88,9 +122,7 @@ def build_app(
         broker=broker,
         instance_id=settings.instance_id,
         timeout_s=settings.gateway_reply_timeout_s,
-        max_items=settings.gateway_microbatch_max_items,
-        window_s=settings.gateway_microbatch_window_ms / 1000.0,
-        max_inflight=settings.gateway_microbatch_max_inflight,
+        limits=settings.client_limits(),
         dead_letter=ReplyDeadLetters(
             broker=broker,
             service=settings.service_name,
@@ -98,7 +130,10 @@ def build_app(
         ),
     )
     metrics.register(ReplyStatsCollector(service=settings.service_name, stats=client.stats))
-    jobs = SqlBatchJobStore(engine=engine)
+    uploads = UploadWorkers(
+        dsn=libpq_dsn(settings.database_url_str), size=settings.gateway_upload_workers
+    )
+    jobs = SqlBatchJobStore(engine=engine, uploads=uploads)
     champion = ChampionLookup(
         source=champion_source or MlflowChampionSource(tracking_uri=settings.mlflow_url_str),
         model_name=settings.model_name,
@@ -112,7 +147,11 @@ def build_app(
         poll_s=settings.gateway_job_poll_s,
         stall_s=settings.gateway_job_stall_s,
         lease_s=settings.gateway_job_lease_s,
+        max_attempts=settings.gateway_job_max_attempts,
     )
+    lister = TopicLister(settings=settings)
+    topics = [*client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
+    topics_exist = TopicsExist(lister=lister, topics=topics)
     services = Services(
         client=client,
         jobs=jobs,
@@ -122,11 +161,14 @@ def build_app(
         runner=runner,
         ready_checks={
             "kafka": partial(broker.ping, timeout=1.0),
+            "topics": topics_exist,
             "replies": client.is_ready,
             "champion": champion.is_ready,
         },
     )
-    runtime = _Runtime(settings, broker, engine, client, runner)
+    runtime = _Runtime(
+        settings, broker, engine, client, runner, uploads, lister, topics, topics_exist
+    )
     app = create_http_app(
         services=services, settings=settings, metrics=metrics, lifespan=runtime.lifespan
     )

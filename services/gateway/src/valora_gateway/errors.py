@@ -12,7 +12,8 @@ The HTTP status of every code (these and the request-reply client's) is decided 
     ├── PayloadTooLargeError     payload_too_large
     ├── InvalidUploadError       invalid_upload
     ├── InvalidListingError      validation_error     (a listing that cannot be encoded)
-    └── UnauthorizedError        unauthorized
+    ├── UnauthorizedError        unauthorized         (no API key, or one no scope knows)
+    └── ForbiddenError           forbidden            (a key of another scope)
 
 Failures of the predictor exchange are the client's own errors
 (:class:`valora_messaging.request_reply.RequestReplyError`, decided by their ``code``).
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "BatchJobNotFoundError",
     "BrokerUnavailableError",
+    "ForbiddenError",
     "GatewayError",
     "InvalidListingError",
     "InvalidUploadError",
@@ -80,3 +82,7 @@ class InvalidListingError(GatewayError):
 
 class UnauthorizedError(GatewayError):
     code = "unauthorized"
+
+
+class ForbiddenError(GatewayError):
+    code = "forbidden"

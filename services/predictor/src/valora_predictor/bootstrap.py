@@ -7,6 +7,7 @@ import logging
 
 from faststream.asgi import AsgiFastStream
 from valora_contracts import (
+    DRIFT_ALERTS,
     LISTINGS_VALIDATED,
     MODELS_PROMOTED,
     PREDICTIONS_MADE,
@@ -31,7 +32,7 @@ from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHa
 from valora_predictor.holder import ChampionPolling, ModelHolder, ServedVersion
 from valora_predictor.lifecycle import PredictorLifecycle
 from valora_predictor.model import MlflowModelLoader, ModelLoader
-from valora_predictor.output import BrokerOutput, PredictorMetrics
+from valora_predictor.output import BrokerOutput, IntegrityAlerts, PredictorMetrics
 from valora_predictor.settings import PredictorSettings
 from valora_predictor.store import SqlPredictionStore
 from valora_predictor.valuation import Valuer
@@ -52,7 +53,7 @@ def _store(settings: PredictorSettings) -> SqlPredictionStore:
 
 def _topics() -> list[TopicSpec]:
     inputs = (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)
-    return [*inputs, PREDICTIONS_MADE, *(dlq_for(t) for t in inputs)]
+    return [*inputs, PREDICTIONS_MADE, DRIFT_ALERTS, *(dlq_for(t) for t in inputs)]
 
 
 def build_app(
@@ -67,7 +68,11 @@ def build_app(
         configure_logging(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
-    use_tracking_server(settings.mlflow_url_str)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     interval_ms = settings.predictor_commit_interval_ms
     commits = DeferredCommits(interval_s=interval_ms / 1000) if interval_ms else None
     runtime = ConsumerRuntime.create(
@@ -78,17 +83,22 @@ def build_app(
     )
     predictor_metrics = PredictorMetrics(metrics=runtime.metrics)
     store = _store(settings)
-    loader = loader or MlflowModelLoader(tracking_uri=settings.mlflow_url_str)
+    loader = loader or MlflowModelLoader(
+        tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
+    )
     holder = ModelHolder(
         loader=loader,
         model_name=settings.model_name,
         on_swap=ServedVersion(metrics=predictor_metrics, service=settings.service_name),
+        on_refused=IntegrityAlerts(
+            broker=runtime.broker, metrics=predictor_metrics, service=settings.service_name
+        ),
     )
     valuer = Valuer(holder=holder, store=store)
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )
-    admin = TopicLister(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = TopicLister(settings=settings)
     output = BrokerOutput(
         broker=runtime.broker,
         lanes=lanes,

@@ -289,5 +289,6 @@ class PromotionHandler:
         if event.model_name != self._holder.model_name:
             return False
         logger.info("champion promoted", extra={"model_version": event.model_version})
+        self._holder.announce(event.model_version, event.model_sha256)
         self._holder.refresh_in_background(reason=f"promoted {event.model_version}")
         return True

@@ -3,6 +3,11 @@
 A new version is loaded in a worker thread and warmed up while the old one keeps serving; then a
 single reference assignment swaps it in. A batch takes ``holder.current`` once, so it is valued
 entirely by one version, and no request ever waits on (or fails because of) a swap.
+
+A version whose artifact fails verification (its SHA-256 differs from the one announced in
+``models.promoted.v1`` or recorded on the version) is never deserialised: the previous champion
+keeps serving, ``on_refused`` alerts once, and the version is not tried again until it is
+announced again.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pandas as pd
+from valora_ml.integrity import ModelIntegrityError
 from valora_observability import freeze_heap
 
 from valora_predictor.errors import ModelLoadError
@@ -48,12 +54,16 @@ class ModelHolder:
         loader: ModelLoader,
         model_name: str,
         on_swap: Callable[[ModelHandle], None] | None = None,
+        on_refused: Callable[[ModelRef, ModelIntegrityError], Awaitable[None]] | None = None,
     ) -> None:
         self._loader = loader
         self._name = model_name
         self._current: ModelHandle | None = None
         self._lock = asyncio.Lock()
         self._on_swap = on_swap
+        self._on_refused = on_refused
+        self._announced: dict[str, str] = {}  # version -> SHA-256 from models.promoted.v1
+        self._refused: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -63,6 +73,13 @@ class ModelHolder:
     @property
     def current(self) -> ModelHandle | None:
         return self._current
+
+    def announce(self, version: str, sha256: str | None) -> None:
+        """``models.promoted.v1`` named ``version`` (with its digest): verify against that, and
+        try the version again even if it was refused before."""
+        self._refused.discard(version)
+        if sha256 is not None:
+            self._announced[version] = sha256
 
     def install(self, handle: ModelHandle) -> None:
         """Swap ``handle`` in (one reference assignment: atomic for every reader)."""
@@ -86,17 +103,27 @@ class ModelHolder:
             if ref is None:
                 return self._current
             current = self._current
-            if current is not None and current.ref.version == ref.version:
+            if ref.version in self._refused or (
+                current is not None and current.ref.version == ref.version
+            ):
                 return current
-            handle = await self._load(ref)
+            try:
+                handle = await self._load(ref)
+            except ModelIntegrityError as exc:
+                self._refused.add(ref.version)
+                if self._on_refused is not None:
+                    await self._on_refused(ref, exc)
+                raise
             self.install(handle)
             return handle
 
     async def _load(self, ref: ModelRef) -> ModelHandle:
         started = time.perf_counter()
 
+        expected = self._announced.get(ref.version)
+
         def load_and_warm() -> ModelHandle:
-            handle = self._loader.load(ref)
+            handle = self._loader.load(ref, expected_sha256=expected)
             handle.predict(warmup_frame())
             return handle
 
@@ -116,7 +143,7 @@ class ModelHolder:
     async def _refresh_logged(self, reason: str) -> None:
         try:
             await self.refresh()
-        except (ModelLoadError, OSError) as exc:
+        except (ModelLoadError, ModelIntegrityError, OSError) as exc:
             logger.error("champion refresh failed", extra={"reason": reason, "error": str(exc)})
         except Exception:
             logger.exception("champion refresh failed", extra={"reason": reason})

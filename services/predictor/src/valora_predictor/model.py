@@ -12,11 +12,13 @@ import logging
 import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from valora_ml.features import FEATURE_COLUMNS, FeatureInput
+from valora_ml.integrity import MODEL_SHA256_TAG, ModelIntegrityError, verify_artifact
 from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
 from valora_ml.registry_ref import ModelRef
 
@@ -74,7 +76,11 @@ class ModelLoader(Protocol):
 
     def resolve_champion(self, name: str) -> ModelRef | None: ...
 
-    def load(self, ref: ModelRef) -> ModelHandle: ...
+    def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> ModelHandle:
+        """Load ``ref`` after verifying its artifact against ``expected_sha256`` (the digest
+        announced in ``models.promoted.v1``), else its recorded tag; raises
+        :class:`~valora_ml.integrity.ModelIntegrityError` before deserialising on a mismatch."""
+        ...
 
 
 class PyfuncModelHandle:
@@ -137,11 +143,14 @@ def _known_neighbourhoods(price_model: PriceModel | None) -> list[str] | None:
 
 
 class MlflowModelLoader:
-    """Loads registered versions from an MLflow tracking server over HTTP."""
+    """Loads registered versions from an MLflow tracking server over HTTP, each verified
+    against its SHA-256 before it is deserialised (``require_digest=False``, local only:
+    a version without a recorded digest is loaded with a warning)."""
 
-    def __init__(self, *, tracking_uri: str) -> None:
+    def __init__(self, *, tracking_uri: str, require_digest: bool = True) -> None:
         from mlflow.tracking import MlflowClient
 
+        self._require_digest = require_digest
         self._tracking_uri = tracking_uri
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
@@ -155,9 +164,18 @@ class MlflowModelLoader:
             if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
                 return None
             raise ModelLoadError(f"cannot resolve {name}@{CHAMPION_ALIAS}: {exc}") from exc
-        return ModelRef(name=name, version=str(mv.version), run_id=str(mv.run_id or ""))
+        return ModelRef(
+            name=name, version=str(mv.version), run_id=str(mv.run_id or ""), tags=mv.tags or {}
+        )
 
-    def load(self, ref: ModelRef) -> ModelHandle:
+    def _verify(self, path: Path, ref: ModelRef, expected: str | None) -> None:
+        expected = expected or ref.tags.get(MODEL_SHA256_TAG)
+        if expected is None and not self._require_digest:
+            logger.warning("model has no recorded digest: loaded unverified (local only)")
+            return
+        verify_artifact(path, expected=expected, what=f"{ref.name} v{ref.version}")
+
+    def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> ModelHandle:
         import mlflow.pyfunc
         from mlflow.artifacts import download_artifacts
 
@@ -170,6 +188,7 @@ class MlflowModelLoader:
                     tracking_uri=self._tracking_uri,
                     registry_uri=self._tracking_uri,
                 )
+                self._verify(Path(path), ref, expected_sha256)
                 pyfunc = mlflow.pyfunc.load_model(path)
                 interval = interval_from_metadata(pyfunc.metadata.metadata)
                 try:
@@ -184,7 +203,7 @@ class MlflowModelLoader:
                     level=interval.level,
                     known_neighbourhoods=_known_neighbourhoods(price_model),
                 )
-        except ModelLoadError:
+        except (ModelLoadError, ModelIntegrityError):
             raise
         except Exception as exc:
             raise ModelLoadError(f"cannot load {uri}: {exc}") from exc

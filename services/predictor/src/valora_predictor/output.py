@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
 from faststream.kafka import KafkaBroker
-from valora_contracts import TopicSpec
+from valora_contracts import DRIFT_ALERTS, TopicSpec
 from valora_messaging import (
     ConsumerMetrics,
     FailedRecord,
     KnownTopics,
     OutgoingRecord,
     ProducerLanes,
+    encode_event,
     publish_dead_letters,
     publish_many,
 )
+from valora_ml.integrity import ModelIntegrityError, integrity_alert
+from valora_ml.registry_ref import ModelRef
 from valora_observability import ServiceMetrics
 
 from valora_predictor.store import PredictionRow
 
-__all__ = ["BrokerOutput", "Output", "PredictorMetrics"]
+__all__ = ["BrokerOutput", "IntegrityAlerts", "Output", "PredictorMetrics"]
+
+logger = logging.getLogger(__name__)
 
 
 class Output(Protocol):
@@ -79,6 +85,32 @@ class BrokerOutput:
         return await self._topics.existing(names)
 
 
+class IntegrityAlerts:
+    """``on_refused`` of the holder: a refused model version pages on-call, as a critical
+    ``drift.alerts.v1`` alert (kind ``integrity``) and on ``valora_model_integrity_failures_total``
+    (the counter moves even when Kafka cannot take the alert)."""
+
+    def __init__(self, *, broker: KafkaBroker, metrics: PredictorMetrics, service: str) -> None:
+        self._broker = broker
+        self._metrics = metrics
+        self._service = service
+
+    async def __call__(self, ref: ModelRef, error: ModelIntegrityError) -> None:
+        self._metrics.integrity_failures.labels(self._service, ref.name, ref.version).inc()
+        logger.critical(
+            "model refused: artifact failed verification; the previous champion keeps serving",
+            extra={"model_name": ref.name, "model_version": ref.version, "error": str(error)},
+        )
+        alert = integrity_alert(
+            model_name=ref.name, model_version=ref.version, error=error, service=self._service
+        )
+        record = OutgoingRecord(DRIFT_ALERTS.name, encode_event(alert), alert.dedupe_key.encode())
+        try:
+            await publish_many(broker=self._broker, records=[record])
+        except Exception as exc:  # the metric and the log line above still page
+            logger.error("integrity alert not published", extra={"error": repr(exc)})
+
+
 class PredictorMetrics:
     """Prometheus metrics of the predictor, on the service's registry."""
 
@@ -94,6 +126,11 @@ class PredictorMetrics:
         )
         self.errors = metrics.counter(
             "valora_predictor_errors_total", "Requests answered with an error.", ["reason"]
+        )
+        self.integrity_failures = metrics.counter(
+            "valora_model_integrity_failures_total",
+            "Model versions refused because their artifact failed SHA-256 verification.",
+            ["model_name", "model_version"],
         )
         self.model_version = metrics.gauge(
             "valora_predictor_model_version",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import ClassVar
 
 from pydantic import Field
 from valora_messaging import KafkaSettings
+from valora_settings import Resource
 
 __all__ = ["PredictorSettings"]
 
 
 class PredictorSettings(KafkaSettings):
     """Knobs of the predictor service."""
+
+    uses: ClassVar[frozenset[Resource]] = frozenset({"kafka", "database", "mlflow"})
 
     service_name: str = Field(default="predictor", description="Name used in logs and metrics.")
     kafka_batch_max_records: int = Field(

@@ -8,6 +8,7 @@ from faststream.asgi import AsgiFastStream
 from valora_contracts import ALL_TOPICS
 from valora_db import DatabaseReady, create_engine, create_session_factory, db_error_class
 from valora_messaging import ConsumerRuntime, consumer_app
+from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
 
@@ -38,6 +39,11 @@ def build_app(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
     config = config or load_config(settings.training_config)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     runtime = ConsumerRuntime.create(
         settings=settings, client_id="trainer", on_fatal=fatal, classifiers=[db_error_class]
     )

@@ -13,6 +13,7 @@ import pandas as pd
 from valora_contracts import MODELS_PROMOTED, GateResult, ModelMetrics, ModelPromoted, new_id
 from valora_messaging import OutgoingRecord, encode_event
 from valora_ml.features import FEATURE_COLUMNS, contract_frame
+from valora_ml.integrity import ModelIntegrityError
 from valora_ml.pricemodel import model_metadata
 
 from valora_trainer.adapters import artifacts
@@ -61,7 +62,14 @@ def _champion_score(
     champion = registry.champion(model_name)
     if champion is None:
         return None
-    predict = registry.load_predictor(model_name, champion.version)
+    try:
+        predict = registry.load_predictor(model_name, champion.version)
+    except ModelIntegrityError as exc:  # never unpickled: the challenger may replace it
+        logger.critical(
+            "champion refused: its artifact failed verification; gating without it",
+            extra={"model_name": model_name, "version": champion.version, "error": str(exc)},
+        )
+        return None
     rmse = evaluate_predictions(
         test[LABEL].to_numpy(dtype=float), predict(contract_frame(test)), half_width=0.0, n_train=0
     ).metrics.rmse
@@ -115,9 +123,10 @@ def promote(
     publisher: Publisher,
     trace_id: str | None = None,
 ) -> ModelPromoted:
-    """Alias ``version`` ``champion`` (unless it already is), publish ``models.promoted.v1``,
-    then tag the version announced. A crash between alias and tag leaves a champion without
-    the tag, and the runner promotes it again (announcing it) before its next run."""
+    """Alias ``version`` ``champion`` (unless it already is), publish ``models.promoted.v1``
+    (with the version's recorded artifact SHA-256), then tag the version announced. A crash
+    between alias and tag leaves a champion without the tag, and the runner promotes it again
+    (announcing it) before its next run."""
     current = registry.champion(model_name)
     previous = None
     if current is None or current.version != version:
@@ -129,6 +138,7 @@ def promote(
         run_id=run_id,
         previous_version=previous,
         metrics=metrics,
+        model_sha256=registry.model_sha256(model_name, version),
         trace_id=trace_id or new_id(),
     )
     publisher.publish(

@@ -7,16 +7,20 @@ Search spaces, split fractions, triggers and gates live in the YAML training con
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field
 from valora_messaging import KafkaSettings
+from valora_settings import Resource
 
 __all__ = ["TrainerSettings"]
 
 
 class TrainerSettings(KafkaSettings):
     """Settings of the trainer service."""
+
+    uses: ClassVar[frozenset[Resource]] = frozenset({"kafka", "database", "mlflow"})
 
     service_name: str = Field(default="trainer", description="Name used in logs and metrics.")
     trainer_host: str = Field(default="127.0.0.1", description="Bind address of /metrics, /health.")
@@ -49,4 +53,6 @@ class TrainerSettings(KafkaSettings):
         """``database_url`` with the psycopg (v3, sync) driver, for Optuna and sync steps."""
         parts = urlsplit(self.database_url_str)
         scheme = parts.scheme.split("+", 1)[0] + "+psycopg"
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
+        # asyncpg's ``ssl=<mode>`` is libpq's (psycopg's) ``sslmode=<mode>``.
+        query = urlencode([("sslmode" if k == "ssl" else k, v) for k, v in parse_qsl(parts.query)])
+        return urlunsplit((scheme, parts.netloc, parts.path, query, parts.fragment))

@@ -1,4 +1,6 @@
-"""``python -m valora_deploycheck``: run every offline deployment check; exit 1 on errors."""
+"""``python -m valora_deploycheck``: run every offline deployment check; exit 1 on errors.
+``python -m valora_deploycheck pin-images``: resolve pulled images to digests (``make
+pin-images``; see :mod:`valora_deploycheck.pin_images`)."""
 
 from __future__ import annotations
 
@@ -17,4 +19,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["pin-images"]:
+        from valora_deploycheck.pin_images import main as pin_images
+
+        raise SystemExit(pin_images())
     raise SystemExit(main())

@@ -201,4 +201,6 @@ def check_compose(path: Path, env_file: Path) -> list[Finding]:
             out.append(
                 Finding("error", env_file.name, f"{key} must be empty or a local-only value")
             )
-    return out
+    from valora_deploycheck.hardening import check_compose_hardening
+
+    return out + check_compose_hardening(project)

@@ -24,6 +24,7 @@ __all__ = [
     "DescribeError",
     "SettingsEnv",
     "cli_commands",
+    "cli_settings",
     "describe_module",
     "describe_modules",
     "settings_env",
@@ -85,6 +86,12 @@ def _valora_executable() -> str:
 
 
 @cache
+def cli_settings() -> frozenset[str]:
+    """``valora describe``: the ``VALORA_*`` names the CLI's one-shot jobs read."""
+    names = _run_json([_valora_executable(), "describe"]).get("settings") or []
+    return frozenset(str(n) for n in names)
+
+
 def cli_commands() -> dict[str, Any]:
     """``valora describe``: ``{command: {subcommand: {...}}}`` (a leaf is ``{}``)."""
     commands = _run_json([_valora_executable(), "describe"]).get("commands")

@@ -142,7 +142,9 @@ def check_manifests(docs: list[dict[str, Any]], where: str, secret_keys: set[str
     out += _workload_findings(by_kind, where)
     out += check_network_policies(docs, where)
     out += _secret_findings(by_kind.get("Secret", []), where)
-    return out
+    from valora_deploycheck.hardening import check_k8s_hardening
+
+    return out + check_k8s_hardening(docs, where.rsplit("/", 1)[-1], where)
 
 
 def _pod_findings(doc: dict[str, Any], where: str, secret_keys: set[str]) -> list[Finding]:
@@ -210,8 +212,8 @@ def _workload_findings(by_kind: dict[str, list[dict[str, Any]]], where: str) -> 
         ):
             out.append(Finding("error", loc, "several replicas but no PodDisruptionBudget"))
     for name in ("gateway", "predictor"):
-        if ("Deployment", name) not in hpa_targets:
-            out.append(Finding("error", where, f"no HorizontalPodAutoscaler for Deployment/{name}"))
+        if not any((kind, name) in hpa_targets for kind in WORKLOAD_KINDS):
+            out.append(Finding("error", where, f"no HorizontalPodAutoscaler for {name}"))
     return out
 
 

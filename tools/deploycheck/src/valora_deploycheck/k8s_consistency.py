@@ -14,6 +14,7 @@ from valora_deploycheck.consistency import (
     env_findings,
     usable,
 )
+from valora_deploycheck.described import DescribeError, cli_settings
 from valora_deploycheck.expectations import ServiceExpectation, consumer_partitions
 from valora_deploycheck.findings import Finding
 from valora_deploycheck.k8s import containers, pod_spec
@@ -148,10 +149,17 @@ def _identity_findings(
     return out
 
 
+def _cli_settings() -> frozenset[str]:
+    try:
+        return cli_settings()
+    except DescribeError:  # reported by the command checks already
+        return frozenset()
+
+
 def _job_findings(index: _Index, where: str, services: list[ServiceExpectation]) -> list[Finding]:
     """Jobs, CronJobs and init containers run real commands and set only real settings."""
     out: list[Finding] = []
-    known = {n for e in services if e.settings for n in e.settings.names}
+    known = {n for e in services if e.settings for n in e.settings.names} | _cli_settings()
     for doc in index.docs:
         kind, name = doc.get("kind"), doc["metadata"]["name"]
         if kind in ("Job", "CronJob"):

@@ -69,5 +69,6 @@ def run_all(paths: Paths | None = None) -> list[Finding]:
         compiled = kubeflow.compile_pipeline(p.pipeline, Path(tmp) / "pipeline.yaml")
         out += kubeflow.check_pipeline(compiled, p.pipeline_yaml)
     files = [p.compose, p.prometheus, *p.dashboards, p.pipeline, *sorted(p.k8s.rglob("*.yaml"))]
+    files += sorted((p.root / "compose" / "kafka").glob("*.sh"))  # the topic ACLs
     out += artifacts.check_topic_mentions(files)
     return out

@@ -38,6 +38,7 @@ def container_stack(settings: DevstackSettings) -> Iterator[StackInfo]:
         ) from exc
     from valora_contracts import ALL_TOPICS
     from valora_db.migrate import upgrade_head
+    from valora_messaging import KafkaSettings
     from valora_messaging.admin import ensure_topics
 
     pg = settings.pg
@@ -54,7 +55,8 @@ def container_stack(settings: DevstackSettings) -> Iterator[StackInfo]:
     ):
         bootstrap = str(kafka.get_bootstrap_server())
         database_url = str(postgres.get_connection_url())
-        run_async(lambda: ensure_topics(bootstrap_servers=bootstrap, topics=ALL_TOPICS))
+        kafka_settings = KafkaSettings(kafka_bootstrap_servers=bootstrap)
+        run_async(lambda: ensure_topics(settings=kafka_settings, topics=ALL_TOPICS))
         upgrade_head(database_url)
         # model_copy marks these fields as set: the stack treats them as external.
         ext = settings.model_copy(

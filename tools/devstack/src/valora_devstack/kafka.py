@@ -4,13 +4,19 @@ Jars come from :mod:`.kafka_jars`. Storage is formatted once with a cluster id k
 ``<state_dir>/kafka/cluster.id``; the broker logs to ``<state_dir>/logs/kafka.log`` (log4j2,
 rolled by size: ``log_max_bytes``, ``log_backups``) and its stdout/stderr to
 ``kafka.stdout.log`` (bounded by ``crash_log_max_bytes``).
+
+With ``VALORA_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT`` the client listener authenticates with
+SCRAM (``VALORA_KAFKA_SASL_MECHANISM``): the credentials of ``VALORA_KAFKA_SASL_USERNAME`` /
+``VALORA_KAFKA_SASL_PASSWORD`` are written into the metadata when the storage is formatted
+(``kafka-storage format --add-scram``, KRaft has no ZooKeeper to hold them) and the broker uses
+them on its own inter-broker connections. Every client of the stack (its probes, the topic
+creation, the services it starts) connects with the same settings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import shutil
 import subprocess
@@ -23,14 +29,22 @@ from typing import TypeVar
 
 from valora_devstack.component import ExternalEndpoint, ProcessComponent
 from valora_devstack.kafka_jars import kafka_classpath
+from valora_devstack.kafka_listeners import SCRAM_MARKER, KafkaListeners
+from valora_devstack.kafka_probe import HEALTH_TOPIC, produce_consume_roundtrip
 from valora_devstack.process import DevstackError, pid_alive, port_open, spawn, wait_until
 from valora_devstack.settings import DevstackSettings, HostPort
 
-__all__ = ["HEALTH_TOPIC", "KafkaBroker", "external_kafka", "kafka_classpath", "run_async"]
+__all__ = [
+    "HEALTH_TOPIC",
+    "KafkaBroker",
+    "external_kafka",
+    "kafka_classpath",
+    "produce_consume_roundtrip",
+    "run_async",
+]
 
 logger = logging.getLogger(__name__)
 
-HEALTH_TOPIC = "__valora_devstack_health"
 _T = TypeVar("_T")
 
 
@@ -68,6 +82,7 @@ class KafkaBroker(ProcessComponent):
         self.data_dir = self.home / "data"
         self.broker = HostPort(settings.kafka_address.host, settings.kafka_address.port)
         self.controller = HostPort(self.broker.host, settings.kafka_controller_port)
+        self.listeners = KafkaListeners(settings, broker=self.broker, controller=self.controller)
 
     @property
     def address(self) -> str:
@@ -90,16 +105,13 @@ class KafkaBroker(ProcessComponent):
 
     # ---- files ----------------------------------------------------------------------------
     def _server_properties(self) -> str:
-        b, c = self.broker, self.controller
+        c = self.controller
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{c}",
-            "listeners": f"PLAINTEXT://{b},CONTROLLER://{c}",
-            "advertised.listeners": f"PLAINTEXT://{b}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self.listeners.properties(),
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             "offsets.topic.replication.factor": "1",
@@ -147,6 +159,11 @@ class KafkaBroker(ProcessComponent):
         self.classpath = kafka_classpath(self.settings)
         if not (self.data_dir / "meta.properties").exists():
             self._format()
+        elif self.listeners.scram and not (self.home / SCRAM_MARKER).exists():
+            raise DevstackError(
+                "the broker's storage was formatted without SCRAM credentials: run "
+                "`valora stack clean` (or use another VALORA_STATE_DIR) to format it again"
+            )
 
     def _format(self) -> None:
         id_file = self.home / "cluster.id"
@@ -167,6 +184,7 @@ class KafkaBroker(ProcessComponent):
                 "-c",
                 str(self.home / "server.properties"),
                 "--ignore-formatted",
+                *self.listeners.format_args(),
             ],
             capture_output=True,
             text=True,
@@ -174,6 +192,8 @@ class KafkaBroker(ProcessComponent):
         )
         if result.returncode != 0:
             raise DevstackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
+        if self.listeners.scram:
+            (self.home / SCRAM_MARKER).write_text(f"{self.listeners.scram_user()[0]}\n")
         logger.info(
             "kafka storage formatted",
             extra={"cluster_id": cluster_id, "format_s": round(time.monotonic() - started, 2)},
@@ -212,7 +232,7 @@ class KafkaBroker(ProcessComponent):
             if (reason := abort()) is not None:
                 raise DevstackError(reason)
             try:
-                run_async(lambda: produce_consume_roundtrip(str(self.broker)))
+                run_async(lambda: produce_consume_roundtrip(self.listeners.client_settings()))
                 return
             except Exception as exc:
                 last_error = exc
@@ -224,50 +244,10 @@ class KafkaBroker(ProcessComponent):
         from valora_contracts import ALL_TOPICS
         from valora_messaging.admin import ensure_topics
 
-        created = run_async(
-            lambda: ensure_topics(bootstrap_servers=str(self.broker), topics=ALL_TOPICS)
-        )
+        settings = self.listeners.client_settings()
+        created = run_async(lambda: ensure_topics(settings=settings, topics=ALL_TOPICS))
         if created:
             logger.info("topics created", extra={"component": self.name, "topics": created})
-
-
-async def produce_consume_roundtrip(bootstrap: str, timeout_s: float = 15.0) -> None:
-    """Produce one record to the health topic and read it back (proves the broker works)."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await admin.start()
-    try:
-        if HEALTH_TOPIC not in set(await admin.list_topics()):
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(HEALTH_TOPIC, 1, 1)])
-    finally:
-        await admin.close()
-
-    payload = uuid.uuid4().hex.encode()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=10_000)
-    await producer.start()
-    try:
-        meta = await producer.send_and_wait(HEALTH_TOPIC, payload)
-    finally:
-        await producer.stop()
-
-    tp = TopicPartition(HEALTH_TOPIC, meta.partition)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        consumer.seek(tp, meta.offset)
-        batches = await consumer.getmany(tp, timeout_ms=int(timeout_s * 1000), max_records=1)
-        records = batches.get(tp, [])
-        if not records or records[0].value != payload:
-            raise DevstackError("health record not read back")
-    finally:
-        await consumer.stop()
 
 
 def external_kafka(settings: DevstackSettings) -> ExternalEndpoint:

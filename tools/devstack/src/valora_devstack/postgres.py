@@ -73,7 +73,8 @@ class PostgresCluster(ProcessComponent):
         if not self.as_root or self._postgres_user_can_use(preferred):
             return preferred
         digest = hashlib.sha256(str(self.settings.state_path).encode()).hexdigest()[:10]
-        return Path("/var/tmp") / f"valora-postgres-{digest}"  # noqa: S108 (checked by _secure_dir)
+        # Checked by _secure_dir (owner, 0700) before use.
+        return Path("/var/tmp") / f"valora-postgres-{digest}"  # noqa: S108  # nosec B108
 
     def _postgres_user_can_use(self, directory: Path) -> bool:
         directory.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,8 @@ class PostgresCluster(ProcessComponent):
         sock = self.base_dir() / "run"
         if len(str(sock)) + len(f"/.s.PGSQL.{self.url.port}") > _MAX_SOCKET_PATH:
             digest = hashlib.sha256(str(sock).encode()).hexdigest()[:10]
-            sock = Path("/tmp") / f"valora-pg-{digest}"  # noqa: S108 (checked by _secure_dir)
+            # Checked by _secure_dir (owner, 0700) before use.
+            sock = Path("/tmp") / f"valora-pg-{digest}"  # noqa: S108  # nosec B108
         return sock
 
     # ---- component ------------------------------------------------------------------------

@@ -78,7 +78,12 @@ def superuser_ready(url: PgUrl, socket_dir: Path) -> bool:
     import psycopg
 
     conninfo = psycopg_conninfo(
-        url, host=str(socket_dir), user="postgres", password="", dbname="postgres"
+        # peer authentication over the cluster's private Unix socket: no password at all
+        url,
+        host=str(socket_dir),
+        user="postgres",
+        password="",
+        dbname="postgres",  # nosec B106
     )
     try:
         with psycopg.connect(conninfo) as conn:
@@ -94,13 +99,20 @@ def bootstrap_roles(url: PgUrl, socket_dir: Path) -> None:
     from psycopg import sql
 
     su = psycopg_conninfo(
-        url, host=str(socket_dir), user="postgres", password="", dbname="postgres"
+        # peer authentication over the cluster's private Unix socket: no password at all
+        url,
+        host=str(socket_dir),
+        user="postgres",
+        password="",
+        dbname="postgres",  # nosec B106
     )
     with psycopg.connect(su, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (url.user,)).fetchone()
         verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
         conn.execute(
-            sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+            # CREATEROLE: the migration job (`valora ops migrate`) creates the services'
+            # least-privilege roles, as it does as the database owner in compose and Kubernetes.
+            sql.SQL("{} ROLE {} LOGIN CREATEDB CREATEROLE PASSWORD {}").format(
                 verb, sql.Identifier(url.user), sql.Literal(url.password)
             )
         )

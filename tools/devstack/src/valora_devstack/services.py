@@ -202,6 +202,19 @@ def _identities(spec: ServiceSpec, replica: int, given: Mapping[str, str]) -> di
     return {env: f"{given.get(env) or default}-{replica}" for env in spec.identity_envs}
 
 
+def kafka_security_env(settings: DevstackSettings) -> dict[str, str]:
+    """The stack's Kafka security settings, for the processes it starts."""
+    env: dict[str, str] = {
+        "VALORA_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "VALORA_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+    }
+    if settings.kafka_sasl_username:
+        env["VALORA_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password:
+        env["VALORA_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    return env
+
+
 def service_process(
     settings: DevstackSettings,
     spec: ServiceSpec,
@@ -221,6 +234,7 @@ def service_process(
         **given,
         **_identities(spec, replica, given),
         "VALORA_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        **kafka_security_env(settings),
         "VALORA_DATABASE_URL": settings.database_url_str,
         "VALORA_MLFLOW_TRACKING_URI": settings.mlflow_url_str,
         "VALORA_STATE_DIR": str(settings.state_path),

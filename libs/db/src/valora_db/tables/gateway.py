@@ -13,7 +13,7 @@ from valora_db.models import Base
 
 __all__ = ["JOB_STATUSES", "batch_job_rows", "batch_jobs"]
 
-JOB_STATUSES = ("pending", "running", "completed")
+JOB_STATUSES = ("pending", "running", "completed", "failed")
 
 # An uploaded file of houses to value asynchronously.
 batch_jobs = Table(
@@ -26,6 +26,8 @@ batch_jobs = Table(
     Column("total_rows", Integer, nullable=False),
     Column("invalid_rows", Integer, nullable=False, server_default="0"),
     Column("error", Text, nullable=True),
+    # Times the job's rows were sent (migration 0050): bounded by the gateway's settings.
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Column("lease_owner", String(200), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),

@@ -11,6 +11,7 @@ from valora_messaging.request_reply.dead_letters import ReplyDeadLetters
 from valora_messaging.request_reply.errors import (
     REPLY_ERROR_CODES,
     InvalidReplyError,
+    OverloadedError,
     RemoteError,
     ReplyErrorCode,
     ReplyTimeoutError,
@@ -18,12 +19,15 @@ from valora_messaging.request_reply.errors import (
     RequestReplyError,
 )
 from valora_messaging.request_reply.inbox import DeadLetterHook, ReplyStats
+from valora_messaging.request_reply.limits import ClientLimits
 
 __all__ = [
     "REPLY_ERROR_CODES",
     "REQUEST_ITEMS",
+    "ClientLimits",
     "DeadLetterHook",
     "InvalidReplyError",
+    "OverloadedError",
     "RemoteError",
     "ReplyDeadLetters",
     "ReplyErrorCode",

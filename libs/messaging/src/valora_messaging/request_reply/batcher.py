@@ -6,6 +6,10 @@ sends it as one request. At most ``max_inflight`` batches are outstanding: while
 calls queue up and leave together as the next batch. With one caller nothing waits; under load
 batches grow by themselves, which keeps throughput up at high concurrency: the predictor's cost
 per batch hardly depends on its size.
+
+The queue is bounded (``max_queued``): a call that finds it full is refused at once with
+:class:`~valora_messaging.request_reply.errors.OverloadedError` instead of waiting behind work
+that cannot finish within its timeout, so overload sheds requests and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from opentelemetry.context import Context
 from valora_contracts import PredictionInput, PredictionResult
 
 from valora_messaging import tracing
-from valora_messaging.request_reply.errors import InvalidReplyError
+from valora_messaging.request_reply.errors import InvalidReplyError, OverloadedError
 
 __all__ = ["MicroBatcher", "SendBatch"]
 
@@ -37,12 +41,19 @@ class MicroBatcher:
     """Queue of single inputs, flushed as batches through ``send``."""
 
     def __init__(
-        self, *, send: SendBatch, max_items: int, window_s: float = 0.0, max_inflight: int = 2
+        self,
+        *,
+        send: SendBatch,
+        max_items: int,
+        window_s: float = 0.0,
+        max_inflight: int = 2,
+        max_queued: int = 4096,
     ) -> None:
-        if max_items < 1 or max_inflight < 1:
-            raise ValueError("max_items and max_inflight must be >= 1")
+        if max_items < 1 or max_inflight < 1 or max_queued < 1:
+            raise ValueError("max_items, max_inflight and max_queued must be >= 1")
         self._send = send
         self._max = max_items
+        self._max_queued = max_queued
         self._window = window_s
         self._slots = asyncio.Semaphore(max_inflight)
         self._queue: deque[_Waiter] = deque()
@@ -53,6 +64,11 @@ class MicroBatcher:
     @property
     def running(self) -> bool:
         return self._flusher is not None
+
+    @property
+    def queued(self) -> int:
+        """Inputs waiting for a batch slot."""
+        return len(self._queue)
 
     async def start(self) -> None:
         if self._flusher is None:
@@ -72,6 +88,8 @@ class MicroBatcher:
         """Queue ``item`` and wait for its result (or the error of its batch)."""
         if self._flusher is None:
             raise RuntimeError("micro-batcher is not started")
+        if len(self._queue) >= self._max_queued:
+            raise OverloadedError(f"{len(self._queue)} inputs already queued: shedding load")
         future: asyncio.Future[PredictionResult] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future, tracing.capture()))
         self._wake.set()

@@ -4,7 +4,9 @@ FastStream 0.7 has no request-reply for a real Kafka broker, so replies are matc
 request registers a future under its correlation id, is published through the producer lanes,
 and waits (with a timeout) for the reply that the reply-topic subscriber hands over. Single
 inputs are micro-batched; many inputs go as concurrent requests of at most
-:data:`REQUEST_ITEMS`; batch-job chunks are published without waiting for a reply.
+:data:`REQUEST_ITEMS`; batch-job chunks are published without waiting for a reply. Every queue
+is bounded (:class:`~valora_messaging.request_reply.limits.ClientLimits`): past a bound a call
+is shed at once with ``OverloadedError``.
 
 Lifecycle: construct (``from_settings`` also registers the reply subscriber on the broker),
 start the broker, then ``await client.start()`` (starts the producers and returns once a probe
@@ -44,11 +46,13 @@ from valora_messaging.request_reply.batcher import MicroBatcher
 from valora_messaging.request_reply.correlation import CorrelationMap
 from valora_messaging.request_reply.errors import (
     InvalidReplyError,
+    OverloadedError,
     ReplyTimeoutError,
     RequestNotDeliveredError,
     remote_error,
 )
 from valora_messaging.request_reply.inbox import DeadLetterHook, ReplyInbox, ReplyStats
+from valora_messaging.request_reply.limits import ClientLimits
 from valora_messaging.settings import KafkaSettings
 from valora_messaging.tracing import consume_span
 
@@ -82,9 +86,7 @@ class RequestReplyClient:
         sender: RequestSender,
         replies: TopicSpec,
         timeout_s: float,
-        max_items: int = 256,
-        window_s: float = 0.0,
-        max_inflight: int = 32,
+        limits: ClientLimits = ClientLimits(),  # noqa: B008 - frozen, shared safely
         requests: TopicSpec = PREDICTIONS_REQUESTS,
         dead_letter: DeadLetterHook | None = None,
         probe_timeout_s: float = 30.0,
@@ -96,9 +98,15 @@ class RequestReplyClient:
         self._probe_timeout = probe_timeout_s
         self._waiting: CorrelationMap[PredictionReply] = CorrelationMap()
         self._inbox = ReplyInbox(waiting=self._waiting, dead_letter=dead_letter)
+        self._limits = limits
         self._batcher = MicroBatcher(
-            send=self._request, max_items=max_items, window_s=window_s, max_inflight=max_inflight
+            send=self._request,
+            max_items=limits.max_items,
+            window_s=limits.window_s,
+            max_inflight=limits.max_inflight,
+            max_queued=limits.max_queued,
         )
+        self._batch_calls = 0
         self._ready = False
 
     @classmethod
@@ -109,9 +117,7 @@ class RequestReplyClient:
         broker: KafkaBroker,
         instance_id: str,
         timeout_s: float,
-        max_items: int = 256,
-        window_s: float = 0.0,
-        max_inflight: int = 32,
+        limits: ClientLimits = ClientLimits(),  # noqa: B008 - frozen, shared safely
         client_id: str = "gateway",
         dead_letter: DeadLetterHook | None = None,
     ) -> RequestReplyClient:
@@ -124,9 +130,7 @@ class RequestReplyClient:
             sender=lanes,
             replies=reply_topic(instance_id),
             timeout_s=timeout_s,
-            max_items=max_items,
-            window_s=window_s,
-            max_inflight=max_inflight,
+            limits=limits,
             dead_letter=dead_letter,
         )
         client.subscribe(broker, fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
@@ -194,10 +198,27 @@ class RequestReplyClient:
         return await self._batcher.submit(PredictionInput(features=features, listing_id=listing_id))
 
     async def predict_many(self, houses: Sequence[ListingFeatures]) -> list[PredictionResult]:
-        """One request per :data:`REQUEST_ITEMS` houses (sent concurrently), answers in order."""
+        """One request per :data:`REQUEST_ITEMS` houses (at most ``batch_concurrency`` in
+        flight), answers in order; shed at once when ``max_batch_calls`` calls are running."""
+        if self._batch_calls >= self._limits.max_batch_calls:
+            raise OverloadedError(f"{self._batch_calls} batch calls running: shedding load")
+        self._batch_calls += 1
+        try:
+            answered = await self._many(houses)
+        finally:
+            self._batch_calls -= 1
+        return answered
+
+    async def _many(self, houses: Sequence[ListingFeatures]) -> list[PredictionResult]:
         items = [PredictionInput(features=f) for f in houses]
         chunks = [items[i : i + REQUEST_ITEMS] for i in range(0, len(items), REQUEST_ITEMS)]
-        answered = await asyncio.gather(*(self._request(c) for c in chunks))
+        slots = asyncio.Semaphore(self._limits.batch_concurrency)
+
+        async def bounded(chunk: list[PredictionInput]) -> list[PredictionResult]:
+            async with slots:
+                return await self._request(chunk)
+
+        answered = await asyncio.gather(*(bounded(c) for c in chunks))
         by_id = {r.input_id: r for results in answered for r in results}
         return [by_id[i.input_id] for i in items]
 

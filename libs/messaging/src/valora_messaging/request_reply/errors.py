@@ -7,6 +7,7 @@ Callers decide by ``code`` (or by class), never by message text::
         ├── ReplyTimeoutError         "timeout": no reply in time (also a TransientError)
         ├── RequestNotDeliveredError  "not_delivered": Kafka refused it (also a TransientError)
         ├── InvalidReplyError         "invalid_reply": a reply that breaks the contract
+        ├── OverloadedError           "overloaded": shed at once, nothing sent (come back later)
         └── RemoteError               "no_champion" | "prediction_failed": the reply's error_code
 """
 
@@ -21,6 +22,7 @@ from valora_messaging.errors import MessagingError, TransientError
 __all__ = [
     "REPLY_ERROR_CODES",
     "InvalidReplyError",
+    "OverloadedError",
     "RemoteError",
     "ReplyErrorCode",
     "ReplyTimeoutError",
@@ -29,11 +31,14 @@ __all__ = [
     "remote_error",
 ]
 
-ReplyErrorCode = Literal["timeout", "not_delivered", "invalid_reply", PredictionErrorCode]
+ReplyErrorCode = Literal[
+    "timeout", "not_delivered", "invalid_reply", "overloaded", PredictionErrorCode
+]
 REPLY_ERROR_CODES: tuple[ReplyErrorCode, ...] = (
     "timeout",
     "not_delivered",
     "invalid_reply",
+    "overloaded",
     *get_args(PredictionErrorCode),
 )
 """Every code a :class:`RequestReplyError` can carry (a caller's mapping must cover them all)."""
@@ -61,6 +66,13 @@ class InvalidReplyError(RequestReplyError):
     """A reply that is not a valid ``PredictionReply``, or does not answer every input."""
 
     code: ReplyErrorCode = "invalid_reply"
+
+
+class OverloadedError(RequestReplyError):
+    """The client's bounded queues are full: the request is refused at once, before anything
+    is sent (the caller should answer 503 with Retry-After rather than let it wait)."""
+
+    code: ReplyErrorCode = "overloaded"
 
 
 class RemoteError(RequestReplyError):

@@ -6,15 +6,18 @@ predictions of a job are read through :mod:`valora_db.read_models.predictions`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_db.read_models.predictions import batch_predictions, count_batch_job_predictions
 from valora_db.tables.gateway import batch_job_rows, batch_jobs
 
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.adapters.upload_store import UploadWorkers
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult
+from valora_gateway.domain.uploads import UploadFormat
 
 __all__ = ["SqlBatchJobStore"]
 
@@ -32,42 +35,28 @@ def _results_join() -> Any:
 class SqlBatchJobStore:
     """Plain async methods over one engine."""
 
-    def __init__(self, *, engine: AsyncEngine, insert_page: int = 2000) -> None:
+    def __init__(self, *, engine: AsyncEngine, uploads: UploadWorkers) -> None:
         self._engine = engine
-        self._page = insert_page
+        self._uploads = uploads
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None:
-        """Store the job and every row in one transaction (a job with no valid row is
-        completed at once)."""
-        invalid = sum(1 for r in rows if r.error is not None)
-        status = "completed" if invalid == len(rows) else "pending"
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(batch_jobs).values(
-                    job_id=job_id,
-                    status=status,
-                    filename=filename,
-                    input_format=input_format,
-                    total_rows=len(rows),
-                    invalid_rows=invalid,
-                    completed_at=func.now() if status == "completed" else None,
-                )
-            )
-            for start in range(0, len(rows), self._page):
-                values = [
-                    {
-                        "job_id": job_id,
-                        "row_index": r.row_index,
-                        "input_id": r.input_id,
-                        "listing_id": r.listing_id,
-                        "features": r.features,
-                        "error": r.error,
-                    }
-                    for r in rows[start : start + self._page]
-                ]
-                await conn.execute(insert(batch_job_rows), values)
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
+    ) -> JobCounts:
+        """Store a spooled upload (read, checked and written by an upload worker process in
+        one transaction)."""
+        return await self._uploads.store(
+            path=path,
+            job_id=job_id,
+            filename=filename,
+            input_format=input_format,
+            max_rows=max_rows,
+        )
 
     async def progress(self, job_id: str) -> JobProgress | None:
         """The job with its stored-prediction count; marks it completed when all are stored."""
@@ -128,6 +117,24 @@ class SqlBatchJobStore:
                 .returning(_J.job_id)
             )
             return [r for (r,) in result.all()]
+
+    async def record_attempt(self, job_id: str) -> int:
+        async with self._engine.begin() as conn:
+            attempts = await conn.execute(
+                update(batch_jobs)
+                .where(_J.job_id == job_id)
+                .values(attempts=_J.attempts + 1, updated_at=func.now())
+                .returning(_J.attempts)
+            )
+            return int(attempts.scalar_one())
+
+    async def fail(self, job_id: str, error: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(batch_jobs)
+                .where(_J.job_id == job_id, _J.status != "completed")
+                .values(status="failed", error=error[:2000], updated_at=func.now())
+            )
 
     async def set_status(self, job_id: str, status: str) -> None:
         async with self._engine.begin() as conn:

@@ -11,6 +11,7 @@ import orjson
 
 __all__ = [
     "RESULT_COLUMNS",
+    "JobCounts",
     "JobProgress",
     "JobResult",
     "JobRow",
@@ -35,6 +36,19 @@ class JobRow:
     listing_id: str | None
     features: dict[str, Any] | None
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """Rows of a stored upload, and how many of them are invalid."""
+
+    total: int
+    invalid: int
+
+    @property
+    def status(self) -> str:
+        """A job with no valid row is completed at once."""
+        return "completed" if self.invalid == self.total else "pending"
 
 
 @dataclass(frozen=True, slots=True)

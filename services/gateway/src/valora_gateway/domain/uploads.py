@@ -3,28 +3,33 @@
 The rows are read by :mod:`valora_ml.listing_files` (the same reader as
 ``valora listings publish``); each readable row is then held to ``ListingFeatures`` (the
 listing's price, if any, is ignored). Invalid rows keep their reason and are reported in the
-results, never valued.
+results, never valued. :func:`upload_rows` reads a spooled file lazily, so an upload is never
+held in memory whole.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
 from valora_contracts import FEATURE_ALIASES, ListingFeatures
 from valora_ml.listing_files import (
     BadRow,
+    FileRow,
     ListingFileError,
     ListingRow,
     listing_format,
     read_listing_bytes,
+    read_listing_file,
 )
 
 from valora_gateway.domain.jobs import JobRow
 from valora_gateway.errors import InvalidUploadError, TooManyItemsError
 
-__all__ = ["UploadFormat", "detect_format", "parse_upload"]
+__all__ = ["UploadFormat", "detect_format", "job_rows", "parse_upload", "upload_rows"]
 
 UploadFormat = Literal["csv", "jsonl"]
 _FEATURE_KEYS = (frozenset(FEATURE_ALIASES) | frozenset(FEATURE_ALIASES.values())) - {
@@ -88,16 +93,31 @@ def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
     return JobRow(row.index, input_id, listing, features, error)
 
 
-def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) -> list[JobRow]:
-    """Every row of the file; invalid ones carry their error."""
-    rows: list[JobRow] = []
+def job_rows(rows: Iterable[FileRow], *, job_id: str, max_rows: int) -> Iterator[JobRow]:
+    """Every row of a file as it is read; invalid ones carry their error. Raises
+    :class:`InvalidUploadError` (unreadable or empty file) or :class:`TooManyItemsError`."""
+    empty = True
     try:
-        for row in read_listing_bytes(data, fmt):
+        for row in rows:
             if row.index >= max_rows:
                 raise TooManyItemsError(f"the file has more than {max_rows} rows")
-            rows.append(_job_row(row, job_id))
+            empty = False
+            yield _job_row(row, job_id)
     except ListingFileError as exc:
         raise InvalidUploadError(str(exc)) from exc
-    if not rows:
+    if empty:
         raise InvalidUploadError("the file has no rows")
-    return rows
+
+
+def upload_rows(path: Path, *, fmt: UploadFormat, job_id: str, max_rows: int) -> Iterator[JobRow]:
+    """The rows of a spooled upload, read lazily (blocking: iterate off the event loop)."""
+    return job_rows(read_listing_file(path, fmt), job_id=job_id, max_rows=max_rows)
+
+
+def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) -> list[JobRow]:
+    """Every row of a file held in memory."""
+    try:
+        rows = read_listing_bytes(data, fmt)
+    except ListingFileError as exc:
+        raise InvalidUploadError(str(exc)) from exc
+    return list(job_rows(rows, job_id=job_id, max_rows=max_rows))

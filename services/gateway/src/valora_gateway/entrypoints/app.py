@@ -11,10 +11,13 @@ from typing import Any
 from fastapi import FastAPI
 from valora_observability import ServiceMetrics, metrics_app
 
-from valora_gateway.entrypoints.deps import ApiKeys, Services
+from valora_gateway.domain.access import ApiKeys
+from valora_gateway.entrypoints.auth import ApiKeyMiddleware
+from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.docs import add_offline_docs
 from valora_gateway.entrypoints.http_errors import install_error_handlers
 from valora_gateway.entrypoints.middleware import (
+    AdmissionMiddleware,
     BodyLimitMiddleware,
     HttpMetrics,
     MetricsMiddleware,
@@ -45,7 +48,8 @@ def create_http_app(
     )
     app.state.services = services
     app.state.settings = settings
-    app.state.api_keys = ApiKeys.from_settings(settings)
+    keys = ApiKeys.build(settings.api_keys(), local=settings.is_local)
+    app.state.api_keys = keys
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -57,6 +61,16 @@ def create_http_app(
         upload_max_bytes=settings.gateway_max_upload_bytes,
         upload_prefix="/batch-jobs",
     )
+    app.add_middleware(
+        AdmissionMiddleware,
+        path="/predict/batch",
+        limit=settings.gateway_max_batch_calls,
+        retry_after_s=settings.gateway_retry_after_s,
+    )
+    # Outside the body limit: a request without a key of its route's scope is refused before
+    # its body is read (every route but /health/*, /metrics and /docs included).
+    scoped = [route for router in ROUTERS for route in router.routes]
+    app.add_middleware(ApiKeyMiddleware, keys=keys, routes=scoped)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(metrics))
     instrument(app)  # traces while tracing is on; nothing otherwise
     return app

@@ -8,14 +8,13 @@ request on the hot path.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import SecretStr
 
+from valora_gateway.entrypoints.auth import Scoped
 from valora_gateway.entrypoints.ports import (
     ChampionReader,
     HealthCheck,
@@ -25,26 +24,22 @@ from valora_gateway.entrypoints.ports import (
     PredictionClient,
     PredictionReader,
 )
-from valora_gateway.errors import UnauthorizedError
 from valora_gateway.settings import GatewaySettings
 
 __all__ = [
-    "API_KEY_HEADER",
-    "ApiKeys",
     "ChampionDep",
     "ClientDep",
     "JobsDep",
     "ListingsDep",
-    "PredictKey",
+    "PredictScope",
     "PredictionsDep",
+    "PublishScope",
+    "ReadScope",
     "ReadyChecksDep",
     "RunnerDep",
     "Services",
     "SettingsDep",
-    "WriteKey",
 ]
-
-API_KEY_HEADER = "X-API-Key"
 
 
 @dataclass
@@ -58,23 +53,6 @@ class Services:
     listings: ListingSink
     runner: JobKicker | None
     ready_checks: Mapping[str, HealthCheck]
-
-
-@dataclass(frozen=True)
-class ApiKeys:
-    """The ``X-API-Key`` each guarded group of routes requires (``None``: open)."""
-
-    write: bytes | None
-    predict: bytes | None
-
-    @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> ApiKeys:
-        key = _encoded(settings.gateway_api_key)
-        return cls(write=key, predict=key if settings.gateway_api_key_for_predict else None)
-
-
-def _encoded(key: SecretStr | None) -> bytes | None:
-    return key.get_secret_value().encode() if key is not None else None
 
 
 def _services(request: Request) -> Services:
@@ -115,26 +93,6 @@ async def get_settings(request: Request) -> GatewaySettings:
     return settings
 
 
-def _check_key(request: Request, expected: bytes | None) -> None:
-    if expected is None:
-        return
-    given = request.headers.get(API_KEY_HEADER, "").encode()
-    if not secrets.compare_digest(given, expected):
-        raise UnauthorizedError(f"missing or invalid {API_KEY_HEADER} header")
-
-
-async def require_write_key(request: Request) -> None:
-    """Write routes (``POST /listings``, ``POST /batch-jobs``) need the key when one is set."""
-    keys: ApiKeys = request.app.state.api_keys
-    _check_key(request, keys.write)
-
-
-async def require_predict_key(request: Request) -> None:
-    """``POST /predict*`` need the key only with ``gateway_api_key_for_predict``."""
-    keys: ApiKeys = request.app.state.api_keys
-    _check_key(request, keys.predict)
-
-
 ClientDep = Annotated[PredictionClient, Depends(get_client)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 PredictionsDep = Annotated[PredictionReader, Depends(get_predictions)]
@@ -143,5 +101,6 @@ ListingsDep = Annotated[ListingSink, Depends(get_listings)]
 RunnerDep = Annotated[JobKicker | None, Depends(get_runner)]
 ReadyChecksDep = Annotated[Mapping[str, HealthCheck], Depends(get_ready_checks)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
-WriteKey: Any = Depends(require_write_key)
-PredictKey: Any = Depends(require_predict_key)
+PredictScope: Any = Depends(Scoped("predict"))
+PublishScope: Any = Depends(Scoped("publish"))
+ReadScope: Any = Depends(Scoped("read"))

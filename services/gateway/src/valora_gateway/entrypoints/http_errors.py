@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from valora_messaging.request_reply import ReplyErrorCode, RequestReplyError
 
+from valora_gateway.entrypoints.auth import UNAUTHORIZED_HEADERS
 from valora_gateway.errors import GatewayError
 
 __all__ = ["GATEWAY_STATUS", "REPLY_ERRORS", "field_errors", "http_error", "install_error_handlers"]
@@ -33,6 +34,7 @@ GATEWAY_STATUS: dict[str, int] = {
     "invalid_upload": 422,
     "validation_error": 422,
     "unauthorized": 401,
+    "forbidden": 403,
 }
 """HTTP status of each :class:`GatewayError` code."""
 
@@ -42,6 +44,7 @@ REPLY_ERRORS: dict[ReplyErrorCode, tuple[int, str]] = {
     "no_champion": (503, "no_champion"),  # retry later: no model is served yet
     "prediction_failed": (502, "predictor_error"),
     "invalid_reply": (502, "predictor_error"),
+    "overloaded": (503, "overloaded"),  # shed at once: retry after Retry-After
 }
 """HTTP status and body code of each request-reply error code."""
 
@@ -75,12 +78,18 @@ def _json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
-async def on_typed_error(_: Request, exc: Exception) -> JSONResponse:
+async def on_typed_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError | RequestReplyError)
     status, code = http_error(exc)
-    if status >= 500:
+    if status >= 500 and status != 503:
         logger.warning("request failed", extra={"error": code, "detail": str(exc)})
-    return _json(status, code, str(exc) or code)
+    response = _json(status, code, str(exc) or code)
+    if status == 401:
+        response.headers.update(UNAUTHORIZED_HEADERS)
+    if status == 503:  # shed or not ready: come back shortly
+        retry_after = request.app.state.settings.gateway_retry_after_s
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def on_validation(_: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,9 @@ The job and every row are stored before ``202`` is answered. A runner (any gatew
 holding the job's lease) sends the rows as ``source="batch"`` requests in chunks; completion is
 read from the stored predictions. If they stop growing (the predictor died, a request was
 lost), the rows still without a prediction are sent again: the predictor stores
-``(batch, <job>:<row>)`` once, so re-sending never duplicates.
+``(batch, <job>:<row>)`` once, so re-sending never duplicates. Every sending is counted on the
+job (``attempts``, shared by every gateway); after ``max_attempts`` sendings without completion
+the job fails with status ``failed`` and says how many rows were never predicted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from valora_contracts import ListingFeatures, PredictionInput
 from valora_messaging.request_reply import RequestReplyError
 
+from valora_gateway.domain.jobs import JobProgress
 from valora_gateway.entrypoints.ports import BatchSender, JobQueue
 
 __all__ = ["BatchJobRunner"]
@@ -44,6 +47,7 @@ class BatchJobRunner:
         poll_s: float,
         stall_s: float,
         lease_s: float,
+        max_attempts: int = 5,
     ) -> None:
         self._jobs = jobs
         self._client = client
@@ -52,6 +56,7 @@ class BatchJobRunner:
         self._poll = poll_s
         self._stall = stall_s
         self._lease = lease_s
+        self._max_attempts = max_attempts
         self._watch: dict[str, _Watch] = {}
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -87,24 +92,40 @@ class BatchJobRunner:
 
     async def _drive(self, job_id: str) -> None:
         progress = await self._jobs.progress(job_id)
-        if progress is None or progress.status == "completed":
+        if progress is None or progress.status in ("completed", "failed"):
             self._watch.pop(job_id, None)
             return
         now = time.monotonic()
         watch = self._watch.get(job_id)
+        if watch is not None and progress.predicted_rows > watch.predicted:
+            self._watch[job_id] = _Watch(progress.predicted_rows, now)
+            return
+        if watch is not None and now - watch.since < self._stall:
+            return
+        attempt = await self._jobs.record_attempt(job_id)
+        if attempt > self._max_attempts:
+            await self._give_up(progress)
+            return
+        sent = await self._send_missing(job_id)
         if watch is None:
-            sent = await self._send_missing(job_id)
             await self._jobs.set_status(job_id, "running")
             logger.info("batch job dispatched", extra={"job_id": job_id, "rows": sent})
-            self._watch[job_id] = _Watch(progress.predicted_rows, now)
-        elif progress.predicted_rows > watch.predicted:
-            self._watch[job_id] = _Watch(progress.predicted_rows, now)
-        elif now - watch.since >= self._stall:
-            sent = await self._send_missing(job_id)
+        else:
             logger.warning(
-                "batch job stalled: rows re-sent", extra={"job_id": job_id, "rows": sent}
+                "batch job stalled: rows re-sent",
+                extra={"job_id": job_id, "rows": sent, "attempt": attempt},
             )
-            self._watch[job_id] = _Watch(progress.predicted_rows, now)
+        self._watch[job_id] = _Watch(progress.predicted_rows, now)
+
+    async def _give_up(self, progress: JobProgress) -> None:
+        missing = progress.valid_rows - progress.predicted_rows
+        reason = (
+            f"gave up after {self._max_attempts} attempts: {missing} of {progress.valid_rows} "
+            "valid rows were never predicted (is the predictor serving a model?)"
+        )
+        await self._jobs.fail(progress.job_id, reason)
+        self._watch.pop(progress.job_id, None)
+        logger.error("batch job failed", extra={"job_id": progress.job_id, "error": reason})
 
     async def _send_missing(self, job_id: str) -> int:
         rows = await self._jobs.unpredicted_rows(job_id)

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request-body size limits and Prometheus request metrics."""
+"""Pure-ASGI middleware: request-body size limits, admission limits (503 before the body is
+read) and Prometheus request metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from valora_observability import ServiceMetrics
 
-__all__ = ["BodyLimitMiddleware", "HttpMetrics", "MetricsMiddleware"]
+__all__ = ["AdmissionMiddleware", "BodyLimitMiddleware", "HttpMetrics", "MetricsMiddleware"]
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -80,6 +81,38 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, tracking_send)
         if exceeded and not started:
             await _too_large(send, limit)
+
+
+class AdmissionMiddleware:
+    """At most ``limit`` requests to ``path`` at once: one more is answered 503 with
+    ``Retry-After`` at once, before its body is read or parsed (under overload, parsing the
+    bodies of requests that will be refused anyway is what would slow the refusals down)."""
+
+    def __init__(self, app: ASGIApp, *, path: str, limit: int, retry_after_s: int) -> None:
+        self.app = app
+        self.path = path
+        self.limit = limit
+        self.retry_after = str(retry_after_s).encode()
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            body = orjson.dumps(
+                {"error": "overloaded", "message": f"{self.limit} requests to {self.path} "
+                 "are being served: retry after Retry-After seconds"}
+            )  # fmt: skip
+            headers = [(b"content-type", b"application/json"), (b"retry-after", self.retry_after)]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 class HttpMetrics:

@@ -4,13 +4,15 @@ test fakes both satisfy them)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from valora_contracts import ListingFeatures, PredictionInput, PredictionResult
 from valora_db.read_models.predictions import StoredPrediction
 
 from valora_gateway.domain.champion import ChampionInfo
-from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
+from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult
+from valora_gateway.domain.uploads import UploadFormat
 
 __all__ = [
     "BatchSender",
@@ -47,8 +49,17 @@ class JobStore(Protocol):
     """Batch jobs as the HTTP routes see them."""
 
     async def create_job(
-        self, *, job_id: str, filename: str | None, input_format: str, rows: Sequence[JobRow]
-    ) -> None: ...
+        self,
+        *,
+        job_id: str,
+        filename: str | None,
+        input_format: UploadFormat,
+        path: Path,
+        max_rows: int,
+    ) -> JobCounts:
+        """Read the spooled upload at ``path`` and store the job and its rows, all or nothing
+        (an unreadable file raises its typed error and stores nothing)."""
+        ...
 
     async def progress(self, job_id: str) -> JobProgress | None: ...
 
@@ -63,6 +74,14 @@ class JobQueue(Protocol):
     async def progress(self, job_id: str) -> JobProgress | None: ...
 
     async def set_status(self, job_id: str, status: str) -> None: ...
+
+    async def record_attempt(self, job_id: str) -> int:
+        """Count one more sending of the job's rows; the count so far."""
+        ...
+
+    async def fail(self, job_id: str, error: str) -> None:
+        """Give the job up: status ``failed`` with ``error``."""
+        ...
 
     async def unpredicted_rows(
         self, job_id: str

@@ -98,7 +98,9 @@ class BatchJobAccepted(BaseModel):
 
 class BatchJobStatus(BaseModel):
     job_id: str
-    status: str = Field(description="pending, running or completed.")
+    status: str = Field(
+        description="pending, running, completed, or failed (the reason is in error)."
+    )
     filename: str | None
     total_rows: int
     valid_rows: int

@@ -7,6 +7,7 @@ implements it over the MLflow tracking server (HTTP). Unit tests pass a fake.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from valora_ml.integrity import MODEL_SHA256_TAG, artifact_sha256, verify_artifact
 from valora_ml.pricemodel import CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
 from valora_ml.registry_ref import ModelRef
 
@@ -50,6 +52,7 @@ class Registry(Protocol):
         profile_path: Path,
     ) -> str: ...
     def champion(self, model_name: str) -> ModelRef | None: ...
+    def model_sha256(self, model_name: str, version: str) -> str | None: ...
     def load_predictor(self, model_name: str, version: str) -> Predict: ...
     def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None: ...
     def set_champion(self, model_name: str, version: str) -> None: ...
@@ -136,7 +139,28 @@ class MlflowRegistry:
         version = info.registered_model_version
         if version is None:
             raise TransientTrainingError("MLflow registered no model version")
+        with tempfile.TemporaryDirectory(prefix="valora-digest-") as tmp:
+            digest = artifact_sha256(self._download(model_name, str(version), Path(tmp)))
+        self.client.set_model_version_tag(model_name, str(version), MODEL_SHA256_TAG, digest)
         return str(version)
+
+    def _download(self, model_name: str, version: str, dst: Path) -> Path:
+        from mlflow.artifacts import download_artifacts
+
+        uri = f"models:/{model_name}/{version}"
+        return Path(
+            download_artifacts(
+                artifact_uri=uri,
+                dst_path=str(dst),
+                tracking_uri=self.tracking_uri,
+                registry_uri=self.tracking_uri,
+            )
+        )
+
+    def model_sha256(self, model_name: str, version: str) -> str | None:
+        """The recorded digest of a version (its :data:`MODEL_SHA256_TAG`), if any."""
+        tags = self.client.get_model_version(model_name, version).tags or {}
+        return tags.get(MODEL_SHA256_TAG)
 
     def champion(self, model_name: str) -> ModelRef | None:
         try:
@@ -148,7 +172,13 @@ class MlflowRegistry:
         return _ref(model_name, mv)
 
     def load_predictor(self, model_name: str, version: str) -> Predict:
-        loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+        """Download, verify against the recorded digest, then load (:class:`ModelIntegrityError`
+        before anything is unpickled when the artifact changed)."""
+        expected = self.model_sha256(model_name, version)
+        with tempfile.TemporaryDirectory(prefix="valora-model-") as tmp:
+            path = self._download(model_name, version, Path(tmp))
+            verify_artifact(path, expected=expected, what=f"{model_name} v{version}")
+            loaded = mlflow.pyfunc.load_model(str(path))
 
         def predict(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
             return np.asarray(loaded.predict(frame), dtype=float)

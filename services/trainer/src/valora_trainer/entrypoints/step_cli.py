@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 import pandas as pd
 from valora_db import create_engine, create_session_factory, session_scope
+from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 
 from valora_trainer import promotion, training
@@ -144,6 +145,11 @@ def main(argv: list[str]) -> int:
         json=settings.log_json,
     )
     config = load_config(settings.training_config)
+    use_tracking_server(
+        settings.mlflow_url_str,
+        username=settings.mlflow_username,
+        password=settings.mlflow_password,
+    )
     registry = MlflowRegistry(settings.mlflow_url_str)
     if args.step != "snapshot" and not args.run_id:
         parser.error(f"{args.step} needs --run-id")

@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 from valora_contracts import new_id
 
 from valora_gateway.domain.jobs import csv_header, results_as_csv, results_as_jsonl
-from valora_gateway.domain.uploads import detect_format, parse_upload
-from valora_gateway.entrypoints.deps import JobsDep, RunnerDep, SettingsDep, WriteKey
+from valora_gateway.domain.uploads import detect_format
+from valora_gateway.entrypoints.deps import JobsDep, PublishScope, ReadScope, RunnerDep, SettingsDep
 from valora_gateway.entrypoints.ports import JobStore
 from valora_gateway.entrypoints.schemas import ERROR_RESPONSES, BatchJobAccepted, BatchJobStatus
-from valora_gateway.errors import BatchJobNotFoundError, InvalidUploadError
+from valora_gateway.entrypoints.spool import spool_upload
+from valora_gateway.errors import BatchJobNotFoundError
 
 __all__ = ["router"]
 
@@ -29,23 +30,11 @@ _RESULTS_DOC = {
 }
 
 
-async def _upload(request: Request) -> tuple[bytes, str | None, str]:
-    """The uploaded bytes, the file name (if any) and the content type."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        return await request.body(), None, content_type
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise InvalidUploadError("multipart upload needs a 'file' field")
-    return await upload.read(), upload.filename, upload.content_type or ""
-
-
 @router.post(
     "/batch-jobs",
     status_code=202,
     response_model=BatchJobAccepted,
-    dependencies=[WriteKey],
+    dependencies=[PublishScope],
     summary="Upload a CSV or JSONL file (multipart field 'file', or the raw body)",
 )
 async def create_batch_job(
@@ -56,28 +45,32 @@ async def create_batch_job(
     fmt: Annotated[ResultFormat | None, Query(alias="format")] = None,
     filename: Annotated[str | None, Query(max_length=255)] = None,
 ) -> BatchJobAccepted:
-    data, uploaded_name, content_type = await _upload(request)
-    filename = filename or uploaded_name
+    """The upload is spooled to a file as it arrives, then read, checked and stored by an
+    upload worker process (never held in memory whole, never parsed on the event loop)."""
     job_id = new_id()
-    chosen = fmt or detect_format(filename, content_type)
-    rows = parse_upload(
-        data, fmt=chosen, job_id=job_id, max_rows=settings.gateway_batch_job_max_rows
-    )
-    await jobs.create_job(job_id=job_id, filename=filename, input_format=chosen, rows=rows)
+    async with spool_upload(request, settings.upload_dir) as upload:
+        filename = filename or upload.filename
+        chosen = fmt or detect_format(filename, upload.content_type)
+        counts = await jobs.create_job(
+            job_id=job_id,
+            filename=filename,
+            input_format=chosen,
+            path=upload.path,
+            max_rows=settings.gateway_batch_job_max_rows,
+        )
     if runner is not None:
         runner.kick()
-    invalid = sum(1 for r in rows if r.error is not None)
     return BatchJobAccepted(
         job_id=job_id,
-        status="completed" if invalid == len(rows) else "pending",
-        total_rows=len(rows),
-        invalid_rows=invalid,
+        status=counts.status,
+        total_rows=counts.total,
+        invalid_rows=counts.invalid,
         status_url=f"/batch-jobs/{job_id}",
         results_url=f"/batch-jobs/{job_id}/results",
     )
 
 
-@router.get("/batch-jobs/{job_id}", response_model=BatchJobStatus)
+@router.get("/batch-jobs/{job_id}", response_model=BatchJobStatus, dependencies=[ReadScope])
 async def batch_job_status(job_id: str, jobs: JobsDep) -> BatchJobStatus:
     progress = await jobs.progress(job_id)
     if progress is None:
@@ -92,7 +85,7 @@ async def _result_lines(jobs: JobStore, job_id: str, fmt: ResultFormat) -> Async
         yield results_as_csv(page) if fmt == "csv" else results_as_jsonl(page)
 
 
-@router.get("/batch-jobs/{job_id}/results", responses={200: _RESULTS_DOC})
+@router.get("/batch-jobs/{job_id}/results", responses={200: _RESULTS_DOC}, dependencies=[ReadScope])
 async def batch_job_results(
     job_id: str,
     jobs: JobsDep,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from valora_gateway.entrypoints.deps import ChampionDep, PredictionsDep
+from valora_gateway.entrypoints.deps import ChampionDep, PredictionsDep, ReadScope
 from valora_gateway.entrypoints.schemas import (
     ERROR_RESPONSES,
     ChampionResponse,
@@ -14,7 +14,7 @@ from valora_gateway.errors import NoChampionError, PredictionNotFoundError
 
 __all__ = ["router"]
 
-router = APIRouter(responses=ERROR_RESPONSES)
+router = APIRouter(responses=ERROR_RESPONSES, dependencies=[ReadScope])
 
 
 @router.get("/predictions/{prediction_id}", response_model=StoredPrediction, tags=["predictions"])

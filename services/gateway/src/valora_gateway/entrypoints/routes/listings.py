@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from valora_gateway.entrypoints.deps import ListingsDep, SettingsDep, WriteKey
+from valora_gateway.entrypoints.deps import ListingsDep, PublishScope, SettingsDep
 from valora_gateway.entrypoints.schemas import ERROR_RESPONSES, SEED_EXAMPLE, ListingsAccepted
 from valora_gateway.errors import TooManyItemsError
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["listings"], responses=ERROR_RESPONSES)
     "/listings",
     status_code=202,
     response_model=ListingsAccepted,
-    dependencies=[WriteKey],
+    dependencies=[PublishScope],
     summary="Publish one listing (object) or many (array) to the ingest topic",
 )
 async def post_listings(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from valora_contracts import ListingFeatures
 
-from valora_gateway.entrypoints.deps import ClientDep, PredictKey, SettingsDep
+from valora_gateway.entrypoints.deps import ClientDep, PredictScope, SettingsDep
 from valora_gateway.entrypoints.schemas import (
     ERROR_RESPONSES,
     SEED_EXAMPLE,
@@ -21,7 +21,7 @@ from valora_gateway.errors import TooManyItemsError
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["predict"], dependencies=[PredictKey], responses=ERROR_RESPONSES)
+router = APIRouter(tags=["predict"], dependencies=[PredictScope], responses=ERROR_RESPONSES)
 
 
 @router.post(
