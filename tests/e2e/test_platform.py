@@ -333,7 +333,10 @@ def test_live_gateway_conforms_to_its_schema(platform: Platform) -> None:
     )  # fmt: skip
     schema = schemathesis.openapi.from_url(f"{platform.gateway_url}/openapi.json", config=config)
     st_checks.load_all_checks()  # every built-in check, as a schema-driven client runs them
-    checks = list(st_checks.CHECKS.get_all())
+    # The local stack runs without API keys (in ``local`` a scope without keys is open, as the
+    # older project's clients expect), so ``ignored_auth`` is left to the fuzz tier, which runs it
+    # against the same app with keys configured (tests/fuzz/test_gateway_schemathesis.py).
+    checks = [c for c in st_checks.CHECKS.get_all() if c.__name__ != "ignored_auth"]
     assert len(checks) >= 10, "schemathesis's built-in checks are not loaded"
     # an upload is a file: the schema cannot say it needs a header and a row, so a
     # schema-valid empty file is rightly refused (422)

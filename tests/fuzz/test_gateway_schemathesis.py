@@ -46,10 +46,18 @@ SEED_HOUSE = {
 }
 
 
+FUZZ_KEY = "fuzz-key-" + "k" * 32
+"""One key for every scope: the fuzzer sends it on every request; schemathesis's ``ignored_auth``
+check also sends none or a wrong one and requires 401/403, so every route is fuzzed as it runs
+outside ``local`` (keys configured, fail closed)."""
+AUTH = {"X-API-Key": FUZZ_KEY}
+
+
 def fuzz_config(max_examples: int = MAX_EXAMPLES) -> Any:
     return schemathesis.Config.from_dict(
         {
             "seed": SEED,
+            "headers": AUTH,
             "generation": {
                 "max-examples": max_examples,
                 "deterministic": True,
@@ -70,8 +78,10 @@ UPLOAD_CHECKS = [c for c in CONFORMANCE_CHECKS if c.__name__ != "positive_data_a
 """A batch-job upload is a file: OpenAPI can say it is a CSV or JSONL file, not that it must
 have a header and at least one row, so a schema-valid empty file is rightly refused (422)."""
 
-APP, WORLD = build_fake_gateway()
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=fuzz_config())
+APP, WORLD = build_fake_gateway(
+    **{f"gateway_api_keys_{scope}": FUZZ_KEY for scope in ("predict", "publish", "read", "admin")}
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=fuzz_config(), headers=AUTH)
 
 
 @schema.parametrize()
@@ -84,7 +94,7 @@ def test_gateway_conforms_to_its_openapi_schema(case: Any) -> None:
 
 
 def _validated(operation: Any, checks: list[Any] = CONFORMANCE_CHECKS, **kwargs: Any) -> Any:
-    case = operation.Case(**kwargs)
+    case = operation.Case(headers=dict(AUTH), **kwargs)
     return case.call_and_validate(checks=checks)
 
 
@@ -107,7 +117,7 @@ def test_existing_prediction_and_batch_job_conform() -> None:
     )
     assert batch.json()["count"] == 2
 
-    with TestClient(APP) as http:
+    with TestClient(APP, headers=AUTH) as http:
         created = http.post(
             "/batch-jobs",
             files={"file": ("h.csv", b"area,quartos,banheiros,idade,garagem,bairro\n"
@@ -147,8 +157,8 @@ def test_body_that_is_not_utf8_is_a_documented_422(path: str, body: bytes) -> No
     """Found by the fuzzer: a JSON body that is not UTF-8 got an undocumented 400
     ``http_error`` (FastAPI's 'There was an error parsing the body'), while every other
     malformed body gets the documented 422 ``validation_error``."""
-    with TestClient(APP) as http:
-        r = http.post(path, content=body, headers={"content-type": "application/json"})
+    with TestClient(APP, headers=AUTH) as http:
+        r = http.post(path, content=body, headers={"content-type": "application/json", **AUTH})
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "validation_error"
 
@@ -174,7 +184,7 @@ UPLOAD_BODY = {
 def _schema_with_upload_body() -> Any:
     """The gateway's schema plus the request body POST /batch-jobs actually reads (the route
     takes the raw request, so FastAPI documents no body at all)."""
-    with TestClient(APP) as http:
+    with TestClient(APP, headers=AUTH) as http:
         raw = http.get("/openapi.json").json()
     raw = copy.deepcopy(raw)
     raw["paths"]["/batch-jobs"]["post"]["requestBody"] = UPLOAD_BODY
@@ -218,6 +228,6 @@ def test_csv_uploads_never_500(rows: list[list[str]], big_field: int) -> None:
         lines.append(f"L,{'9' * big_field},1,1,1,1,Centro")
     body = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
     with TestClient(APP, raise_server_exceptions=False) as http:
-        r = http.post("/batch-jobs", content=body, headers={"content-type": "text/csv"})
+        r = http.post("/batch-jobs", content=body, headers={"content-type": "text/csv", **AUTH})
     assert r.status_code in (202, 413, 422), (r.status_code, r.text[:300])
     assert "error" in r.json() or "job_id" in r.json()

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from typer.testing import CliRunner
 from valora_cli.main import app
 from valora_contracts import SALES_OBSERVED, dlq_for
-from valora_messaging import FailedRecord, ensure_topics, lane_producer
+from valora_messaging import FailedRecord, ensure_topics, kafka_security, lane_producer
 from valora_messaging.dlq import dead_letter_record
 from valora_messaging.settings import KafkaSettings
 
@@ -20,7 +20,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        **kafka_security(KafkaSettings(kafka_bootstrap_servers=bootstrap)),
+    )
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
@@ -30,7 +34,11 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
 
 
 async def _read_from(bootstrap: str, topic: str, start: dict[TopicPartition, int]) -> list[Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        **kafka_security(KafkaSettings(kafka_bootstrap_servers=bootstrap)),
+    )
     await consumer.start()
     try:
         consumer.assign(list(start))
@@ -51,9 +59,7 @@ async def _read_from(bootstrap: str, topic: str, start: dict[TopicPartition, int
 async def test_inspect_shows_reasons_and_replay_refuses_truncated_letters(devstack: Any) -> None:
     bootstrap = devstack.kafka_bootstrap_servers
     settings = KafkaSettings(kafka_bootstrap_servers=bootstrap)
-    await ensure_topics(
-        bootstrap_servers=bootstrap, topics=[SALES_OBSERVED, dlq_for(SALES_OBSERVED)]
-    )
+    await ensure_topics(settings=settings, topics=[SALES_OBSERVED, dlq_for(SALES_OBSERVED)])
     marker = uuid.uuid4().hex
     small = f'{{"listing_id": "{marker}", "sale_price": "oops"}}'.encode()
     huge = marker.encode() + b"x" * 200_000

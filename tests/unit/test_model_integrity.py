@@ -1,5 +1,6 @@
 """Verified models: the artifact digest, its check, and what the predictor and the trainer do
-when a version fails it (the real MLflow path is ``tests/integration/test_model_integrity.py``).
+when a version fails it (the real MLflow path:
+``tests/integration/test_model_integrity_on_mlflow.py``).
 """
 
 from __future__ import annotations

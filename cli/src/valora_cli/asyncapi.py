@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 from faststream.kafka import KafkaBroker
+from faststream.security import SASLScram512
 from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from pydantic import BaseModel
@@ -131,7 +132,15 @@ def build_document(consumers: Sequence[Consumer], *, version: str) -> AsyncAPI:
     dead_letters = [n for n in topics if n.endswith(".dlq.v1")]
     readers = [Consumer(name, topic, None) for topic, name in CLI_READERS.items()]
     readers += [Consumer("cli (valora dlq inspect, replay)", t, None) for t in dead_letters]
-    broker = KafkaBroker("kafka:9092", description="Valora's Kafka cluster (one per environment).")
+    # Documentation only (never connected): outside local every client authenticates with
+    # SCRAM-SHA-512 over TLS (docs/security.md); the credentials here are placeholders.
+    security = SASLScram512("<service account>", "<from the service's secret>", use_ssl=True)
+    broker = KafkaBroker(
+        "kafka:9092",
+        security=security,
+        description="Valora's Kafka cluster (one per environment): SASL_SSL with SCRAM-SHA-512 "
+        "outside local; plaintext on the local dev stack.",
+    )
     for c in [*consumers, *readers]:
         spec = topics[c.topic]
         group = f" in group {c.group}" if c.group else " (every replica, no group)"

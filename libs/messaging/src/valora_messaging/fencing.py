@@ -30,6 +30,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -76,14 +77,12 @@ class AssignedConsumer(Protocol):
     def assignment(self) -> set[TopicPartition]: ...
 
 
+@dataclass(slots=True)
 class _Partition:
-    __slots__ = ("epoch", "expected", "lock", "producer")
-
-    def __init__(self, producer: AIOKafkaProducer, expected: int | None, epoch: int) -> None:
-        self.producer = producer
-        self.expected = expected
-        self.epoch = epoch
-        self.lock = asyncio.Lock()
+    producer: AIOKafkaProducer
+    expected: int | None
+    epoch: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class PartitionTransactions:
@@ -112,7 +111,6 @@ class PartitionTransactions:
         self._epoch = 0
         self.fenced = False
 
-    # ---- lifecycle -------------------------------------------------------------------------
     @property
     def healthy(self) -> bool:
         return not self.fenced
@@ -210,7 +208,6 @@ class PartitionTransactions:
             except TimeoutError:
                 raise TransientError(f"{tp.topic}-{tp.partition} is still being claimed") from None
 
-    # ---- the data path ---------------------------------------------------------------------
     async def admit(self, records: Sequence[InRecord]) -> list[InRecord]:
         """The records this replica may process now: of owned partitions (waiting for a claim
         in progress), at or after the expected offset. Remembers the assignment they were
@@ -273,9 +270,8 @@ class PartitionTransactions:
     ) -> None:
         try:
             async with producer.transaction():
-                with send_span(
-                    records[0].topic if records else tp.topic, count=len(records)
-                ) as traced:
+                topic = records[0].topic if records else tp.topic
+                with send_span(topic, count=len(records)) as traced:
                     for out in records:
                         merged = {**traced, **out.headers}
                         headers = [(k, v.encode()) for k, v in merged.items()] or None

@@ -92,6 +92,38 @@ class _Runtime:
             await self.engine.dispose()
 
 
+def _reply_client(
+    settings: GatewaySettings, broker: KafkaBroker, metrics: ServiceMetrics
+) -> RequestReplyClient:
+    return RequestReplyClient.from_settings(
+        settings=settings,
+        broker=broker,
+        instance_id=settings.instance_id,
+        timeout_s=settings.gateway_reply_timeout_s,
+        limits=settings.client_limits(),
+        dead_letter=ReplyDeadLetters(
+            broker=broker,
+            service=settings.service_name,
+            metrics=ConsumerMetrics(registry=metrics.registry, service=settings.service_name),
+        ),
+    )
+
+
+def _job_runner(
+    settings: GatewaySettings, jobs: SqlBatchJobStore, client: RequestReplyClient
+) -> BatchJobRunner:
+    return BatchJobRunner(
+        jobs=jobs,
+        client=client,
+        owner=settings.instance_id,
+        chunk_rows=settings.gateway_job_chunk_rows,
+        poll_s=settings.gateway_job_poll_s,
+        stall_s=settings.gateway_job_stall_s,
+        lease_s=settings.gateway_job_lease_s,
+        max_attempts=settings.gateway_job_max_attempts,
+    )
+
+
 def build_app(
     settings: GatewaySettings | None = None,
     *,
@@ -117,18 +149,7 @@ def build_app(
         command_timeout_s=settings.database_command_timeout_s,
         acquire_timeout_s=settings.database_acquire_timeout_s,
     )
-    client = RequestReplyClient.from_settings(
-        settings=settings,
-        broker=broker,
-        instance_id=settings.instance_id,
-        timeout_s=settings.gateway_reply_timeout_s,
-        limits=settings.client_limits(),
-        dead_letter=ReplyDeadLetters(
-            broker=broker,
-            service=settings.service_name,
-            metrics=ConsumerMetrics(registry=metrics.registry, service=settings.service_name),
-        ),
-    )
+    client = _reply_client(settings, broker, metrics)
     metrics.register(ReplyStatsCollector(service=settings.service_name, stats=client.stats))
     uploads = UploadWorkers(
         dsn=libpq_dsn(settings.database_url_str), size=settings.gateway_upload_workers
@@ -139,16 +160,7 @@ def build_app(
         model_name=settings.model_name,
         ttl_s=settings.gateway_champion_cache_s,
     )
-    runner = BatchJobRunner(
-        jobs=jobs,
-        client=client,
-        owner=settings.instance_id,
-        chunk_rows=settings.gateway_job_chunk_rows,
-        poll_s=settings.gateway_job_poll_s,
-        stall_s=settings.gateway_job_stall_s,
-        lease_s=settings.gateway_job_lease_s,
-        max_attempts=settings.gateway_job_max_attempts,
-    )
+    runner = _job_runner(settings, jobs, client)
     lister = TopicLister(settings=settings)
     topics = [*client.topics, LISTINGS_RAW, PREDICTION_REPLIES_DLQ]
     topics_exist = TopicsExist(lister=lister, topics=topics)

@@ -204,10 +204,9 @@ class RequestReplyClient:
             raise OverloadedError(f"{self._batch_calls} batch calls running: shedding load")
         self._batch_calls += 1
         try:
-            answered = await self._many(houses)
+            return await self._many(houses)
         finally:
             self._batch_calls -= 1
-        return answered
 
     async def _many(self, houses: Sequence[ListingFeatures]) -> list[PredictionResult]:
         items = [PredictionInput(features=f) for f in houses]
@@ -225,23 +224,18 @@ class RequestReplyClient:
     async def send_batch(self, *, job_id: str, items: Sequence[PredictionInput]) -> None:
         """Publish one chunk of a batch job and wait for Kafka's acknowledgement (its replies
         are not awaited: completion is read from the stored predictions)."""
-        event = PredictionRequested(
-            reply_to=self._replies.name,
-            source="batch",
-            batch_job_id=job_id,
-            items=list(items),
-            trace_id=current_trace_id() or new_id(),
-        )
+        event = self._event(items, source="batch", batch_job_id=job_id)
         await self._publish(self._requests.name, encode_event(event), event.correlation_id)
 
-    async def _request(self, items: Sequence[PredictionInput]) -> list[PredictionResult]:
+    def _event(self, items: Sequence[PredictionInput], **fields: Any) -> PredictionRequested:
         # While tracing is on, the event's trace id is the OpenTelemetry trace it travels in.
-        event = PredictionRequested(
-            reply_to=self._replies.name,
-            source="sync",
-            items=list(items),
-            trace_id=current_trace_id() or new_id(),
+        trace_id = current_trace_id() or new_id()
+        return PredictionRequested(
+            reply_to=self._replies.name, items=list(items), trace_id=trace_id, **fields
         )
+
+    async def _request(self, items: Sequence[PredictionInput]) -> list[PredictionResult]:
+        event = self._event(items, source="sync")
         reply = await self._exchange(self._requests.name, event.correlation_id, encode_event(event))
         error = remote_error(reply)
         if error is not None:
@@ -274,8 +268,7 @@ class RequestReplyClient:
         except Exception as exc:
             raise RequestNotDeliveredError(f"could not publish the request: {exc}") from exc
 
-    async def _publish(self, topic: str, value: bytes, cid: str) -> None:
-        """Send and wait for the acknowledgement."""
+    async def _publish(self, topic: str, value: bytes, cid: str) -> None:  # and await the ack
         delivery = await self._send(topic, value, cid)
         try:
             await delivery
