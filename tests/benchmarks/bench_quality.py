@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from benchlib import emit
 from quality_data import DATASETS
+from scipy.stats import binomtest
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -108,7 +109,7 @@ def score(test: pd.DataFrame, price: Any, bounds: tuple[Any, Any] | None = None)
     quality = None
     if bounds is not None:
         hoods = test["neighbourhood"].astype(str).tolist()
-        quality = interval_quality(y, *bounds, neighbourhoods=hoods, level=LEVEL)
+        quality = interval_quality(y, *bounds, neighbourhoods=hoods, predicted=price, level=LEVEL)
     return Scored(metrics.rmse, metrics.mape, quality)
 
 
@@ -186,6 +187,16 @@ def report(r: dict[str, Any]) -> None:
         print(f"  {'champion / ' + method:28} {s.rmse:9,.0f} {s.mape:7.1%}  {_thirds(q):25} "
               f"{q.coverage:7.3f} {q.mean_width:11,.0f}")  # fmt: skip
     print(f"  {'untuned HGB, log price':28} {base.rmse:9,.0f} {base.mape:7.1%}")
+    print(
+        f"  by predicted-price third (what an interval can condition on): "
+        f"{' / '.join(f'{v:.3f}' for v in chosen.quality.by_predicted_third.values())}"
+    )
+    n_third = len(split.test) // 3
+    cis = []
+    for share in chosen.quality.by_third.values():
+        ci = binomtest(round(share * n_third), n_third).proportion_ci(0.95)
+        cis.append(f"{ci.low:.2f}-{ci.high:.2f}")
+    print(f"  95% CI of each third's coverage ({n_third} rows each): {' / '.join(cis)}")
     hoods = {k: v for k, v in chosen.quality.by_neighbourhood.items() if v[1] >= 20}
     if len(hoods) > 1:
         low = min(hoods.items(), key=lambda kv: kv[1][0])

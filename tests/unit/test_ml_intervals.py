@@ -100,9 +100,12 @@ def test_interval_quality_reports_coverage_per_third_and_neighbourhood() -> None
     y = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
     lower = np.array([9.0, 25.0, 25.0, 35.0, 45.0, 61.0])  # misses rows 2 (cheap) and 6 (dear)
     upper = y + 1.0
-    quality = interval_quality(y, lower, upper, neighbourhoods=["A", "A", "A", "B", "B", "B"])
+    predicted = np.array([60.0, 50.0, 40.0, 30.0, 20.0, 10.0])  # reversed: thirds swap
+    hoods = ["A", "A", "A", "B", "B", "B"]
+    quality = interval_quality(y, lower, upper, neighbourhoods=hoods, predicted=predicted)
     assert quality.coverage == pytest.approx(4 / 6)
     assert quality.by_third == {"cheapest": 0.5, "middle": 1.0, "dearest": 0.5}
+    assert quality.by_predicted_third == {"cheapest": 0.5, "middle": 1.0, "dearest": 0.5}
     assert quality.by_neighbourhood == {
         "A": (pytest.approx(2 / 3), 3),
         "B": (pytest.approx(2 / 3), 3),
@@ -110,6 +113,7 @@ def test_interval_quality_reports_coverage_per_third_and_neighbourhood() -> None
     assert quality.mean_width == pytest.approx(np.mean(upper - lower))
     metrics = quality.as_metrics()
     assert metrics["test_coverage.third.dearest"] == 0.5
+    assert metrics["test_coverage.predicted_third.middle"] == 1.0
     assert metrics["test_coverage.neighbourhood.B"] == pytest.approx(2 / 3)
     failures = third_coverage_failures(quality, low=0.85, high=0.95)
     assert len(failures) == 3

@@ -131,8 +131,9 @@ class QuantileInterval:
 
 
 def _difficulty_model(seed: int) -> HistGradientBoostingRegressor:
+    # 60 shallow trees: a fraction of the price model's cost at serving, enough for a scale
     return HistGradientBoostingRegressor(
-        max_iter=150, learning_rate=0.05, max_depth=3, min_samples_leaf=30, random_state=seed
+        max_iter=60, learning_rate=0.1, max_depth=3, min_samples_leaf=30, random_state=seed
     )
 
 

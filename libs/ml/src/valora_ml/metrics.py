@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,8 @@ class IntervalQuality:
     mean_relative_width: float  # mean of width / true price
     by_third: dict[str, float]
     by_neighbourhood: dict[str, tuple[float, int]]
+    by_predicted_third: dict[str, float] = field(default_factory=dict)
+    """Coverage per third by *predicted* price (what an interval can condition on)."""
 
     def as_metrics(self, prefix: str = "test_") -> dict[str, float]:
         """Flat MLflow metrics: ``{prefix}coverage``, ``{prefix}coverage.third.cheapest``,
@@ -110,6 +112,9 @@ class IntervalQuality:
             f"{prefix}interval_mean_relative_width": self.mean_relative_width,
         }
         out.update({f"{prefix}coverage.third.{k}": v for k, v in self.by_third.items()})
+        out.update(
+            {f"{prefix}coverage.predicted_third.{k}": v for k, v in self.by_predicted_third.items()}
+        )
         for name, (share, _) in self.by_neighbourhood.items():
             out[f"{prefix}coverage.neighbourhood.{metric_name(name)}"] = share
         return out
@@ -126,9 +131,11 @@ def interval_quality(
     upper: ArrayLike,
     *,
     neighbourhoods: Sequence[str] | None = None,
+    predicted: ArrayLike | None = None,
     level: float = 0.9,
 ) -> IntervalQuality:
-    """Coverage overall, per price third and per neighbourhood, and mean widths."""
+    """Coverage overall, per price third (by true price, and by ``predicted`` price when
+    given) and per neighbourhood, and mean widths."""
     truth = np.asarray(y_true, dtype=float)
     low, high = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
     if truth.size == 0:
@@ -137,6 +144,10 @@ def interval_quality(
     width = high - low
     thirds = coverage_by_group(truth, low, high, price_thirds(truth))
     groups = neighbourhoods if neighbourhoods is not None else ["all"] * truth.size
+    by_predicted: dict[str, float] = {}
+    if predicted is not None:
+        shares = coverage_by_group(truth, low, high, price_thirds(predicted))
+        by_predicted = {name: shares[name][0] for name in PRICE_THIRDS if name in shares}
     return IntervalQuality(
         level=level,
         coverage=float(inside.mean()),
@@ -144,6 +155,7 @@ def interval_quality(
         mean_relative_width=float(np.mean(width / np.maximum(np.abs(truth), 1e-9))),
         by_third={name: thirds[name][0] for name in PRICE_THIRDS if name in thirds},
         by_neighbourhood=coverage_by_group(truth, low, high, np.asarray(groups, dtype=object)),
+        by_predicted_third=by_predicted,
     )
 
 
