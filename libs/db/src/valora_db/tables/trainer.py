@@ -1,6 +1,10 @@
 """Tables owned by the trainer service: the training store (labelled listings, realised sales),
 training requests and label counters. Created by migration ``0010``; only the trainer writes
-them (``valora train`` reads ``training_requests`` to show a run's progress). Optuna's study
+them. Other readers go through read models: ``valora train`` follows ``training_requests``
+(:mod:`valora_db.read_models.training_requests`) and the gateway finds comparable sales in
+``training_listings`` (:mod:`valora_db.read_models.comparables`; migration ``0041`` adds the
+GiST index on an expression, kept out of this metadata because it needs the ``cube`` and
+``btree_gist`` extensions and the SQL function the migration creates). Optuna's study
 tables live in the separate ``optuna`` schema (Optuna runs its own Alembic, whose
 ``alembic_version`` table would clash with Valora's in the default schema).
 """

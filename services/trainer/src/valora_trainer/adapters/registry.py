@@ -7,6 +7,7 @@ implements it over the MLflow tracking server (HTTP). Unit tests pass a fake.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from valora_ml.pricemodel import CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
@@ -26,6 +28,7 @@ from valora_trainer.errors import TransientTrainingError
 __all__ = ["MlflowRegistry", "Registry", "pip_requirements"]
 
 logger = logging.getLogger(__name__)
+_METRICS_PER_BATCH = 1000
 
 
 class Registry(Protocol):
@@ -94,8 +97,14 @@ class MlflowRegistry:
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, float], step: int | None = None
     ) -> None:
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, float(value), step=step)
+        # one request per 1,000 metrics (coverage per neighbourhood can be many)
+        stamp, items = int(time.time() * 1000), list(metrics.items())
+        for start in range(0, len(items), _METRICS_PER_BATCH):
+            batch = [
+                Metric(key, float(value), stamp, step or 0)
+                for key, value in items[start : start + _METRICS_PER_BATCH]
+            ]
+            self.client.log_batch(run_id, metrics=batch)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
@@ -118,7 +127,7 @@ class MlflowRegistry:
         profile_path: Path,
     ) -> str:
         signature = infer_signature(
-            example, model.predict_price(example), params={"interval": False}
+            example, model.predict_price(example), params={"interval": False, "warnings": False}
         )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
@@ -149,6 +158,12 @@ class MlflowRegistry:
 
     def load_predictor(self, model_name: str, version: str) -> Predict:
         loaded = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+        try:
+            inner = loaded.unwrap_python_model()
+        except Exception:  # not a python-function model
+            inner = None
+        if isinstance(inner, PriceModel):
+            return inner.predict_price  # reads the date column of a market-time model
 
         def predict(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
             return np.asarray(loaded.predict(frame), dtype=float)
