@@ -239,6 +239,7 @@ class StreamHandler:
                     listing_id=listing.listing_id,
                     features=listing.features,
                     trace_id=listing.trace_id,
+                    listed_at=listing.listed_at,
                 )
             )
         if items and not self._valuer.has_champion:
