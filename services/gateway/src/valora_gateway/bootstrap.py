@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ
+from valora_contracts.data_contract import load_data_contract
 from valora_db import create_engine
 from valora_messaging import ConsumerMetrics, create_broker, ensure_topics
 from valora_messaging.request_reply import ReplyDeadLetters, RequestReplyClient
@@ -20,9 +21,11 @@ from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
 from valora_gateway.adapters.batch_jobs import SqlBatchJobStore
 from valora_gateway.adapters.champion import ChampionLookup, ChampionSource, MlflowChampionSource
+from valora_gateway.adapters.comparables import SqlComparablesReader
 from valora_gateway.adapters.listings import ListingPublisher
 from valora_gateway.adapters.predictions import SqlPredictionReader
 from valora_gateway.adapters.reply_metrics import ReplyStatsCollector
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.job_runner import BatchJobRunner
@@ -125,6 +128,8 @@ def build_app(
             "replies": client.is_ready,
             "champion": champion.is_ready,
         },
+        house_check=HouseCheck(load_data_contract(settings.data_contract_path)),
+        comparables=SqlComparablesReader(engine=engine),
     )
     runtime = _Runtime(settings, broker, engine, client, runner)
     return create_http_app(

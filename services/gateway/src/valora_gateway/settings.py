@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from valora_messaging import KafkaSettings
@@ -87,6 +88,11 @@ class GatewaySettings(KafkaSettings):
         default=5.0, ge=0, description="How long the champion looked up in MLflow is cached."
     )
     gateway_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
+    data_contract_path: Path | None = Field(
+        default=None,
+        description="Data-contract YAML houses to value are held to (the validator reads the "
+        "same variable); default: the one shipped with valora_contracts.",
+    )
 
     @property
     def instance_id(self) -> str:

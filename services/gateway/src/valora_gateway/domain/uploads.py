@@ -2,8 +2,9 @@
 
 The rows are read by :mod:`valora_ml.listing_files` (the same reader as
 ``valora listings publish``); each readable row is then held to ``ListingFeatures`` (the
-listing's price, if any, is ignored). Invalid rows keep their reason and are reported in the
-results, never valued.
+listing's price, if any, is ignored) and to the data contract (a house the platform would
+reject is not valued: its reason names the rule). Invalid rows keep their reason and are
+reported in the results, never valued.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from valora_ml.listing_files import (
     read_listing_bytes,
 )
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.domain.jobs import JobRow
 from valora_gateway.errors import InvalidUploadError, TooManyItemsError
 
@@ -70,7 +72,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
+def _job_row(row: ListingRow | BadRow, job_id: str, check: HouseCheck | None) -> JobRow:
     input_id = f"{job_id}:{row.index}"
     if isinstance(row, BadRow):
         return JobRow(row.index, input_id, None, None, f"line {row.line}: {row.reason}")
@@ -82,20 +84,31 @@ def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
         parsed = ListingFeatures.model_validate(
             {k: _number(v) for k, v in row.values.items() if k in _FEATURE_KEYS}
         )
-        features = parsed.model_dump()
     except ValidationError as exc:
-        error = _describe(exc)
+        return JobRow(row.index, input_id, listing, None, _describe(exc))
+    broken = check.violations(parsed) if check is not None else []
+    if broken:
+        error = "data contract: " + "; ".join(f"{v.rule}: {v.message}" for v in broken)
+    else:
+        features = parsed.model_dump()
     return JobRow(row.index, input_id, listing, features, error)
 
 
-def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) -> list[JobRow]:
-    """Every row of the file; invalid ones carry their error."""
+def parse_upload(
+    data: bytes,
+    *,
+    fmt: UploadFormat,
+    job_id: str,
+    max_rows: int,
+    check: HouseCheck | None = None,
+) -> list[JobRow]:
+    """Every row of the file; invalid ones carry their error (``check``: the data contract)."""
     rows: list[JobRow] = []
     try:
         for row in read_listing_bytes(data, fmt):
             if row.index >= max_rows:
                 raise TooManyItemsError(f"the file has more than {max_rows} rows")
-            rows.append(_job_row(row, job_id))
+            rows.append(_job_row(row, job_id, check))
     except ListingFileError as exc:
         raise InvalidUploadError(str(exc)) from exc
     if not rows:

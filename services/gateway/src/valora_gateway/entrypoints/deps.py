@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
+from valora_contracts.data_contract import load_data_contract
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.entrypoints.ports import (
     ChampionReader,
+    ComparablesReader,
     HealthCheck,
     JobKicker,
     JobStore,
@@ -33,6 +36,8 @@ __all__ = [
     "ApiKeys",
     "ChampionDep",
     "ClientDep",
+    "ComparablesDep",
+    "HouseCheckDep",
     "JobsDep",
     "ListingsDep",
     "PredictKey",
@@ -58,6 +63,10 @@ class Services:
     listings: ListingSink
     runner: JobKicker | None
     ready_checks: Mapping[str, HealthCheck]
+    house_check: HouseCheck = field(default_factory=lambda: HouseCheck(load_data_contract()))
+    """The data contract houses are held to (default: the packaged one)."""
+    comparables: ComparablesReader | None = None
+    """Comparable sales (``None``: not available, answered 503)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,14 @@ async def get_runner(request: Request) -> JobKicker | None:
     return _services(request).runner
 
 
+async def get_house_check(request: Request) -> HouseCheck:
+    return _services(request).house_check
+
+
+async def get_comparables(request: Request) -> ComparablesReader | None:
+    return _services(request).comparables
+
+
 async def get_ready_checks(request: Request) -> Mapping[str, HealthCheck]:
     return _services(request).ready_checks
 
@@ -141,6 +158,8 @@ PredictionsDep = Annotated[PredictionReader, Depends(get_predictions)]
 ChampionDep = Annotated[ChampionReader, Depends(get_champion)]
 ListingsDep = Annotated[ListingSink, Depends(get_listings)]
 RunnerDep = Annotated[JobKicker | None, Depends(get_runner)]
+HouseCheckDep = Annotated[HouseCheck, Depends(get_house_check)]
+ComparablesDep = Annotated[ComparablesReader | None, Depends(get_comparables)]
 ReadyChecksDep = Annotated[Mapping[str, HealthCheck], Depends(get_ready_checks)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 WriteKey: Any = Depends(require_write_key)

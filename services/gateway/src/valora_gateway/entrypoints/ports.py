@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from valora_contracts import ListingFeatures, PredictionInput, PredictionResult
+from valora_db.read_models.comparables import Comparable
 from valora_db.read_models.predictions import StoredPrediction
 
 from valora_gateway.domain.champion import ChampionInfo
@@ -15,6 +16,7 @@ from valora_gateway.domain.jobs import JobProgress, JobResult, JobRow
 __all__ = [
     "BatchSender",
     "ChampionReader",
+    "ComparablesReader",
     "HealthCheck",
     "JobKicker",
     "JobQueue",
@@ -76,6 +78,15 @@ class JobKicker(Protocol):
 
 class PredictionReader(Protocol):
     async def get(self, prediction_id: str) -> StoredPrediction | None: ...
+
+
+class ComparablesReader(Protocol):
+    """Comparable sales of a house from the training store
+    (:mod:`valora_db.read_models.comparables`)."""
+
+    async def nearest(
+        self, house: ListingFeatures, *, n: int, exclude_listing_id: str | None = None
+    ) -> list[Comparable]: ...
 
 
 class ChampionReader(Protocol):

@@ -11,7 +11,13 @@ from valora_contracts import new_id
 
 from valora_gateway.domain.jobs import csv_header, results_as_csv, results_as_jsonl
 from valora_gateway.domain.uploads import detect_format, parse_upload
-from valora_gateway.entrypoints.deps import JobsDep, RunnerDep, SettingsDep, WriteKey
+from valora_gateway.entrypoints.deps import (
+    HouseCheckDep,
+    JobsDep,
+    RunnerDep,
+    SettingsDep,
+    WriteKey,
+)
 from valora_gateway.entrypoints.ports import JobStore
 from valora_gateway.entrypoints.schemas import ERROR_RESPONSES, BatchJobAccepted, BatchJobStatus
 from valora_gateway.errors import BatchJobNotFoundError, InvalidUploadError
@@ -53,6 +59,7 @@ async def create_batch_job(
     jobs: JobsDep,
     runner: RunnerDep,
     settings: SettingsDep,
+    check: HouseCheckDep,
     fmt: Annotated[ResultFormat | None, Query(alias="format")] = None,
     filename: Annotated[str | None, Query(max_length=255)] = None,
 ) -> BatchJobAccepted:
@@ -61,7 +68,11 @@ async def create_batch_job(
     job_id = new_id()
     chosen = fmt or detect_format(filename, content_type)
     rows = parse_upload(
-        data, fmt=chosen, job_id=job_id, max_rows=settings.gateway_batch_job_max_rows
+        data,
+        fmt=chosen,
+        job_id=job_id,
+        max_rows=settings.gateway_batch_job_max_rows,
+        check=check,
     )
     await jobs.create_job(job_id=job_id, filename=filename, input_format=chosen, rows=rows)
     if runner is not None:
