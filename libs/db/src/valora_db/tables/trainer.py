@@ -2,9 +2,8 @@
 training requests and label counters. Created by migration ``0010``; only the trainer writes
 them. Other readers go through read models: ``valora train`` follows ``training_requests``
 (:mod:`valora_db.read_models.training_requests`) and the gateway finds comparable sales in
-``training_listings`` (:mod:`valora_db.read_models.comparables`; migration ``0041`` adds the
-GiST index on an expression, kept out of this metadata because it needs the ``cube`` and
-``btree_gist`` extensions and the SQL function the migration creates). Optuna's study
+``training_listings`` (:mod:`valora_db.read_models.comparables`, on the area indexes of
+migration ``0041``). Optuna's study
 tables live in the separate ``optuna`` schema (Optuna runs its own Alembic, whose
 ``alembic_version`` table would clash with Valora's in the default schema).
 """
@@ -55,7 +54,11 @@ class TrainingListing(Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
 
-    __table_args__ = (Index("ix_training_listings_source", "source"),)
+    __table_args__ = (
+        Index("ix_training_listings_source", "source"),
+        Index("ix_training_listings_neighbourhood_area", "neighbourhood", "area"),
+        Index("ix_training_listings_area", "area"),
+    )
 
 
 class TrainingSale(Base):
