@@ -51,6 +51,7 @@ from valora_ml.intervals import ConstantInterval, IntervalModel, fit_interval
 from valora_ml.metrics import IntervalQuality, interval_quality, regression_metrics
 from valora_trainer import modelling, training
 from valora_trainer.config import TrainingConfig, load_config
+from valora_trainer.domain.estimators import candidate_factories
 from valora_trainer.domain.gate import evaluate_gate
 
 TRIALS = 12
@@ -155,6 +156,20 @@ def champion(frame: pd.DataFrame, config: TrainingConfig, name: str) -> dict[str
             "verdict": verdict, "served": served, "registry": registry}  # fmt: skip
 
 
+def each_candidate(built: dict[str, Any], config: TrainingConfig) -> dict[str, float]:
+    """Test RMSE of every candidate fitted on the fit rows (the chosen one is the champion)."""
+    run, search = built["run"], config.search
+    made = candidate_factories(
+        built["best"], config.candidates, market_time=run.data.market_time, seed=search.seed,
+        threads=search.threads,
+    )  # fmt: skip
+    x, y = model_inputs(run.data.fit), run.data.fit["price"].to_numpy(dtype=float)
+    test = model_inputs(run.data.test)
+    truth = run.data.test["price"].to_numpy(dtype=float)
+    return {name: regression_metrics(truth, make().fit(x, y).predict(test)).rmse
+            for name, make in made.items()}  # fmt: skip
+
+
 def run_dataset(name: str, trials: int) -> dict[str, Any]:
     config = load_config(overrides={"search": {"trials": trials}, "plots": False})
     level = config.interval.level
@@ -169,6 +184,7 @@ def run_dataset(name: str, trials: int) -> dict[str, Any]:
         scored[method] = score(test, valuation.price, model.bounds(matrix, valuation.price), level)
     base = baseline().fit(run.data.fit, run.data.fit["price"].to_numpy(dtype=float))
     return {
+        "each": each_candidate(built, config),
         **built, "name": name, "scored": scored, "level": level,
         "baseline": score(test, base.predict(test), None, level),
         "seconds": time.perf_counter() - started,
@@ -189,8 +205,11 @@ def _print(r: dict[str, Any]) -> None:
         f"{run.data.kind} split, search best {best.family} (log target {best.log_target}), "
         f"{r['seconds']:.0f} s"
     )
-    oof = ", ".join(f"{k} {v:,.0f}" for k, v in gate.candidate_rmse.items())
-    print(f"  champion = {gate.chosen} (out-of-fold RMSE on the fit rows: {oof})")
+    compared = ", ".join(f"{k} {v:,.0f}" for k, v in gate.candidate_rmse.items())
+    how = "the newest fit rows" if gate.selection == "newest" else "the fit rows, out of fold"
+    print(f"  champion = {gate.chosen} (RMSE on {how}: {compared})")
+    tested = ", ".join(f"{k} {v:,.0f}" for k, v in r["each"].items())
+    print(f"  each candidate's test RMSE (fitted on the fit rows): {tested}")
     print(f"  {'model / interval':28} {'RMSE':>9} {'MAPE':>7}  {'coverage cheap/mid/dear':25} "
           f"{'overall':>7} {'mean width':>11}")  # fmt: skip
     for method, s in scored.items():

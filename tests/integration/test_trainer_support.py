@@ -78,7 +78,7 @@ def synthetic_listings(n: int, *, source: str, seed: int) -> list[ValidatedListi
                 neighbourhood=str(row.neighbourhood),
             ),
             price=float(row.price),
-            content_hash=f"{source}-{i}-{row.price:.2f}",
+            content_hash=f"{source}-{i}-{round(row.price * 100)}",  # no dot in a hash
             contract_version="test",
         )
         for i, row in enumerate(frame.itertuples(index=False))

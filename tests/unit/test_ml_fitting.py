@@ -169,3 +169,47 @@ def test_the_candidate_with_the_lowest_out_of_fold_rmse_is_fitted() -> None:
             gate=gate, fit_rows=split.fit.head(10), test_rows=split.test, label="price",
             settings=IntervalSettings(folds=3),
         )  # fmt: skip
+
+
+def test_on_dated_rows_candidates_are_compared_on_the_newest_fit_rows() -> None:
+    """A model is used on the future: with dated rows the candidate that values the newest fit
+    rows best wins (here the one that learnt the market's rise), and only it is cross-fitted."""
+    frame = _listings(400, dated=True)
+    days = (frame[TIME_COLUMN] - frame[TIME_COLUMN].min()).dt.days.to_numpy()
+    frame["price"] = frame["price"] * (1.0 + days / 200.0)  # prices rise with the market
+    split = hold_out_split(frame, test_fraction=0.2, seed=3)
+    candidates = {
+        "no market time": lambda: build_feature_pipeline(LinearRegression()),
+        "market time": lambda: build_feature_pipeline(LinearRegression(), market_time=True),
+    }
+    gate = fit_gate_model(
+        candidates=candidates, fit_rows=split.fit, label="price",
+        settings=IntervalSettings(folds=3), model_family="lin",
+    )  # fmt: skip
+    assert gate.selection == "newest"
+    assert gate.chosen == "market time"
+    assert gate.candidate_rmse["market time"] < gate.candidate_rmse["no market time"]
+    assert gate.model.market_time
+    assert len(gate.out_of_fold.predictions) == len(split.fit)  # calibrates its interval
+
+
+def test_the_tuned_first_candidate_must_win_by_the_margin() -> None:
+    """The search's best is scored on the rows it was tuned on (optimistic): a tie, or a win
+    smaller than ``first_margin``, goes to the other candidate; a clear win does not."""
+    split = hold_out_split(_listings(300, dated=False), test_fraction=0.2, seed=3)
+    same = {
+        "tuned": lambda: build_feature_pipeline(LinearRegression()),
+        "untuned": lambda: build_feature_pipeline(LinearRegression()),
+    }
+    settings = IntervalSettings(folds=3)
+    tie = fit_gate_model(
+        candidates=same, fit_rows=split.fit, label="price", settings=settings,
+        model_family="lin", first_margin=0.02,
+    )  # fmt: skip
+    assert tie.chosen == "untuned"
+    mean_only = {"tuned": same["tuned"], "mean": lambda: build_feature_pipeline(DummyRegressor())}
+    clear = fit_gate_model(
+        candidates=mean_only, fit_rows=split.fit, label="price", settings=settings,
+        model_family="x", first_margin=0.02,
+    )  # fmt: skip
+    assert clear.chosen == "tuned"

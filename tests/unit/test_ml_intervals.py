@@ -67,6 +67,29 @@ def test_interval_models_are_the_named_kinds() -> None:
     assert cqr.method == "cqr"
 
 
+def test_each_predicted_price_third_gets_its_own_quantiles_and_coverage() -> None:
+    """Mondrian by predicted price: one pair of quantiles per third (pooled when a third has
+    too few rows); each third of new houses by predicted price is covered about the level."""
+    x, y, point = heteroscedastic(1500, seed=5)
+    folds = np.arange(len(y)) % 5
+    interval = fit_interval(matrix=x, y=y, predictions=point, folds=folds, level=0.9)
+    assert isinstance(interval, NormalisedInterval)
+    assert len(interval.edges) == 2
+    assert len(interval.lower_quantiles) == len(interval.upper_quantiles) == 3
+    x_new, y_new, point_new = heteroscedastic(3000, seed=6)
+    lower, upper = interval.bounds(x_new, point_new)
+    quality = interval_quality(y_new, lower, upper, predicted=point_new, level=0.9)
+    assert all(0.85 <= c <= 0.95 for c in quality.by_predicted_third.values())
+    small = fit_interval(matrix=x[:150], y=y[:150], predictions=point[:150], folds=folds[:150])
+    assert isinstance(small, NormalisedInterval)
+    assert set(small.lower_quantiles) == {small.lower_quantile}  # 50 rows a third: pooled
+    legacy = NormalisedInterval(  # as pickled before bins: the pooled pair for every row
+        level=0.9, lower_quantile=small.lower_quantile, upper_quantile=small.upper_quantile,
+        scale_model=small.scale_model, scale_floor=small.scale_floor,
+    )  # fmt: skip
+    assert np.allclose(legacy.bounds(x_new, point_new), small.bounds(x_new, point_new))
+
+
 def test_interval_fit_rejects_one_fold_mismatched_rows_and_unknown_methods() -> None:
     x, y, point = heteroscedastic(100, seed=4)
     with pytest.raises(CalibrationError, match="two folds"):

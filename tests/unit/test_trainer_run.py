@@ -86,9 +86,10 @@ def test_first_run_registers_promotes_and_announces_with_lineage_and_artifacts()
     assert outcome.metrics.n_train == 320
     assert outcome.metrics.n_test == 80
     assert {"test_coverage.third.cheapest", "test_coverage.third.dearest"} <= set(run["metrics"])
-    assert {"candidate_oof_rmse.search", "candidate_oof_rmse.untuned_hgb_log_price"} <= set(
+    assert {"candidate_rmse.search", "candidate_rmse.untuned_hgb_log_price"} <= set(
         run["metrics"]
     )
+    assert run["params"]["candidate_selection"] == "newest"  # dated rows
     version = registry.versions["1"]
     assert version["tags"]["valora.gate_passed"] == "true"
     assert version["tags"]["valora.request_ids"] == "a,b"

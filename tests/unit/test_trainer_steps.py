@@ -180,6 +180,24 @@ def test_gate_requires_each_price_thirds_coverage_within_the_band() -> None:
     assert evaluate_gate(metrics=_metrics(), quality=quality, config=off, champion=None).passed
 
 
+def test_a_third_just_outside_the_band_on_few_rows_is_sampling_noise() -> None:
+    """0.96 of 200 rows: the 80% interval (0.94-0.98) overlaps the band, so it passes unless
+    the band is applied literally; 0.80 of 200 rows fails either way."""
+    y = np.arange(1.0, 601.0) * 1000
+    lower, upper = y * 0.9, y * 1.1
+    lower[400:408] = y[400:408] * 1.01  # the dearest third covers 192/200 = 0.96
+    lower[:40] = y[:40] * 1.01  # the cheapest covers 160/200 = 0.80
+    lower[200:220] = y[200:220] * 1.01  # the middle 0.90
+    quality = interval_quality(y, lower, upper, level=0.9)
+    judged = GateConfig(third_coverage=(0.85, 0.95), third_coverage_confidence=0.8)
+    literal = GateConfig(third_coverage=(0.85, 0.95), third_coverage_confidence=None)
+    reasons = evaluate_gate(metrics=_metrics(), quality=quality, config=judged, champion=None)
+    assert [r.split(" of the ")[1].split()[0] for r in reasons.reasons] == ["cheapest"]
+    assert "200 rows" in reasons.reasons[0]
+    strict = evaluate_gate(metrics=_metrics(), quality=quality, config=literal, champion=None)
+    assert len(strict.reasons) == 2
+
+
 def test_champion_predictions_count_only_rows_it_never_learnt_from() -> None:
     """New rows: its served model; its own test rows: its logged predictions; rows it was
     fitted on: none."""

@@ -4,11 +4,18 @@ Two models per run, of one configuration (an unfitted pipeline factory):
 
 1. :func:`fit_gate_model` takes candidate configurations (the search's best, and reference ones
    such as the untuned defaults, so the champion is never worse than an untuned model on the
-   rows it may see), computes each one's K-fold out-of-fold predictions on the ``fit`` rows of
-   the hold-out split (:func:`cross_fit`) and keeps the lowest out-of-fold RMSE. That
-   configuration is fitted on every ``fit`` row (no calibration rows are held back) and its
-   out-of-fold predictions calibrate the interval (:func:`~valora_ml.intervals.fit_interval`).
-   The gate judges this model on the test rows it never saw.
+   rows it may see) and keeps the one with the lowest RMSE where the model will be used: on
+   dated rows (a time split), fitted on the older rows and scored on the newest
+   :data:`NEWEST_SHARE` of the ``fit`` rows (a model values the future: random folds would judge
+   interpolation, and a log-price model that follows the market's level lost that way on Ames
+   while winning on the newest sales); otherwise by K-fold out-of-fold RMSE (:func:`cross_fit`).
+   The first candidate, the search's best, was tuned on these very rows, so its score is
+   optimistic (the winner's curse of picking the best of many trials): it is kept only when it
+   beats the best other candidate by ``first_margin`` (e.g. 2 %), else the other is.
+   That configuration is fitted on every ``fit`` row (no calibration rows are held back) and its
+   K-fold out-of-fold predictions calibrate the interval
+   (:func:`~valora_ml.intervals.fit_interval`). The gate judges this model on the test rows it
+   never saw.
 2. :func:`fit_served_model` refits the configuration on *all* rows (fit + test) for serving.
    Its interval is calibrated on the out-of-sample predictions of every row: the K-fold ones of
    the fit rows and the gate model's own predictions of the test rows (the newest rows under a
@@ -35,8 +42,10 @@ from valora_ml.metrics import rmse
 from valora_ml.model_errors import CalibrationError
 from valora_ml.pricemodel import PriceModel
 from valora_ml.ranges import training_ranges
+from valora_ml.splitting import has_dates
 
 __all__ = [
+    "NEWEST_SHARE",
     "GateFit",
     "IntervalSettings",
     "MakePipeline",
@@ -46,12 +55,15 @@ __all__ = [
     "fit_gate_model",
     "fit_served_model",
     "model_inputs",
+    "newest_rmse",
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 MakePipeline = Callable[[], Pipeline]
 """A fresh, unfitted pipeline of the chosen configuration (e.g. the trainer's ``build_model``)."""
+NEWEST_SHARE = 0.2
+"""On dated rows, candidates are compared on this newest share of the fit rows."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,10 @@ class GateFit:
     """The name of the candidate configuration that was fitted."""
     make_pipeline: MakePipeline = field(repr=False)
     candidate_rmse: dict[str, float] = field(default_factory=dict)
-    """Out-of-fold RMSE of each candidate on the fit rows (MLflow metrics)."""
+    """Each candidate's RMSE as compared (MLflow metrics): on the newest fit rows, or
+    out-of-fold (see ``selection``)."""
+    selection: str = "out_of_fold"
+    """How the candidates were compared: ``newest`` (dated rows) or ``out_of_fold``."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,54 @@ def _price_model(
     return model
 
 
+def newest_rmse(
+    make_pipeline: MakePipeline, x: pd.DataFrame, y: FloatArray, dates: pd.Series, *, share: float
+) -> float:
+    """RMSE on the newest ``share`` of the rows of ``make_pipeline`` fitted on the older ones."""
+    stamps = pd.to_datetime(dates, utc=True, format="ISO8601").reset_index(drop=True)
+    order = stamps.sort_values(kind="stable").index.to_numpy(dtype=np.int64)
+    n_new = max(1, round(len(order) * share))
+    older, newest = order[:-n_new], order[-n_new:]
+    model = make_pipeline().fit(x.iloc[older], y[older])
+    return rmse(y[newest], model.predict(x.iloc[newest]))
+
+
+def _compare(
+    candidates: Mapping[str, MakePipeline],
+    fit_rows: pd.DataFrame,
+    x: pd.DataFrame,
+    y: FloatArray,
+    settings: IntervalSettings,
+    first_margin: float,
+) -> tuple[str, dict[str, float], str, dict[str, OutOfFold]]:
+    """The chosen name, each candidate's RMSE, how they were compared, and any out-of-fold
+    predictions computed on the way."""
+    if has_dates(fit_rows) and len(candidates) > 1:
+        dates = fit_rows[TIME_COLUMN]
+        scores = {
+            name: newest_rmse(make, x, y, dates, share=NEWEST_SHARE)
+            for name, make in candidates.items()
+        }
+        return _choose(scores, first_margin), scores, "newest", {}
+    folds = {
+        name: cross_fit(make, x, y, folds=settings.folds, seed=settings.seed)
+        for name, make in candidates.items()
+    }
+    scores = {name: rmse(y, oof.predictions) for name, oof in folds.items()}
+    return _choose(scores, first_margin), scores, "out_of_fold", folds
+
+
+def _choose(scores: Mapping[str, float], first_margin: float) -> str:
+    """The lowest score; the first candidate must beat the best other by ``first_margin``."""
+    first, *others = scores
+    if not others:
+        return first
+    best_other = min(others, key=lambda name: scores[name])
+    if scores[first] < (1.0 - first_margin) * scores[best_other]:
+        return first
+    return best_other
+
+
 def fit_gate_model(
     *,
     candidates: Mapping[str, MakePipeline],
@@ -160,21 +223,20 @@ def fit_gate_model(
     label: str,
     settings: IntervalSettings,
     model_family: Mapping[str, str] | str,
+    first_margin: float = 0.0,
 ) -> GateFit:
-    """The model the gate judges: the candidate with the lowest out-of-fold RMSE, fitted on
-    every ``fit_rows`` row, with a cross-conformal interval (``model_family``: one name, or
-    one per candidate)."""
+    """The model the gate judges: the best candidate (see the module docstring; ties: the
+    first), fitted on every ``fit_rows`` row, with a cross-conformal interval
+    (``model_family``: one name, or one per candidate)."""
     if not candidates:
         raise CalibrationError("no candidate configuration to fit")
     x, y = model_inputs(fit_rows), fit_rows[label].to_numpy(dtype=float)
-    folds: dict[str, OutOfFold] = {}
-    for name, make in candidates.items():
-        folds[name] = cross_fit(make, x, y, folds=settings.folds, seed=settings.seed)
-    scores = {name: rmse(y, oof.predictions) for name, oof in folds.items()}
-    chosen = min(scores, key=lambda name: scores[name])  # ties: the first candidate
+    chosen, scores, selection, folds = _compare(candidates, fit_rows, x, y, settings, first_margin)
+    oof = folds.get(chosen) or cross_fit(
+        candidates[chosen], x, y, folds=settings.folds, seed=settings.seed
+    )
     family = model_family if isinstance(model_family, str) else model_family[chosen]
     pipeline = candidates[chosen]().fit(x, y)
-    oof = folds[chosen]
     model = _price_model(pipeline, x, y, oof, settings=settings, model_family=family)
     return GateFit(
         model=model,
@@ -183,6 +245,7 @@ def fit_gate_model(
         chosen=chosen,
         make_pipeline=candidates[chosen],
         candidate_rmse=scores,
+        selection=selection,
     )
 
 

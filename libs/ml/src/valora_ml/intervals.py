@@ -10,7 +10,12 @@ held back from the point model):
   the signed residuals ``(log y - log ŷ) / s(x)``, with one conformal quantile per side (each at
   ``(1 + level) / 2``), so the interval ``[ŷ · exp(-q_lo · s(x)), ŷ · exp(q_hi · s(x))]`` is wider
   below when cheap houses are over-valued more often than under-valued. Each row's ``s`` comes
-  from a difficulty model that did not see that row's fold.
+  from a difficulty model that did not see that row's fold. The quantiles are *Mondrian* by
+  predicted price: one pair per third of the calibration rows' predicted prices (pooled where a
+  third has fewer than :data:`MIN_BIN_ROWS` rows), so each price range gets its own coverage
+  instead of inheriting the average (a smooth difficulty model shrinks towards the mean: the
+  cheapest houses came out under-covered and the dearest over-covered, 0.855 / 0.965 on 600
+  synthetic test rows, with one pair of quantiles).
 - ``cqr``: conformalised quantile regression; gradient boosting with the quantile loss predicts
   the ``(1-level)/2`` and ``(1+level)/2`` quantiles of log price, widened (or narrowed) by the
   conformal correction ``q`` of the scores ``max(lo - log y, log y - hi)``.
@@ -34,6 +39,7 @@ from valora_ml.model_errors import CalibrationError
 
 __all__ = [
     "INTERVAL_METHODS",
+    "MIN_BIN_ROWS",
     "ConstantInterval",
     "IntervalMethod",
     "IntervalModel",
@@ -47,6 +53,8 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntervalMethod = Literal["normalised", "cqr"]
 INTERVAL_METHODS: tuple[IntervalMethod, ...] = ("normalised", "cqr")
 _PRICE_FLOOR = 1.0
+MIN_BIN_ROWS = 100
+"""A predicted-price third with fewer calibration rows uses the pooled quantiles."""
 _SCALE_FLOOR_SHARE = 0.25
 """The difficulty model's output is floored at this share of the median absolute log residual
 (a least-squares fit of ``|r|`` can predict values near zero or below)."""
@@ -92,8 +100,10 @@ def _difficulty_features(matrix: FloatArray, log_pred: FloatArray) -> FloatArray
 
 @dataclass(frozen=True)
 class NormalisedInterval:
-    """``[price · exp(-lower_quantile · s), price · exp(upper_quantile · s)]`` with ``s`` the
-    difficulty model's output for the row's features and predicted log price."""
+    """``[price · exp(-q_lo · s), price · exp(q_hi · s)]`` with ``s`` the difficulty model's
+    output for the row's features and predicted log price, and ``(q_lo, q_hi)`` the quantiles
+    of the row's predicted-price bin (``edges``: log-price boundaries between the bins; none:
+    ``lower_quantile``/``upper_quantile`` for every row, as in models fitted before bins)."""
 
     level: float
     lower_quantile: float
@@ -101,17 +111,29 @@ class NormalisedInterval:
     scale_model: Any
     scale_floor: float
     method: str = "normalised"
+    edges: tuple[float, ...] = ()
+    lower_quantiles: tuple[float, ...] = ()
+    upper_quantiles: tuple[float, ...] = ()
 
     def scale(self, matrix: FloatArray, price: FloatArray) -> FloatArray:
         features = _difficulty_features(matrix, log_price(price))
         raw = np.asarray(self.scale_model.predict(features), dtype=float)
         return np.asarray(np.maximum(raw, self.scale_floor), dtype=float)
 
+    def quantiles(self, centre: FloatArray) -> tuple[Any, Any]:
+        """Each row's ``(q_lo, q_hi)`` from its predicted log price ``centre``."""
+        edges = getattr(self, "edges", ())  # a model pickled before bins has none
+        if not edges:
+            return self.lower_quantile, self.upper_quantile
+        bins = np.searchsorted(np.asarray(edges), centre, side="right")
+        return np.asarray(self.lower_quantiles)[bins], np.asarray(self.upper_quantiles)[bins]
+
     def bounds(self, matrix: FloatArray, price: FloatArray) -> tuple[FloatArray, FloatArray]:
         scale = self.scale(matrix, price)
         centre = log_price(price)
-        lower = np.exp(centre - self.lower_quantile * scale)
-        return _containing(price, lower, np.exp(centre + self.upper_quantile * scale))
+        q_lo, q_hi = self.quantiles(centre)
+        lower = np.exp(centre - q_lo * scale)
+        return _containing(price, lower, np.exp(centre + q_hi * scale))
 
 
 @dataclass(frozen=True)
@@ -190,12 +212,31 @@ def _fit_normalised(
         model = _difficulty_model(seed).fit(features[~inside], residual[~inside])
         scale[inside] = np.maximum(model.predict(features[inside]), floor)
     side_level = (1.0 + level) / 2.0  # each side misses at most (1 - level) / 2
+    low_scores, high_scores = -signed / scale, signed / scale
+    pooled = (
+        conformal_quantile(low_scores, level=side_level),
+        conformal_quantile(high_scores, level=side_level),
+    )
+    edges = tuple(float(e) for e in np.quantile(log_pred, [1 / 3, 2 / 3]))
+    bins = np.searchsorted(np.asarray(edges), log_pred, side="right")
+    per_bin = [
+        (
+            conformal_quantile(low_scores[bins == b], level=side_level),
+            conformal_quantile(high_scores[bins == b], level=side_level),
+        )
+        if int((bins == b).sum()) >= MIN_BIN_ROWS
+        else pooled
+        for b in range(len(edges) + 1)
+    ]
     return NormalisedInterval(
         level=level,
-        lower_quantile=conformal_quantile(-signed / scale, level=side_level),
-        upper_quantile=conformal_quantile(signed / scale, level=side_level),
+        lower_quantile=pooled[0],
+        upper_quantile=pooled[1],
         scale_model=_difficulty_model(seed).fit(features, residual),
         scale_floor=floor,
+        edges=edges,
+        lower_quantiles=tuple(q[0] for q in per_bin),
+        upper_quantiles=tuple(q[1] for q in per_bin),
     )
 
 

@@ -126,6 +126,9 @@ class GateConfig(_Strict):
     min_r2: float | None = 0.6
     min_coverage: float | None = Field(default=0.8, ge=0, le=1)
     third_coverage: tuple[float, float] | None = (0.85, 0.95)
+    third_coverage_confidence: float | None = Field(default=0.8, gt=0, lt=1)
+    """A third fails only when its coverage's exact binomial interval at this confidence lies
+    outside ``third_coverage`` (``None``: the observed coverage itself must lie inside)."""
     champion_margin: float = Field(default=0.02, ge=0)
     champion_min_rows: int = Field(default=50, ge=1)
 
@@ -143,6 +146,9 @@ class TrainingConfig(_Strict):
     interval: IntervalConfig = Field(default_factory=IntervalConfig)
     search: SearchConfig
     candidates: dict[str, CandidateSpec] = Field(default_factory=dict)
+    candidate_margin: float = Field(default=0.02, ge=0, lt=1)
+    """The search's best (tuned on the same rows: an optimistic score) must beat the best fixed
+    candidate by this share to be chosen."""
     gate: GateConfig = Field(default_factory=GateConfig)
     plots: bool = True
     profile_bins: int = Field(default=10, ge=2)

@@ -1,9 +1,10 @@
 """The steps that make the model, after :mod:`valora_trainer.training`: fit -> evaluate -> refit.
 
 1. **fit**: the search's best configuration and the config's fixed candidates (e.g. untuned
-   gradient boosting on log price) are cross-fitted on the fit rows; the one with the lowest
-   out-of-fold RMSE is fitted on every fit row, with its cross-conformal, locally adaptive
-   interval (:func:`valora_ml.fitting.fit_gate_model`): the *gate model*.
+   gradient boosting on log price) are compared on the fit rows (on the newest of them when the
+   rows are dated, else out of fold); the one with the lowest RMSE is fitted on every fit row,
+   with its cross-conformal, locally adaptive interval
+   (:func:`valora_ml.fitting.fit_gate_model`): the *gate model*.
 2. **evaluate**: the gate model values the held-out test rows through
    :meth:`~valora_ml.pricemodel.PriceModel.value` (the compiled path the predictor serves
    with); RMSE, MAE, MAPE, R² and the interval's coverage overall, per price third and per
@@ -113,6 +114,7 @@ def fit(
             label=LABEL,
             settings=_interval(config),
             model_family={name: f.spec.family for name, f in candidates.items()},
+            first_margin=config.candidate_margin,
         )
     chosen = candidates[fitted.chosen].spec
     registry.log_params(
@@ -120,6 +122,7 @@ def fit(
         {
             "search.best_family": best.family,
             "champion_candidate": fitted.chosen,
+            "candidate_selection": fitted.selection,
             "model_family": chosen.family,
             "log_target": chosen.log_target,
             **{f"best.{k}": v for k, v in chosen.params.items()},
@@ -127,11 +130,16 @@ def fit(
     )
     registry.log_metrics(
         run.run_id,
-        {f"candidate_oof_rmse.{metric_name(k)}": v for k, v in fitted.candidate_rmse.items()},
+        {f"candidate_rmse.{metric_name(k)}": v for k, v in fitted.candidate_rmse.items()},
     )
     logger.info(
         "gate model fitted",
-        extra={"run_id": run.run_id, "chosen": fitted.chosen, "oof_rmse": fitted.candidate_rmse},
+        extra={
+            "run_id": run.run_id,
+            "chosen": fitted.chosen,
+            "selection": fitted.selection,
+            "candidate_rmse": fitted.candidate_rmse,
+        },
     )
     return GateModel(fitted=fitted, spec=chosen)
 
