@@ -5,7 +5,10 @@ Run against the running dev stack (``uv run valora stack up``)::
     uv run python tests/benchmarks/bench_serving.py
     uv run python tests/benchmarks/bench_serving.py --requests 2000 --stream-n 50000
 
-Registers a small model (the trainer's convention) under a unique name, starts the predictor and
+Registers a small model (a ridge regression fitted as the trainer fits one: cross-conformal
+adaptive interval and training ranges, so every answer computes its interval and range warnings
+on the compiled path; ``--interval constant`` registers the former constant-width model instead,
+to compare) under a unique name, starts the predictor and
 the gateway as subprocesses, and for concurrency 1, 8 and 64 prints p50/p95/p99 latency and
 requests/s of ``POST /predict`` through the gateway (HTTP -> Kafka -> predictor -> PostgreSQL ->
 Kafka -> HTTP), beside a baseline: a minimal FastAPI app (also a uvicorn subprocess) that calls
@@ -194,7 +197,11 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(f"logs: {run.log_dir}")
     version = await asyncio.to_thread(
-        register_model, tracking_uri=run.tracking_uri, name=run.model_name, seed=1
+        register_model,
+        tracking_uri=run.tracking_uri,
+        name=run.model_name,
+        seed=1,
+        adaptive=args.interval == "adaptive",
     )
     await asyncio.to_thread(
         set_champion, tracking_uri=run.tracking_uri, name=run.model_name, version=version
@@ -222,7 +229,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         for service in (predictor, gateway, baseline):
             await asyncio.to_thread(service.wait_ready, 240)
-        print(f"model {run.model_name} v{version}; cpus={os.cpu_count()}")
+        print(
+            f"model {run.model_name} v{version} ({args.interval} interval); cpus={os.cpu_count()}"
+        )
         gc.collect()
         gc.freeze()  # MLflow's import heap: no generation-2 pauses in the load generator
         for name, port in (("baseline", baseline_port), ("gateway", gateway.port)):
@@ -287,4 +296,10 @@ if __name__ == "__main__":
         "--warmup-s", type=float, default=15.0, help="load before measuring, per server"
     )
     parser.add_argument("--stream-n", type=int, default=20_000, help="listings to stream")
+    parser.add_argument(
+        "--interval",
+        choices=["adaptive", "constant"],
+        default="adaptive",
+        help="the served model's interval: as the trainer fits it now, or the former constant",
+    )
     uvloop.run(main(parser.parse_args()))

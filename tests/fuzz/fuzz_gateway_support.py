@@ -25,6 +25,7 @@ from valora_contracts import (
     PredictionResult,
     new_id,
 )
+from valora_db.read_models.comparables import Comparable
 from valora_db.read_models.predictions import StoredPrediction
 from valora_gateway.domain.champion import ChampionInfo
 from valora_gateway.domain.jobs import JobCounts, JobProgress, JobResult, JobRow
@@ -167,6 +168,31 @@ class FakeListings:
         return len(records)
 
 
+class FakeComparables:
+    """Comparable sales: a few near copies of the house (the store itself is not fuzzed)."""
+
+    async def nearest(
+        self, house: ListingFeatures, *, n: int, exclude_listing_id: str | None = None
+    ) -> list[Comparable]:
+        return [
+            Comparable(
+                listing_id=f"c{i}",
+                neighbourhood=house.neighbourhood,
+                area=house.area,
+                bedrooms=house.bedrooms,
+                bathrooms=house.bathrooms,
+                age=house.age,
+                garage=house.garage,
+                price=_price(house),
+                price_kind="listing",
+                priced_at=None,
+                same_neighbourhood=True,
+                distance=0.0,
+            )
+            for i in range(min(n, 3))
+        ]
+
+
 class FakeChampion:
     async def get(self) -> ChampionInfo | None:
         return ChampionInfo(
@@ -190,6 +216,7 @@ def build_fake_gateway(**settings: Any) -> tuple[Any, FakeWorld]:
         listings=FakeListings(world),
         runner=None,
         ready_checks={"kafka": ok, "postgres": ok},
+        comparables=FakeComparables(),
     )
     app = create_http_app(
         services=services, settings=GatewaySettings(**settings), metrics=ServiceMetrics("gateway")

@@ -26,8 +26,8 @@ from test_datapath_support import (
     start_services,
     wait_pipeline_ready,
 )
+from valora_contracts.data_contract import load_data_contract
 from valora_ml.synthetic import generate_listings, iter_records
-from valora_validator.domain.contract import load_contract
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -48,7 +48,7 @@ def build_dataset(run_id: str, *, n: int = N, seed: int = 11) -> Dataset:
     """About 95% synthetic listings (either naming) and 5% malformed, mistyped or out of
     contract; the expected outcome of each is decided here, independently of the services."""
     rnd = random.Random(seed)
-    contract = load_contract()
+    contract = load_data_contract()
     n_bad = n // 20
     frame = generate_listings(n - n_bad, seed=seed)
     values: list[bytes] = []

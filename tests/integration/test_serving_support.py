@@ -36,16 +36,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def train_model(*, seed: int, n: int = 3000, factor: float = 1.0) -> object:
-    """A small PriceModel (ridge regression; ``factor`` scales prices so versions differ)."""
+def train_model(*, seed: int, n: int = 3000, factor: float = 1.0, adaptive: bool = False) -> object:
+    """A small PriceModel (ridge regression; ``factor`` scales prices so versions differ). With
+    ``adaptive`` it is fitted as the trainer fits one (:mod:`valora_ml.fitting`: cross-conformal
+    adaptive interval, training ranges), else with the former constant half-width."""
     from sklearn.linear_model import Ridge
     from valora_ml.conformal import conformal_half_width
     from valora_ml.features import FEATURE_COLUMNS, build_feature_pipeline
+    from valora_ml.fitting import IntervalSettings, fit_gate_model
     from valora_ml.pricemodel import PriceModel
     from valora_ml.synthetic import generate_listings
 
     frame = generate_listings(n, seed=seed)
     frame["price"] = frame["price"] * factor
+    if adaptive:
+        frame.insert(0, "listing_id", [f"s{i}" for i in range(n)])
+        return fit_gate_model(
+            candidates={"ridge": lambda: build_feature_pipeline(Ridge(alpha=1.0))},
+            fit_rows=frame,
+            label="price",
+            settings=IntervalSettings(folds=5),
+            model_family="ridge",
+        ).model
     train, calib = frame.iloc[: n * 3 // 4], frame.iloc[n * 3 // 4 :]
     pipeline = build_feature_pipeline(Ridge(alpha=1.0))
     pipeline.fit(train[list(FEATURE_COLUMNS)], train["price"])
@@ -53,12 +65,14 @@ def train_model(*, seed: int, n: int = 3000, factor: float = 1.0) -> object:
     return PriceModel(pipeline, half_width=half, level=0.9, model_family="ridge")
 
 
-def register_model(*, tracking_uri: str, name: str, seed: int, factor: float = 1.0) -> str:
+def register_model(
+    *, tracking_uri: str, name: str, seed: int, factor: float = 1.0, adaptive: bool = False
+) -> str:
     """Log and register a model version (not yet champion); returns its version."""
     import mlflow
     from valora_ml.pricemodel import model_metadata
 
-    model = train_model(seed=seed, factor=factor)
+    model = train_model(seed=seed, factor=factor, adaptive=adaptive)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     mlflow.set_experiment(f"valora-serving-tests-{name}")

@@ -79,7 +79,7 @@ def synthetic_listings(n: int, *, source: str, seed: int) -> list[ValidatedListi
                 neighbourhood=str(row.neighbourhood),
             ),
             price=float(row.price),
-            content_hash=f"{source}-{i}-{row.price * 100:.0f}",  # the contract: no "."
+            content_hash=f"{source}-{i}-{round(row.price * 100)}",  # no dot in a hash
             contract_version="test",
         )
         for i, row in enumerate(frame.itertuples(index=False))

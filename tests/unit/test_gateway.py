@@ -363,7 +363,7 @@ async def test_build_app_wires_without_connecting() -> None:
 def test_domain_imports_no_io_library() -> None:
     code = (
         "import sys, valora_gateway.domain.jobs, valora_gateway.domain.uploads, "
-        "valora_gateway.domain.champion\n"
+        "valora_gateway.domain.champion, valora_gateway.domain.house_check\n"
         "bad = {'faststream', 'aiokafka', 'sqlalchemy', 'mlflow', 'fastapi', 'asyncpg'}\n"
         "print(sorted(bad & {m.split('.')[0] for m in sys.modules}))"
     )

@@ -7,11 +7,13 @@ import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
 from valora_contracts import (
     ListingFeatures,
     ModelMetrics,
@@ -46,10 +48,13 @@ FEATURES = ListingFeatures.model_validate(
 
 
 class FakeModel:
+    """Prices 1,000 per m²; warns (as a model's training ranges would) for an area over 1,000."""
+
     def __init__(self, version: str, *, offset: float = 0.0) -> None:
         self._ref = ModelRef(name="m", version=version, run_id=f"run-{version}")
         self.offset = offset
         self.calls: list[int] = []
+        self.columns: list[dict[str, Any]] = []
 
     @property
     def ref(self) -> ModelRef:
@@ -65,8 +70,11 @@ class FakeModel:
 
     def predict(self, columns: FeatureColumns) -> ModelOutput:
         self.calls.append(len(columns["area"]))
-        price = np.asarray(columns["area"], dtype=float) * 1000.0 + self.offset
-        return ModelOutput(price=price, lower=price - 10.0, upper=price + 10.0)
+        self.columns.append(dict(columns))
+        area = np.asarray(columns["area"], dtype=float)
+        price = area * 1000.0 + self.offset
+        warnings = [(f"area {a:g} is outside [1, 1000]",) if a > 1000 else () for a in area]
+        return ModelOutput(price=price, lower=price - 10.0, upper=price + 10.0, warnings=warnings)
 
 
 @dataclass
@@ -197,6 +205,23 @@ async def test_requests_are_valued_in_one_call_and_answered_each() -> None:
     assert "Atlantis" in replies[0].results[1].warnings[0]
     assert len(output.made()) == 3
     assert len(store.rows) == 3
+    assert "listed_at" not in model.columns[-1]  # requests are valued now
+
+
+async def test_range_warnings_of_the_model_reach_the_answer_after_the_neighbourhood_one() -> None:
+    model = FakeModel("1")
+    holder = await _holder(FakeLoader({"1": model}, champion="1"))
+    output = FakeOutput()
+    handler = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    huge = FEATURES.model_copy(update={"area": 5000.0, "neighbourhood": "Atlantis"})
+    await handler.handle_batch([_record(_request(FEATURES, huge))])
+    ordinary, flagged = output.replies()[0].results
+    assert ordinary.warnings == []
+    assert len(flagged.warnings) == 2
+    assert "Atlantis" in flagged.warnings[0]
+    assert flagged.warnings[1] == "area 5000 is outside [1, 1000]"
 
 
 async def test_redelivered_request_returns_the_stored_prediction() -> None:
@@ -286,11 +311,12 @@ async def test_a_request_naming_a_missing_reply_topic_is_dead_lettered_not_answe
     assert len(output.replies()) == 1
 
 
-def _listing(listing_id: str) -> bytes:
+def _listing(listing_id: str, listed_at: Any = None) -> bytes:
     listing = ValidatedListing(
         listing_id=listing_id,
         source="unit",
         ingested_at=utcnow(),
+        listed_at=listed_at,
         features=FEATURES,
         content_hash=hashlib.blake2b(listing_id.encode(), digest_size=16).hexdigest(),
         contract_version="1",
@@ -315,6 +341,17 @@ async def test_stream_values_listings_idempotently() -> None:
     assert {r.source for r in store.rows.values()} == {"stream"}
     made = output.made()
     assert {m.event_id for m in made[:5]} == {m.event_id for m in made[5:]}  # same events again
+
+
+async def test_stream_listings_are_valued_at_their_listing_date() -> None:
+    model = FakeModel("1")
+    holder = await _holder(FakeLoader({"1": model}, champion="1"))
+    handler = StreamHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), sink=FakeOutput(), metrics=_metrics()
+    )
+    listed = datetime(2024, 5, 1, tzinfo=UTC)
+    await handler.handle_batch([_record(_listing("A", listed)), _record(_listing("B"), 1)])
+    assert model.columns[-1]["listed_at"] == [listed, None]  # undated: valued now
 
 
 async def test_stream_without_champion_is_nacked_not_lost() -> None:
@@ -422,6 +459,46 @@ def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
     assert np.allclose(handle.predict(columns).price, out.price, rtol=1e-12)
     assert handle.known_neighbourhoods is not None
     assert "Zona Sul" in handle.known_neighbourhoods
+
+
+def test_pyfunc_handle_values_with_the_adaptive_interval_and_range_warnings() -> None:
+    """A model as the trainer builds it: each house its own interval (from the compiled path),
+    and a warning per feature outside the training range, naming the range."""
+    from valora_ml.features import build_feature_pipeline
+    from valora_ml.fitting import IntervalSettings, fit_gate_model
+    from valora_ml.synthetic import generate_listings
+    from valora_predictor.model import PyfuncModelHandle
+
+    frame = generate_listings(300, seed=4)
+    frame.insert(0, "listing_id", [f"p{i}" for i in range(300)])
+    gate = fit_gate_model(
+        candidates={"hgb": lambda: build_feature_pipeline(HistGradientBoostingRegressor())},
+        fit_rows=frame,
+        label="price",
+        settings=IntervalSettings(folds=3),
+        model_family="hgb",
+    )
+
+    class Pyfunc:
+        def unwrap_python_model(self) -> Any:
+            return gate.model
+
+    handle = PyfuncModelHandle(
+        ref=ModelRef("m", "1", "r"), pyfunc=Pyfunc(), half_width=0.0, level=0.9,
+        known_neighbourhoods=None,
+    )  # fmt: skip
+    houses = frame.head(20).copy()
+    houses.loc[houses.index[0], "area"] = 5_000.0
+    out = handle.predict({c: houses[c].tolist() for c in houses.columns})
+    widths = out.upper - out.lower
+    assert widths.std() > 0  # not one width for every house
+    assert ((out.lower <= out.price) & (out.price <= out.upper)).all()
+    top = frame["area"].max()
+    assert out.warnings[0] == (
+        f"area 5000 is outside the training range [{frame['area'].min():g}, {top:g}]: the model "
+        "has seen no such house, so the valuation is an extrapolation",
+    )
+    assert all(w == () for w in out.warnings[1:])
 
 
 async def test_subscribers_hand_requests_one_record_and_listings_in_batches() -> None:

@@ -1,4 +1,5 @@
-"""``valora train``: help text and the progress / result rendering (no Kafka)."""
+"""``valora train``: help text, the progress / result rendering, and how ``--wait`` reads the
+version a predictor serves (no Kafka)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 from valora_cli import train
 from valora_contracts import GateResult, ModelMetrics, ModelTrained
-from valora_db.tables.trainer import TrainingRequestRow
+from valora_db.read_models.training_requests import TrainingRequestStatus
 
 pytestmark = pytest.mark.unit
 
@@ -14,24 +15,26 @@ pytestmark = pytest.mark.unit
 def test_help_lists_the_options() -> None:
     result = CliRunner().invoke(train.app, ["--help"])
     assert result.exit_code == 0
-    for option in ("--model", "--trials", "--wait", "--timeout"):
+    for option in ("--model", "--trials", "--wait", "--timeout", "--predictor-url"):
         assert option in result.output
 
 
 def test_progress_description() -> None:
     assert "waiting" in train._describe(None)
-    row = TrainingRequestRow(
+    row = TrainingRequestStatus(
         request_id="r",
         model_name="m",
-        reason="manual",
-        requested_by="cli",
-        trace_id="t",
         status="running",
         stage="search",
         trials_done=3,
         trials_total=30,
         best_rmse=21_000.4,
         attempts=2,
+        run_id=None,
+        model_version=None,
+        gate_passed=None,
+        error=None,
+        finished_at=None,
     )
     assert train._describe(row) == (
         "running · search · trial 3/30 · best CV RMSE 21,000 · attempt 2"
@@ -62,3 +65,48 @@ def test_result_table_shows_metrics_and_gate(capsys: pytest.CaptureFixture[str])
     assert "21,000" in out
     assert "gate failed" in out
     assert "r2 too low" in out
+
+
+def test_the_served_version_is_read_from_the_predictors_own_metrics() -> None:
+    """The gauge the predictor swaps with its model is what --wait reads."""
+    from prometheus_client import generate_latest
+    from valora_cli.serving import served_version
+    from valora_ml.registry_ref import ModelRef
+    from valora_observability import ServiceMetrics
+    from valora_predictor.holder import ServedVersion
+    from valora_predictor.output import PredictorMetrics
+
+    metrics = ServiceMetrics("predictor")
+    swap = ServedVersion(metrics=PredictorMetrics(metrics=metrics), service="predictor")
+
+    class Handle:
+        def __init__(self, version: str) -> None:
+            self.ref = ModelRef(name="m", version=version, run_id="r")
+
+    assert served_version(generate_latest(metrics.registry).decode(), "m") is None
+    swap(Handle("3"))  # type: ignore[arg-type]
+    swap(Handle("4"))  # type: ignore[arg-type]
+    text = generate_latest(metrics.registry).decode()
+    assert served_version(text, "m") == "4"
+    assert served_version(text, "other") is None
+
+
+def test_wait_returns_once_every_predictor_serves_the_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from valora_cli import serving
+
+    answers = {"a": iter(["1", "1", "2"]), "b": iter([None, "2", "2"])}
+    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s: next(answers[url]))
+    served = serving.wait_until_served(
+        ["a", "b"], model_name="m", version="2", deadline=time.monotonic() + 5, poll_s=0
+    )
+    assert served == {"a": "2", "b": "2"}
+    stuck = {"a": iter(["1"] * 100)}
+    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s: next(stuck[url]))
+    late = serving.wait_until_served(
+        ["a"], model_name="m", version="2", deadline=time.monotonic() + 0.05, poll_s=0.01
+    )
+    assert late == {"a": "1"}

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_trainer_steps import store_frame
-from valora_contracts import MODELS_PROMOTED, ModelMetrics, ModelPromoted, TrainingRequested
+from trainer_fakes import FakePublisher, FakeRegistry, small_config, store_frame
+from valora_contracts import MODELS_PROMOTED, ModelMetrics, TrainingRequested
 from valora_messaging import OutgoingRecord
-from valora_ml.integrity import MODEL_SHA256_TAG
-from valora_ml.pricemodel import PriceModel
+from valora_ml.features import FEATURE_COLUMNS
 from valora_ml.profile import ReferenceProfile
-from valora_ml.registry_ref import ModelRef
 from valora_trainer.adapters.publisher import Publisher, ThreadPublisher
 from valora_trainer.adapters.registry import Registry
-from valora_trainer.config import TrainingConfig, load_config
+from valora_trainer.config import TrainingConfig
 from valora_trainer.domain.metrics import metrics_from_run, run_metrics
 from valora_trainer.entrypoints.handlers import handle_training_request
 from valora_trainer.entrypoints.threads import run_in_daemon_thread
@@ -32,160 +29,32 @@ from valora_trainer.run import RunControl, RunDeps, TrainingJob, run_training
 pytestmark = pytest.mark.unit
 
 
-class FakeRegistry:
-    """In-memory stand-in for MLflow: runs, versions, aliases; ``log`` records the effects that
-    must happen in order (register, alias, announced tag)."""
-
-    def __init__(self, log: list[str], champion_predict: Any = None) -> None:
-        self.log = log
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.versions: dict[str, dict[str, Any]] = {}
-        self.alias: str | None = None
-        self.champion_predict = champion_predict
-        if champion_predict is not None:
-            self.versions["1"] = {"run_id": "r0", "tags": {}}
-            self.alias = "1"
-
-    def start_run(self, *, experiment: str, run_name: str, tags: Mapping[str, str]) -> str:
-        run_id = f"r{len(self.runs) + 1}"
-        self.runs[run_id] = {"params": {}, "metrics": {}, "tags": dict(tags), "artifacts": []}
-        return run_id
-
-    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        self.runs[run_id]["params"].update(params)
-
-    def log_metrics(
-        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
-    ) -> None:
-        self.runs[run_id]["metrics"].update(metrics)
-
-    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.runs[run_id]["tags"].update(tags)
-
-    def log_artifacts(self, run_id: str, local_dir: Path) -> None:
-        found = [str(p.relative_to(local_dir)) for p in local_dir.rglob("*") if p.is_file()]
-        self.runs[run_id]["artifacts"] = sorted([*self.runs[run_id]["artifacts"], *found])
-
-    def end_run(self, run_id: str, status: str) -> None:
-        self.runs[run_id]["status"] = status
-
-    def register_model(
-        self,
-        *,
-        run_id: str,
-        model_name: str,
-        model: PriceModel,
-        example: pd.DataFrame,
-        metadata: Mapping[str, Any],
-        profile_path: Path,
-    ) -> str:
-        version = str(len(self.versions) + 1)
-        self.versions[version] = {
-            "run_id": run_id,
-            "tags": {},
-            "model": model,
-            "metadata": metadata,
-            "example": example,
-            "profile": profile_path.read_text(encoding="utf-8"),
-        }
-        self.log.append(f"register {version}")
-        return version
-
-    def champion(self, model_name: str) -> ModelRef | None:
-        if self.alias is None:
-            return None
-        v = self.versions[self.alias]
-        return ModelRef(name=model_name, version=self.alias, run_id=v["run_id"], tags=v["tags"])
-
-    def model_sha256(self, model_name: str, version: str) -> str | None:
-        tags: dict[str, str] = self.versions[version]["tags"]
-        return tags.get(MODEL_SHA256_TAG)
-
-    def load_predictor(self, model_name: str, version: str) -> Any:
-        if version == "1" and self.champion_predict is not None:
-            return self.champion_predict
-        return self.versions[version]["model"].predict_price
-
-    def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None:
-        self.versions[version]["tags"].update(tags)
-        if ANNOUNCED_TAG in tags:
-            self.log.append(f"announced {version}")
-
-    def set_champion(self, model_name: str, version: str) -> None:
-        self.log.append(f"alias {version}")
-        self.alias = version
-
-    def run_metrics(self, run_id: str) -> dict[str, float]:
-        return dict(self.runs[run_id]["metrics"])
-
-    def run_tags(self, run_id: str) -> dict[str, str]:
-        return dict(self.runs[run_id]["tags"])
-
-    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path:
-        raise FileNotFoundError(path)  # the in-process run never reads its artifacts back
-
-
-class FakePublisher:
-    def __init__(self, log: list[str], *, fail: bool = False) -> None:
-        self.log = log
-        self.fail = fail
-        self.records: list[OutgoingRecord] = []
-
-    def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        if self.fail:
-            raise ConnectionError("broker down")
-        self.records.extend(records)
-        self.log.extend(f"publish {r.topic}" for r in records)
-
-    def promoted(self) -> list[ModelPromoted]:
-        return [
-            ModelPromoted.model_validate_json(r.value)
-            for r in self.records
-            if r.topic == MODELS_PROMOTED.name
-        ]
-
-
-def small_config(**gate: Any) -> TrainingConfig:
-    return load_config(
-        overrides={
-            "search": {
-                "trials": 2,
-                "cv_folds": 2,
-                "families": {
-                    "random_forest": {
-                        "n_estimators": {"type": "int", "low": 20, "high": 20, "step": 1}
-                    },
-                    "hist_gradient_boosting": {
-                        "max_iter": {"type": "int", "low": 50, "high": 50, "step": 1}
-                    },
-                },
-            },
-            "triggers": {"min_rows": 50},
-            "gate": {"min_r2": 0.5, "max_mape": 0.5, "min_coverage": 0.5, **gate},
-        }
-    )
-
-
 JOB = TrainingJob(
     model_name="m", reason="manual", experiment="e", request_ids=("a", "b"), trace_id="t-1"
 )
 
 
-def _deps(registry: Registry, publisher: Publisher) -> RunDeps:
-    return RunDeps(config=small_config(), registry=registry, storage=None, publisher=publisher)
+def _deps(
+    registry: Registry, publisher: Publisher, config: TrainingConfig | None = None
+) -> RunDeps:
+    config = config or small_config()
+    return RunDeps(config=config, registry=registry, storage=None, publisher=publisher)
 
 
 def test_first_run_registers_promotes_and_announces_with_lineage_and_artifacts() -> None:
     log: list[str] = []
     registry, publisher = FakeRegistry(log), FakePublisher(log)
     stages: list[str] = []
+    frame = store_frame(400, timed=True)
     outcome = run_training(
         job=JOB,
-        frame=store_frame(400, timed=True),
+        frame=frame,
         deps=_deps(registry, publisher),
         control=RunControl(on_stage=stages.append),
     )
-    assert stages == ["snapshot", "search", "fit", "evaluate", "register", "gate", "promote"]
+    assert stages == [
+        "snapshot", "search", "fit", "evaluate", "refit", "register", "gate", "promote"
+    ]  # fmt: skip
     # the alias is the run's last registry change; the event follows it, the tag comes last
     assert log == ["register 1", "alias 1", f"publish {MODELS_PROMOTED.name}", "announced 1"]
     assert publisher.promoted() == [outcome.promoted]
@@ -197,10 +66,12 @@ def test_first_run_registers_promotes_and_announces_with_lineage_and_artifacts()
     assert publisher.records[0].key == b"m"
     run = registry.runs[outcome.run_id]
     assert run["params"]["snapshot.rows"] == "400"
-    assert run["params"]["split.strategy"] == "time"
+    assert (run["params"]["split.strategy"], run["tags"]["valora.split"]) == ("time", "time")
     assert len(run["params"]["snapshot.content_hash"]) == 64
     assert run["status"] == "FINISHED"
     assert run["artifacts"] == [
+        "evaluation/interval_coverage.json",
+        "evaluation/test_predictions.parquet",
         "feature_importance.png",
         "predicted_vs_actual.png",
         "reference_profile.json",
@@ -209,39 +80,104 @@ def test_first_run_registers_promotes_and_announces_with_lineage_and_artifacts()
         "snapshot/snapshot.parquet",
     ]
     assert metrics_from_run(run["metrics"]) == outcome.metrics  # what `promote` reads back
+    # the gate saw 320 fit rows and judged 80; the served model learnt from all 400
+    rows = {"rows.gate_fit": 320, "rows.gate_test": 80, "rows.served_fit": 400}
+    assert {k: run["params"][k] for k in rows} == rows
+    assert outcome.metrics.n_train == 320
+    assert outcome.metrics.n_test == 80
+    assert {"test_coverage.third.cheapest", "test_coverage.third.dearest"} <= set(run["metrics"])
+    assert {"candidate_rmse.search", "candidate_rmse.untuned_hgb_log_price"} <= set(run["metrics"])
+    assert run["params"]["candidate_selection"] == "newest"  # dated rows
     version = registry.versions["1"]
     assert version["tags"]["valora.gate_passed"] == "true"
     assert version["tags"]["valora.request_ids"] == "a,b"
-    assert version["metadata"]["valora"]["conformal_half_width"] > 0
+    meta = version["metadata"]["valora"]
+    assert {k: meta[k] for k in rows} == rows
+    assert (meta["split"], meta["market_time"], meta["interval_method"]) == (
+        "time",
+        True,
+        "normalised",
+    )
+    served = version["model"]
+    assert served.market_time
+    # training ranges of the served model span every row, the newest (test) rows included
+    assert served.ranges.bounds["area"] == (frame["area"].min(), frame["area"].max())
+    assert meta["training_ranges"]["area"] == [frame["area"].min(), frame["area"].max()]
     profile = ReferenceProfile.model_validate_json(version["profile"])
-    assert profile.n_rows == 260  # the profile of the training rows ships with the model
-    assert list(version["example"].columns) == [
-        "area",
-        "bedrooms",
-        "bathrooms",
-        "age",
-        "garage",
-        "neighbourhood",
-    ]
-    assert outcome.metrics.n_train == 260
+    assert profile.n_rows == 400  # the profile of every row the served model learnt from
+    assert list(version["example"].columns) == list(FEATURE_COLUMNS)
 
 
-def test_challenger_worse_than_champion_is_registered_but_not_promoted() -> None:
+def test_undated_rows_train_on_the_hash_split_without_market_time() -> None:
+    registry = FakeRegistry([])
+    outcome = run_training(job=JOB, frame=store_frame(300), deps=_deps(registry, FakePublisher([])))
+    run = registry.runs[outcome.run_id]
+    assert (run["params"]["split.strategy"], run["tags"]["valora.split"]) == ("hash", "hash")
+    assert not registry.versions["1"]["model"].market_time
+
+
+def _features_oracle(frame: pd.DataFrame) -> Any:
+    """A champion that knows every label (looked up by the house's features)."""
+    prices = {
+        tuple(r): p
+        for r, p in zip(
+            frame[list(FEATURE_COLUMNS)].itertuples(index=False), frame["price"], strict=True
+        )
+    }
+
+    def perfect(x: pd.DataFrame) -> np.ndarray[Any, Any]:
+        keys = x[list(FEATURE_COLUMNS)].itertuples(index=False)
+        return np.asarray([prices[tuple(k)] for k in keys], dtype=float)
+
+    return perfect
+
+
+def test_a_champion_of_unknown_rows_is_scored_on_every_test_row_and_wins() -> None:
+    """A champion registered without a snapshot: its rows are unknown, every test row counts
+    (as the gate always did); knowing every label, it rejects the challenger."""
     frame = store_frame(400, timed=True)
-    oracle = frame.set_index("listing_id")["price"]
-
-    def perfect(x: pd.DataFrame) -> np.ndarray[Any, Any]:  # the champion knows the labels
-        return np.asarray(oracle.loc[frame.loc[x.index, "listing_id"]].to_numpy(), dtype=float)
-
     log: list[str] = []
-    registry, publisher = FakeRegistry(log, champion_predict=perfect), FakePublisher(log)
-    outcome = run_training(job=JOB, frame=frame, deps=_deps(registry, publisher))
+    registry = FakeRegistry(log, champion_predict=_features_oracle(frame))
+    outcome = run_training(job=JOB, frame=frame, deps=_deps(registry, FakePublisher(log)))
     assert outcome.promoted is None
     assert outcome.gate.champion_version == "1"
     assert outcome.gate.champion_rmse == 0.0
+    assert registry.runs[outcome.run_id]["metrics"]["gate.champion_rows"] == 80
     assert registry.alias == "1"
     assert log == ["register 2"]  # no alias, nothing published
     assert registry.versions[outcome.model_version]["tags"]["valora.gate_passed"] == "false"
+
+
+def test_a_retrain_on_the_same_rows_scores_the_champion_on_its_own_unseen_test_rows() -> None:
+    """The champion's served model learnt from every row, test rows included; scored on them it
+    would look better than it is. The gate uses its gate model's logged test predictions
+    instead: the same rows, unseen by both, and the same figure the champion's run logged."""
+    frame = store_frame(400, timed=True)
+    registry = FakeRegistry([])
+    first = run_training(job=JOB, frame=frame, deps=_deps(registry, FakePublisher([])))
+    served = registry.versions["1"]["model"]
+    test = frame.iloc[320:]
+    flattering = float(np.sqrt(np.mean((served.predict_price(test) - test["price"]) ** 2)))
+    assert flattering < first.metrics.rmse  # what the old comparison would have used
+    second = run_training(job=JOB, frame=frame, deps=_deps(registry, FakePublisher([])))
+    metrics = registry.runs[second.run_id]["metrics"]
+    assert metrics["gate.champion_rows"] == 80
+    assert second.gate.champion_rmse == pytest.approx(first.metrics.rmse)
+    assert second.gate.passed  # the same configuration on the same rows is no worse
+
+
+def test_new_listings_are_the_comparison_rows_under_a_time_split() -> None:
+    """Trained on the first 300 listings, the champion never saw the 100 newest: the next run's
+    80 test rows are among them, and its served model predicts all of them."""
+    frame = store_frame(400, timed=True)
+    registry = FakeRegistry([])
+    run_training(job=JOB, frame=frame.head(300), deps=_deps(registry, FakePublisher([])))
+    second = run_training(job=JOB, frame=frame, deps=_deps(registry, FakePublisher([])))
+    champion = registry.versions["1"]["model"]
+    test = frame.iloc[320:]
+    expected = float(np.sqrt(np.mean((champion.predict_price(test) - test["price"]) ** 2)))
+    assert registry.runs[second.run_id]["metrics"]["gate.champion_rows"] == 80
+    assert second.gate.champion_rmse == pytest.approx(expected)
 
 
 def test_too_few_rows_fail_before_any_mlflow_run() -> None:

@@ -1,4 +1,5 @@
-"""Trainer steps, each alone, on small data: config, snapshot, split, search, gate, store rows."""
+"""Trainer steps, each alone, on small data: config, snapshot, search, candidates, gate, store
+rows, plots."""
 
 from __future__ import annotations
 
@@ -6,31 +7,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-import pandas as pd
+import numpy as np
 import pytest
+from trainer_fakes import store_frame
 from valora_contracts import ListingFeatures, ModelMetrics, SaleObserved, ValidatedListing
-from valora_ml.synthetic import generate_listings
+from valora_ml.metrics import interval_quality
 from valora_trainer.adapters.plots import render_plots
 from valora_trainer.adapters.training_store import listing_rows, sale_rows
-from valora_trainer.config import GateConfig, load_config
-from valora_trainer.domain.dataset import DataSplit, describe_snapshot, split_frame
-from valora_trainer.domain.estimators import BestModelSpec
-from valora_trainer.domain.gate import ChampionScore, evaluate_gate
+from valora_trainer.config import CandidateSpec, GateConfig, load_config
+from valora_trainer.domain.dataset import describe_snapshot
+from valora_trainer.domain.estimators import BestModelSpec, candidate_factories
+from valora_trainer.domain.gate import (
+    ChampionScore,
+    champion_out_of_sample,
+    evaluate_gate,
+    score_champion,
+)
 from valora_trainer.domain.search import create_study, run_search
 from valora_trainer.entrypoints.handlers import decode_records
-from valora_trainer.errors import ConfigError, InsufficientDataError
+from valora_trainer.errors import ConfigError
 from valora_trainer.settings import TrainerSettings
 
 pytestmark = pytest.mark.unit
-
-
-def store_frame(n: int, *, timed: bool = False, seed: int = 0) -> pd.DataFrame:
-    frame = generate_listings(n, seed=seed)
-    frame.insert(0, "listing_id", [f"l{i:04d}" for i in range(n)])
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    frame["listed_at"] = [start + timedelta(hours=i) for i in range(n)] if timed else pd.NaT
-    frame["source"] = "unit"
-    return frame
 
 
 def test_default_config_loads_and_overrides_merge(tmp_path: Path) -> None:
@@ -46,7 +44,16 @@ def test_default_config_loads_and_overrides_merge(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(overrides={"search": {"families": {"svm": {}}}})
     with pytest.raises(ConfigError):
-        load_config(overrides={"split": {"test_fraction": 0.5, "calibration_fraction": 0.45}})
+        load_config(overrides={"split": {"test_fraction": 0.6}})
+    with pytest.raises(ConfigError):  # no calibration rows any more: cross-conformal
+        load_config(overrides={"split": {"calibration_fraction": 0.15}})
+    with pytest.raises(ConfigError):
+        load_config(overrides={"gate": {"third_coverage": [0.95, 0.85]}})
+    with pytest.raises(ConfigError):
+        load_config(overrides={"candidates": {"x": {"family": "svm"}}})
+    assert config.gate.third_coverage == (0.85, 0.95)
+    assert config.interval.method == "normalised"
+    assert list(config.candidates) == ["untuned_hgb_log_price"]
 
 
 def test_settings_derive_the_sync_database_url() -> None:
@@ -69,45 +76,6 @@ def test_snapshot_hash_is_order_independent_and_content_sensitive() -> None:
     changed.loc[0, "price"] += 1
     assert describe_snapshot(changed).content_hash != a.content_hash
     assert describe_snapshot(store_frame(5)).listed_from is None
-
-
-def test_split_is_time_ordered_when_timestamps_exist() -> None:
-    frame = store_frame(100, timed=True).sample(frac=1.0, random_state=3)
-    split = split_frame(frame, calibration_fraction=0.2, test_fraction=0.2, seed=1)
-    assert split.strategy == "time"
-    assert (len(split.train), len(split.calibration), len(split.test)) == (60, 20, 20)
-    assert split.train["listed_at"].max() < split.calibration["listed_at"].min()
-    assert split.calibration["listed_at"].max() < split.test["listed_at"].min()
-
-
-def test_random_split_is_seeded_and_disjoint() -> None:
-    frame = store_frame(100)
-    a = split_frame(frame, calibration_fraction=0.2, test_fraction=0.2, seed=1)
-    b = split_frame(frame.iloc[::-1], calibration_fraction=0.2, test_fraction=0.2, seed=1)
-    assert a.strategy == "random"
-    assert list(a.test["listing_id"]) == list(b.test["listing_id"])
-    ids = [*a.train["listing_id"], *a.calibration["listing_id"], *a.test["listing_id"]]
-    assert len(set(ids)) == 100
-    with pytest.raises(InsufficientDataError):
-        split_frame(frame.head(5), calibration_fraction=0.2, test_fraction=0.2, seed=1)
-
-
-def test_random_split_keeps_each_listings_part_as_the_store_grows() -> None:
-    """A listing that trained one snapshot's model never tests a later snapshot's: the gate
-    scores the champion on the challenger's test rows, which the champion must not have seen."""
-    grown = store_frame(3_000, seed=5)
-
-    def split(n: int) -> DataSplit:
-        return split_frame(grown.head(n), calibration_fraction=0.15, test_fraction=0.2, seed=42)
-
-    first = split(2_000)
-    for n in (2_050, 2_300, 3_000):
-        later = split(n)
-        assert not set(first.train["listing_id"]) & set(later.test["listing_id"])
-        assert not set(first.test["listing_id"]) & set(later.train["listing_id"])
-        assert len(later.test) == round(n * 0.2)
-        new_rows = set(grown["listing_id"].iloc[2_000:n])
-        assert new_rows & set(later.test["listing_id"])  # new listings are tested too
 
 
 def test_search_explores_both_families_and_returns_the_best() -> None:
@@ -176,19 +144,110 @@ def test_gate_absolute_thresholds_and_champion_margin() -> None:
     config = GateConfig(
         max_rmse=30_000, max_mape=0.2, min_r2=0.6, min_coverage=0.8, champion_margin=0.02
     )
-    assert evaluate_gate(metrics=_metrics(), config=config, champion=None).passed
+    assert evaluate_gate(metrics=_metrics(), quality=None, config=config, champion=None).passed
     bad = evaluate_gate(
-        metrics=_metrics(r2=0.1, mape=0.5, interval_coverage=0.5), config=config, champion=None
+        metrics=_metrics(r2=0.1, mape=0.5, interval_coverage=0.5),
+        quality=None,
+        config=config,
+        champion=None,
     )
     assert not bad.passed
     assert len(bad.reasons) == 3
-    champ = ChampionScore(version="3", rmse=19_700.0)
-    within = evaluate_gate(metrics=_metrics(), config=config, champion=champ)  # +1.5%
-    assert within.passed
+    champ = ChampionScore(version="3", rmse=19_700.0, challenger_rmse=20_000.0, rows=300)
+    within = evaluate_gate(metrics=_metrics(), quality=None, config=config, champion=champ)
+    assert within.passed  # +1.5%
     assert within.champion_version == "3"
-    worse = evaluate_gate(metrics=_metrics(rmse=20_200.0), config=config, champion=champ)
-    assert not worse.passed
-    assert "champion v3" in worse.reasons[0]
+    worse = ChampionScore(version="3", rmse=19_700.0, challenger_rmse=20_200.0, rows=300)
+    rejected = evaluate_gate(metrics=_metrics(), quality=None, config=config, champion=worse)
+    assert not rejected.passed
+    assert "champion v3" in rejected.reasons[0]
+    assert "same 300 test rows" in rejected.reasons[0]
+
+
+def test_gate_requires_each_price_thirds_coverage_within_the_band() -> None:
+    y = np.arange(1.0, 301.0) * 1000
+    lower, upper = y * 0.9, y * 1.1
+    lower[:40] = y[:40] * 1.01  # 40 of the cheapest 100 missed: that third covers 0.60
+    lower[100:110] = y[100:110] * 1.01  # the middle third covers 0.90, the dearest 1.00
+    quality = interval_quality(y, lower, upper, level=0.9)
+    config = GateConfig(third_coverage=(0.85, 0.95))
+    result = evaluate_gate(metrics=_metrics(), quality=quality, config=config, champion=None)
+    assert not result.passed
+    assert len(result.reasons) == 2  # too narrow for cheap houses, too wide for dear ones
+    assert "0.600 of the cheapest third" in result.reasons[0]
+    assert "1.000 of the dearest third" in result.reasons[1]
+    off = GateConfig(third_coverage=None)
+    assert evaluate_gate(metrics=_metrics(), quality=quality, config=off, champion=None).passed
+
+
+def test_a_third_just_outside_the_band_on_few_rows_is_sampling_noise() -> None:
+    """0.96 of 200 rows: the 80% interval (0.94-0.98) overlaps the band, so it passes unless
+    the band is applied literally; 0.80 of 200 rows fails either way."""
+    y = np.arange(1.0, 601.0) * 1000
+    lower, upper = y * 0.9, y * 1.1
+    lower[400:408] = y[400:408] * 1.01  # the dearest third covers 192/200 = 0.96
+    lower[:40] = y[:40] * 1.01  # the cheapest covers 160/200 = 0.80
+    lower[200:220] = y[200:220] * 1.01  # the middle 0.90
+    quality = interval_quality(y, lower, upper, level=0.9)
+    judged = GateConfig(third_coverage=(0.85, 0.95), third_coverage_confidence=0.8)
+    literal = GateConfig(third_coverage=(0.85, 0.95), third_coverage_confidence=None)
+    reasons = evaluate_gate(metrics=_metrics(), quality=quality, config=judged, champion=None)
+    assert [r.split(" of the ")[1].split()[0] for r in reasons.reasons] == ["cheapest"]
+    assert "200 rows" in reasons.reasons[0]
+    strict = evaluate_gate(metrics=_metrics(), quality=quality, config=literal, champion=None)
+    assert len(strict.reasons) == 2
+
+
+def test_champion_predictions_count_only_rows_it_never_learnt_from() -> None:
+    """New rows: its served model; its own test rows: its logged predictions; rows it was
+    fitted on: none."""
+    seen = champion_out_of_sample(
+        ["new", "its-test", "its-fit"],
+        snapshot_ids={"its-test", "its-fit"},
+        logged={"its-test": 5.0, "elsewhere": 1.0},
+    )
+    assert seen.unseen.tolist() == [True, False, False]
+    assert np.isnan(seen.logged[[0, 2]]).all()
+    assert seen.logged[1] == 5.0
+    unknown = champion_out_of_sample(["a", "b"], snapshot_ids=None, logged={})
+    assert unknown.unseen.tolist() == [True, True]
+
+
+def test_too_few_comparison_rows_fall_back_to_the_logged_rmse_or_none() -> None:
+    y = np.array([10.0, 20.0, 30.0])
+    champion = np.array([11.0, np.nan, 29.0])
+    both = score_champion(
+        version="1", y_true=y, challenger=y + 2, champion=champion, min_rows=2,
+        logged_rmse=None, challenger_test_rmse=9.0,
+    )  # fmt: skip
+    assert both is not None
+    assert (both.rows, both.rmse, both.challenger_rmse) == (2, 1.0, 2.0)
+    logged = score_champion(
+        version="1", y_true=y, challenger=y, champion=champion, min_rows=3,
+        logged_rmse=4.0, challenger_test_rmse=9.0,
+    )  # fmt: skip
+    assert logged is not None
+    assert (logged.rows, logged.rmse, logged.challenger_rmse) == (0, 4.0, 9.0)
+    assert "logged test RMSE" in logged.basis
+    none = score_champion(
+        version="1", y_true=y, challenger=y, champion=champion, min_rows=3,
+        logged_rmse=None, challenger_test_rmse=9.0,
+    )  # fmt: skip
+    assert none is None
+
+
+def test_candidates_are_the_search_best_first_then_the_fixed_ones() -> None:
+    best = BestModelSpec("random_forest", {"n_estimators": 10}, False)
+    fixed = {"untuned": CandidateSpec(family="hist_gradient_boosting", log_target=True)}
+    made = candidate_factories(best, fixed, market_time=True, seed=1, threads=1)
+    assert list(made) == ["search", "untuned"]
+    pipeline = made["untuned"]()
+    assert pipeline.named_steps["derive"].market_time
+    assert pipeline.named_steps["model"].regressor.max_iter == 100  # scikit-learn's default
+    with pytest.raises(ConfigError):
+        candidate_factories(
+            best, {"search": fixed["untuned"]}, market_time=False, seed=1, threads=1
+        )
 
 
 def _listing(i: int, *, price: float | None = 100_000.0, source: str = "s") -> ValidatedListing:
@@ -240,13 +299,12 @@ def test_decode_records_separates_undecodable_records() -> None:
 
 
 def test_plots_are_written_as_png(tmp_path: Path) -> None:
-    import numpy as np
-
     y = np.linspace(1e5, 5e5, 50)
     paths = render_plots(
         y_true=y,
         y_pred=y * 1.01,
-        half_width=1e4,
+        lower=y * 0.9,
+        upper=y * 1.1,
         importance={"area": 3.0, "age": 1.0},
         out_dir=tmp_path,
     )

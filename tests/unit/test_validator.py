@@ -13,6 +13,7 @@ from valora_contracts import (
     LISTINGS_INGESTED,
     LISTINGS_REJECTED,
     LISTINGS_VALIDATED,
+    DataContractError,
     DeadLetter,
     IngestedListing,
     ListingFeatures,
@@ -21,12 +22,11 @@ from valora_contracts import (
     dlq_for,
     utcnow,
 )
+from valora_contracts.data_contract import DataContract, load_data_contract
 from valora_messaging import ConsumerRuntime, InRecord
 from valora_observability import ServiceMetrics
-from valora_validator.domain.contract import DataContract, load_contract
 from valora_validator.entrypoints.handlers import ValidatorHandler, ValidatorMetrics
 from valora_validator.entrypoints.subscribers import register_subscribers
-from valora_validator.errors import ContractLoadError
 from valora_validator.settings import ValidatorSettings
 
 pytestmark = pytest.mark.unit
@@ -45,7 +45,7 @@ BASE: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def contract() -> DataContract:
-    return load_contract()
+    return load_data_contract()
 
 
 def failed_rules(contract: DataContract, **changes: Any) -> set[str]:
@@ -151,16 +151,16 @@ def test_invalid_contracts_are_refused(rules: list[dict[str, Any]], tmp_path: Pa
 
     path = tmp_path / "contract.yaml"
     path.write_text(yaml.safe_dump({"version": "1", "rules": rules}))
-    with pytest.raises(ContractLoadError):
-        load_contract(path)
+    with pytest.raises(DataContractError):
+        load_data_contract(path)
 
 
 def test_contract_path_is_overridable(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text('version: "custom"\nrules: []\n')
-    assert load_contract(path).version == "custom"
-    with pytest.raises(ContractLoadError):
-        load_contract(tmp_path / "missing.yaml")
+    assert load_data_contract(path).version == "custom"
+    with pytest.raises(DataContractError):
+        load_data_contract(tmp_path / "missing.yaml")
 
 
 def ingested(**features: Any) -> IngestedListing:

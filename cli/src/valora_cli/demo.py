@@ -108,7 +108,12 @@ def demo(
             file_format=listings.FileFormat.auto,
         )
         train.train(
-            model=None, trials=trials, reason=train.Reason.manual, wait=False, timeout=timeout
+            model=None,
+            trials=trials,
+            reason=train.Reason.manual,
+            wait=False,
+            timeout=timeout,
+            predictor_url=None,
         )
         champion = wait_for_champion(gateway, timeout_s=timeout)
     else:

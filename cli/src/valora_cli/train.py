@@ -5,16 +5,21 @@ Examples::
     valora train                          # the configured model (VALORA_MODEL_NAME)
     valora train --model valora-price --trials 50 --wait
 
-With ``--wait`` it shows the run's progress (stage, Optuna trials, best CV RMSE, read from the
-trainer's ``training_requests`` table) and follows ``models.trained.v1`` for this request, then
-prints the MLflow run id, version, metrics and gate outcome. Exit code: 0 when the gate passed,
-3 when it rejected the model, 1 when the run failed or the wait timed out.
+With ``--wait`` it shows the run's progress (stage, Optuna trials, best CV RMSE, read through
+the trainer's read model :mod:`valora_db.read_models.training_requests`) and follows
+``models.trained.v1`` for this request, then prints the MLflow run id, version, metrics and gate
+outcome. When the gate passed it returns only once every predictor (``--predictor-url``,
+repeatable; default the dev stack's) serves the new version, so a ``/predict`` straight after is
+answered by it; either way it prints the version now serving. Exit code: 0 when the gate passed
+and the new champion serves, 3 when the gate rejected the model, 1 when the run failed or the
+wait timed out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
@@ -29,8 +34,10 @@ from valora_contracts import (
     ModelTrained,
     TrainingRequested,
 )
-from valora_db import create_engine, create_session_factory, session_scope
-from valora_db.tables.trainer import TrainingRequestRow
+from valora_db import create_engine
+from valora_db.read_models.training_requests import TrainingRequestStatus, get_training_request
+from valora_devstack import DevstackSettings
+from valora_devstack.services import SERVICES
 from valora_messaging import (
     KafkaSettings,
     OutgoingRecord,
@@ -40,6 +47,8 @@ from valora_messaging import (
     prepare_topics,
     publish_many,
 )
+
+from valora_cli.serving import wait_until_served
 
 __all__ = ["app"]
 
@@ -67,18 +76,24 @@ async def _publish(settings: KafkaSettings, event: TrainingRequested) -> None:
         await broker.stop()
 
 
-async def _progress(settings: KafkaSettings, request_id: str) -> TrainingRequestRow | None:
+async def _progress(settings: KafkaSettings, request_id: str) -> TrainingRequestStatus | None:
     engine = create_engine(settings.database_url_str, pool_size=1)
     try:
-        async with session_scope(create_session_factory(engine)) as session:
-            return await session.get(TrainingRequestRow, request_id)
+        async with engine.connect() as conn:
+            return await get_training_request(conn, request_id)
     except Exception:  # progress is best-effort: the result comes from Kafka
         return None
     finally:
         await engine.dispose()
 
 
-def _describe(row: TrainingRequestRow | None) -> str:
+def default_predictor_url() -> str:
+    """The dev stack's predictor (first replica): its port plus the stack's port offset."""
+    spec = next(s for s in SERVICES if s.name == "predictor")
+    return f"http://127.0.0.1:{spec.port + DevstackSettings().service_port_offset}"
+
+
+def _describe(row: TrainingRequestStatus | None) -> str:
     if row is None:
         return "waiting for the trainer to record the request"
     text = f"{row.status}"
@@ -160,6 +175,25 @@ def _show(trained: ModelTrained) -> None:
         console.print("[red]gate failed[/]: " + "; ".join(gate.reasons))
 
 
+def _await_serving(trained: ModelTrained, urls: Sequence[str], deadline: float) -> bool:
+    """Wait (after a passed gate) until every predictor serves the new version; print the
+    version each serves. True when all serve what the run left as champion."""
+    target = trained.model_version or ""
+    if trained.gate.passed:
+        with console.status(f"waiting for the predictors to serve v{target}"):
+            served = wait_until_served(
+                urls, model_name=trained.model_name, version=target, deadline=deadline
+            )
+    else:  # the champion did not change: say what serves
+        served = wait_until_served(
+            urls, model_name=trained.model_name, version="", deadline=time.monotonic()
+        )
+    for url, version in served.items():
+        shown = f"v{version}" if version else "nothing"
+        console.print(f"serving {trained.model_name} {shown} at {url}")
+    return all(v == target for v in served.values())
+
+
 @app.callback(invoke_without_command=True)
 def train(
     model: Annotated[
@@ -171,6 +205,13 @@ def train(
     ] = Reason.manual,
     wait: Annotated[bool, typer.Option(help="Follow the run and print its result.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
+    predictor_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Predictor(s) whose /metrics tell the served version (--wait returns once "
+            "each serves the new champion); default: the dev stack's predictor."
+        ),
+    ] = None,
 ) -> None:
     """Publish a TrainingRequested event."""
     settings = KafkaSettings()
@@ -188,12 +229,20 @@ def train(
             console.print(f"requested training of [bold]{event.model_name}[/]")
             console.print(f"request id: {event.request_id}")
             return 0
+        deadline = time.monotonic() + timeout
         result = await _wait(settings, event, timeout)
         if isinstance(result, str):
             console.print(f"[red]{result}[/]")
             return 1
         _show(result)
-        return 0 if result.gate.passed else EXIT_REJECTED
+        urls = predictor_url or [default_predictor_url()]
+        serving = await asyncio.to_thread(_await_serving, result, urls, deadline)
+        if not result.gate.passed:
+            return EXIT_REJECTED
+        if not serving:
+            console.print(f"[red]v{result.model_version} was not served within the timeout[/]")
+            return 1
+        return 0
 
     code = asyncio.run(run())
     if code:

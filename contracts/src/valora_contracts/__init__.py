@@ -1,4 +1,8 @@
-"""Valora event contracts: every event on every topic, and the topic registry. No I/O."""
+"""Valora event contracts: every event on every topic, and the topic registry. No I/O.
+
+The declarative data contract (the rules a listing must satisfy) is the submodule
+:mod:`valora_contracts.data_contract`; its YAML is read only when
+:func:`~valora_contracts.data_contract.load_data_contract` is called."""
 
 from valora_contracts.dlq import (
     MAX_ORIGINAL_BYTES,
@@ -19,7 +23,7 @@ from valora_contracts.envelope import (
     new_id,
     utcnow,
 )
-from valora_contracts.errors import ContractError, UnknownTopicError
+from valora_contracts.errors import ContractError, DataContractError, UnknownTopicError
 from valora_contracts.listing import (
     FEATURE_ALIASES,
     IngestedListing,
@@ -90,6 +94,7 @@ __all__ = [
     "CleanStr",
     "ContractError",
     "Count",
+    "DataContractError",
     "DeadLetter",
     "DriftAlert",
     "DriftWindow",

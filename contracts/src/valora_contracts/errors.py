@@ -1,8 +1,13 @@
-"""Typed errors of the contracts package."""
+"""Typed errors of the contracts package::
+
+ContractError
+├── UnknownTopicError    (also KeyError) a topic name not in the registry
+└── DataContractError    (also ValueError) the data-contract YAML is missing or invalid
+"""
 
 from __future__ import annotations
 
-__all__ = ["ContractError", "UnknownTopicError"]
+__all__ = ["ContractError", "DataContractError", "UnknownTopicError"]
 
 
 class ContractError(Exception):
@@ -11,3 +16,7 @@ class ContractError(Exception):
 
 class UnknownTopicError(ContractError, KeyError):
     """A topic name not in the registry."""
+
+
+class DataContractError(ContractError, ValueError):
+    """The data-contract file is missing, not YAML, or not a valid contract."""

@@ -15,14 +15,21 @@ from numpy.typing import ArrayLike
 
 from valora_ml.model_errors import CalibrationError
 
-__all__ = ["conformal_half_width", "interval_bounds", "interval_coverage"]
+__all__ = ["conformal_half_width", "conformal_quantile", "interval_bounds", "interval_coverage"]
 
 
 def conformal_half_width(y_true: ArrayLike, y_pred: ArrayLike, *, level: float = 0.9) -> float:
     """The ``ceil((n + 1) * level)``-th smallest absolute calibration residual."""
+    scores = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    return conformal_quantile(scores, level=level)
+
+
+def conformal_quantile(scores: ArrayLike, *, level: float = 0.9) -> float:
+    """The ``ceil((n + 1) * level)``-th smallest conformity score (the finite-sample quantile
+    that gives coverage of at least ``level`` to exchangeable rows)."""
     if not 0.0 < level < 1.0:
         raise CalibrationError(f"level must be in (0, 1), got {level}")
-    scores = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    scores = np.asarray(scores, dtype=float).reshape(-1)
     n = scores.size
     rank = math.ceil((n + 1) * level)
     if n == 0 or rank > n:

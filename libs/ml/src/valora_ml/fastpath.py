@@ -10,8 +10,9 @@ hands it to the fitted estimator.
 
 Serving must never skew from training, so compiling is conservative: any pipeline of another
 shape is not compiled (``None``: the caller keeps ``pipeline.predict``), and a compiled path
-must reproduce ``pipeline.predict`` on a probe covering every known neighbourhood and an
-unknown one, or it is discarded.
+must reproduce ``pipeline.predict`` (and, given an interval model, its interval bounds on the
+pipeline's encoded matrix) on a probe covering every known neighbourhood, an unknown one and,
+for a market-time model, dates across two decades and a row without a date, or it is discarded.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,9 @@ from sklearn.preprocessing import FunctionTransformer
 
 from valora_ml.features import (
     DERIVED_FEATURES,
+    MARKET_TIME_FEATURE,
     NUMERIC_INPUTS,
+    TIME_COLUMN,
     UNKNOWN_NEIGHBOURHOOD,
     DerivedFeatures,
     FeatureInput,
@@ -36,12 +40,14 @@ from valora_ml.features import (
     input_columns,
     one_hot,
 )
+from valora_ml.intervals import IntervalModel
 
-__all__ = ["CompiledPipeline", "compile_pipeline"]
+__all__ = ["CompiledPipeline", "compile_pipeline", "probe_frame"]
 
 logger = logging.getLogger(__name__)
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
-_NUMERIC_FEATURES = frozenset((*NUMERIC_INPUTS, *DERIVED_FEATURES))
+_NUMERIC_FEATURES = frozenset((*NUMERIC_INPUTS, MARKET_TIME_FEATURE, *DERIVED_FEATURES))
+_PROBE_NOW = datetime(2031, 7, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -55,15 +61,27 @@ class _Block:
 class CompiledPipeline:
     """The fitted pipeline's features in numpy, then its estimator (see the module docstring)."""
 
-    def __init__(self, *, estimator: Any, new_age_years: float, blocks: Sequence[_Block]) -> None:
+    def __init__(
+        self,
+        *,
+        estimator: Any,
+        new_age_years: float,
+        blocks: Sequence[_Block],
+        market_time: bool = False,
+    ) -> None:
         self._estimator = estimator
         self._new_age_years = new_age_years
         self._blocks = tuple(blocks)
+        self.market_time = market_time
 
-    def features(self, columns: FeatureInput) -> FloatArray:
-        """The encoded feature matrix of ``columns`` (a DataFrame or a mapping of sequences
-        holding the six input columns)."""
-        numeric = input_columns(columns)
+    def inputs(self, columns: FeatureInput, *, now: datetime | None = None) -> dict[str, Any]:
+        """The parsed input columns (:func:`~valora_ml.features.input_columns`), with market
+        time when the model has it (rows without a date: ``now``)."""
+        return input_columns(columns, market_time=self.market_time, now=now)
+
+    def encode(self, inputs: dict[str, Any]) -> FloatArray:
+        """The encoded feature matrix of parsed ``inputs`` (see :meth:`inputs`)."""
+        numeric = dict(inputs)
         neighbourhoods = numeric.pop("neighbourhood").tolist()
         numeric.update(derived_columns(numeric, new_age_years=self._new_age_years))
         parts: list[np.ndarray[Any, Any]] = []
@@ -74,13 +92,25 @@ class CompiledPipeline:
                 parts.append(np.column_stack([numeric[c] for c in block.numeric]))
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
-    def predict(self, columns: FeatureInput) -> FloatArray:
+    def features(self, columns: FeatureInput, *, now: datetime | None = None) -> FloatArray:
+        """The encoded feature matrix of ``columns`` (a DataFrame or a mapping of sequences
+        holding the six input columns, and optionally the date column)."""
+        return self.encode(self.inputs(columns, now=now))
+
+    def predict_matrix(self, matrix: FloatArray) -> FloatArray:
+        """Prices of an encoded matrix (see :meth:`encode`)."""
+        return np.asarray(self._estimator.predict(matrix), dtype=float)
+
+    def predict(self, columns: FeatureInput, *, now: datetime | None = None) -> FloatArray:
         """Prices, as ``pipeline.predict`` would give them."""
-        return np.asarray(self._estimator.predict(self.features(columns)), dtype=float)
+        return self.predict_matrix(self.features(columns, now=now))
 
 
-def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
-    """A :class:`CompiledPipeline` equivalent to ``pipeline``, or ``None`` (use the pipeline)."""
+def compile_pipeline(
+    pipeline: Any, *, interval: IntervalModel | None = None
+) -> CompiledPipeline | None:
+    """A :class:`CompiledPipeline` equivalent to ``pipeline`` (prices, and ``interval``'s
+    bounds when given), or ``None`` (use the pipeline)."""
     try:
         compiled, categories = _compile(pipeline)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -88,17 +118,37 @@ def compile_pipeline(pipeline: Any) -> CompiledPipeline | None:
         return None
     if compiled is None:
         return None
-    probe = _probe(categories)
+    probe = probe_frame(categories, market_time=compiled.market_time)
     try:
-        expected = np.asarray(pipeline.predict(probe), dtype=float)
-        actual = compiled.predict(probe)
+        expected, actual = _reference(pipeline, probe, interval), _fast(compiled, probe, interval)
     except Exception as exc:  # a pipeline that cannot predict the probe: keep it as it is
         logger.warning("compiled path not verified", extra={"reason": str(exc)[:200]})
         return None
-    if expected.shape != actual.shape or not np.allclose(actual, expected, rtol=1e-9, atol=1e-6):
-        logger.warning("compiled path differs from the pipeline: not used")
-        return None
+    for want, got in zip(expected, actual, strict=True):
+        if want.shape != got.shape or not np.allclose(got, want, rtol=1e-9, atol=1e-6):
+            logger.warning("compiled path differs from the pipeline: not used")
+            return None
     return compiled
+
+
+def _reference(
+    pipeline: Any, probe: pd.DataFrame, interval: IntervalModel | None
+) -> list[FloatArray]:
+    price = np.asarray(pipeline.predict(probe), dtype=float)
+    if interval is None:
+        return [price]
+    matrix = np.asarray(pipeline[:-1].transform(probe), dtype=float)
+    return [price, *interval.bounds(matrix, price)]
+
+
+def _fast(
+    compiled: CompiledPipeline, probe: pd.DataFrame, interval: IntervalModel | None
+) -> list[FloatArray]:
+    if compiled.market_time:  # the last row's date left out: the fast path fills in "now"
+        probe = probe.assign(**{TIME_COLUMN: [*probe[TIME_COLUMN].iloc[:-1], None]})
+    matrix = compiled.features(probe, now=_PROBE_NOW)
+    price = compiled.predict_matrix(matrix)
+    return [price] if interval is None else [price, *interval.bounds(matrix, price)]
 
 
 def _compile(pipeline: Any) -> tuple[CompiledPipeline | None, tuple[str, ...]]:
@@ -126,7 +176,10 @@ def _compile(pipeline: Any) -> tuple[CompiledPipeline | None, tuple[str, ...]]:
     if not blocks:
         return None, ()
     compiled = CompiledPipeline(
-        estimator=estimator, new_age_years=float(derive.new_age_years), blocks=blocks
+        estimator=estimator,
+        new_age_years=float(derive.new_age_years),
+        blocks=blocks,
+        market_time=bool(getattr(derive, "market_time", False)),
     )
     return compiled, categories
 
@@ -138,13 +191,15 @@ def _is_passthrough(transformer: Any) -> bool:
     return type(transformer) is FunctionTransformer and transformer.func is None
 
 
-def _probe(categories: Sequence[str]) -> pd.DataFrame:
+def probe_frame(categories: Sequence[str], *, market_time: bool = False) -> pd.DataFrame:
     """Rows across every known neighbourhood and an unknown one, with varied numbers
-    (including a new house, a studio and an age at the is-new boundary)."""
+    (including a new house, a studio and an age at the is-new boundary); with ``market_time``
+    dates from 2003 to 2031 in :data:`~valora_ml.features.TIME_COLUMN`, the last one the probe's
+    fixed "now" (the compiled path is given that row without a date and that "now")."""
     names = [*categories, UNKNOWN_NEIGHBOURHOOD + "probe"]
     n = max(len(names), 8)
     i = np.arange(n, dtype=float)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "area": 35.0 + 37.5 * i,
             "bedrooms": (i % 6).astype(int),
@@ -154,3 +209,10 @@ def _probe(categories: Sequence[str]) -> pd.DataFrame:
             "neighbourhood": [names[k % len(names)] for k in range(n)],
         }
     )
+    if market_time:
+        dates: list[datetime | None] = [
+            datetime(2003 + (7 * k) % 29, 1 + k % 12, 1 + k % 28, tzinfo=UTC) for k in range(n)
+        ]
+        dates[-1] = _PROBE_NOW  # what the fast path fills in for a missing date
+        frame[TIME_COLUMN] = dates
+    return frame

@@ -5,11 +5,18 @@ input columns into model features: the numeric inputs, derived features (area pe
 ratio, age², total rooms, is-new) and a one-hot neighbourhood with an explicit *unknown* column,
 so a neighbourhood never seen in training is a known "unknown", never silently mapped to an
 existing one. The estimator is the pipeline's last step, so serving cannot skew from training.
+
+A model trained on dated rows (``build_feature_pipeline(..., market_time=True)``) also learns a
+market-time term: :data:`MARKET_TIME_FEATURE`, the months from :data:`MARKET_EPOCH` to the date
+in :data:`TIME_COLUMN` (the listing or sale date of a training row). At serving the column is
+optional: a row without a date is valued at "now" (the prediction time), never at the average
+date of the training rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +31,10 @@ __all__ = [
     "CATEGORICAL_INPUTS",
     "DERIVED_FEATURES",
     "FEATURE_COLUMNS",
+    "MARKET_EPOCH",
+    "MARKET_TIME_FEATURE",
     "NUMERIC_INPUTS",
+    "TIME_COLUMN",
     "UNKNOWN_NEIGHBOURHOOD",
     "DerivedFeatures",
     "FeatureInput",
@@ -34,8 +44,10 @@ __all__ = [
     "contract_frame",
     "derived_columns",
     "input_columns",
+    "market_months",
     "numeric_column",
     "one_hot",
+    "parse_dates",
     "text_column",
 ]
 
@@ -51,6 +63,12 @@ DERIVED_FEATURES: tuple[str, ...] = (
     "is_new",
 )
 UNKNOWN_NEIGHBOURHOOD = "__unknown__"
+TIME_COLUMN = "listed_at"
+"""Optional input: the date a price refers to (listing or sale date; missing: valued now)."""
+MARKET_TIME_FEATURE = "market_months"
+"""Months from :data:`MARKET_EPOCH` to the row's :data:`TIME_COLUMN` (market-time models only)."""
+MARKET_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_SECONDS_PER_MONTH = 365.2425 * 86_400 / 12
 FeatureInput = pd.DataFrame | Mapping[str, Any]
 """The six input columns by name: a DataFrame, or a mapping of sequences (e.g. dict of lists)."""
 
@@ -72,14 +90,48 @@ def text_column(values: Any) -> list[str]:
     return [str(v).strip() for v in values]
 
 
-def input_columns(frame: FeatureInput) -> dict[str, Any]:
+def market_months(
+    values: Any, *, n: int, now: datetime | None = None
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Months since :data:`MARKET_EPOCH` of each date in ``values`` (datetimes or ISO 8601
+    strings; naive ones are UTC). ``None``/missing dates, or ``values`` itself ``None`` (no
+    column), are ``now`` (default: the current time). :class:`FeatureError` on a bad date."""
+    instant = now or datetime.now(UTC)
+    now_months = (pd.Timestamp(instant).tz_convert(UTC) - MARKET_EPOCH).total_seconds()
+    now_months /= _SECONDS_PER_MONTH
+    if values is None:
+        return np.full(n, now_months, dtype=float)
+    stamps = parse_dates(values)
+    seconds = (stamps - MARKET_EPOCH).dt.total_seconds().to_numpy(dtype=float, na_value=np.nan)
+    months = seconds / _SECONDS_PER_MONTH
+    return np.where(np.isnan(months), now_months, months)
+
+
+def parse_dates(values: Any) -> pd.Series:
+    """Dates (datetimes or ISO 8601 strings, naive ones UTC) as a UTC series, missing ones NaT
+    (:class:`FeatureError` on a value that is not a date)."""
+    try:
+        return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+    except (TypeError, ValueError) as exc:
+        raise FeatureError(
+            f"column {TIME_COLUMN!r} holds a value that is not a date: {exc}"
+        ) from exc
+
+
+def input_columns(
+    frame: FeatureInput, *, market_time: bool = False, now: datetime | None = None
+) -> dict[str, Any]:
     """The six input columns as arrays: numerics as float, the neighbourhood as stripped str
-    (:class:`FeatureError` when one is missing or not numeric)."""
+    (:class:`FeatureError` when one is missing or not numeric); with ``market_time`` also
+    :data:`MARKET_TIME_FEATURE` from the optional :data:`TIME_COLUMN` (:func:`market_months`)."""
     missing = [c for c in FEATURE_COLUMNS if c not in frame]
     if missing:
         raise FeatureError(f"missing feature columns: {', '.join(missing)}")
     columns: dict[str, Any] = {c: numeric_column(frame[c], c) for c in NUMERIC_INPUTS}
     columns["neighbourhood"] = np.asarray(text_column(frame["neighbourhood"]), dtype=object)
+    if market_time:
+        dates = frame.get(TIME_COLUMN)
+        columns[MARKET_TIME_FEATURE] = market_months(dates, n=len(columns["area"]), now=now)
     return columns
 
 
@@ -129,10 +181,12 @@ def contract_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class DerivedFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Select and coerce the inputs, then add the derived features (pure, row-wise)."""
+    """Select and coerce the inputs, then add the derived features (pure, row-wise; with
+    ``market_time`` also :data:`MARKET_TIME_FEATURE`)."""
 
-    def __init__(self, new_age_years: float = 2.0) -> None:
+    def __init__(self, new_age_years: float = 2.0, market_time: bool = False) -> None:
         self.new_age_years = new_age_years
+        self.market_time = market_time
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> DerivedFeatures:  # noqa: N803
         coerce_features(X)
@@ -141,12 +195,14 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:  # noqa: N803
-        columns = input_columns(X)
+        # getattr: a model pickled before market time existed has no such attribute
+        columns = input_columns(X, market_time=getattr(self, "market_time", False))
         columns.update(derived_columns(columns, new_age_years=self.new_age_years))
         return pd.DataFrame(columns, index=X.index)
 
     def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
-        return np.asarray([*FEATURE_COLUMNS, *DERIVED_FEATURES], dtype=object)
+        time = [MARKET_TIME_FEATURE] if getattr(self, "market_time", False) else []
+        return np.asarray([*FEATURE_COLUMNS, *time, *DERIVED_FEATURES], dtype=object)
 
 
 class NeighbourhoodEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -180,9 +236,13 @@ def _column(X: Any) -> list[str]:  # noqa: N803
     return text_column(series.tolist())
 
 
-def build_feature_pipeline(estimator: Any, *, new_age_years: float = 2.0) -> Pipeline:
-    """``derive -> encode -> model``: the whole model, from raw input columns to price."""
-    numeric = [*NUMERIC_INPUTS, *DERIVED_FEATURES]
+def build_feature_pipeline(
+    estimator: Any, *, new_age_years: float = 2.0, market_time: bool = False
+) -> Pipeline:
+    """``derive -> encode -> model``: the whole model, from raw input columns to price
+    (``market_time``: also the months since :data:`MARKET_EPOCH` of :data:`TIME_COLUMN`)."""
+    time = [MARKET_TIME_FEATURE] if market_time else []
+    numeric = [*NUMERIC_INPUTS, *time, *DERIVED_FEATURES]
     encode = ColumnTransformer(
         [
             ("numeric", "passthrough", numeric),
@@ -193,7 +253,7 @@ def build_feature_pipeline(estimator: Any, *, new_age_years: float = 2.0) -> Pip
     )
     return Pipeline(
         [
-            ("derive", DerivedFeatures(new_age_years=new_age_years)),
+            ("derive", DerivedFeatures(new_age_years=new_age_years, market_time=market_time)),
             ("encode", encode),
             ("model", estimator),
         ]

@@ -1,10 +1,18 @@
 """The logged price model: an MLflow pyfunc wrapping the feature pipeline and its interval.
 
-``predict(frame)`` takes a DataFrame with the six English feature columns and returns prices;
-``predict(frame, params={"interval": True})`` returns a DataFrame ``price, lower, upper`` (the
-split-conformal interval at :attr:`PriceModel.level`). The half-width and the level are also in
-the MLmodel metadata (key ``valora``), and the drift reference profile ships inside the model
-as the artifact ``reference_profile`` (loaded into :attr:`PriceModel.reference_profile`).
+``predict(frame)`` takes a DataFrame with the six English feature columns (and, for a
+market-time model, the optional date column ``listed_at``: missing means "now") and returns
+prices; ``predict(frame, params={"interval": True})`` returns a DataFrame ``price, lower,
+upper`` at :attr:`PriceModel.level`, and ``params={"warnings": True}`` adds a ``warnings``
+column (a list of messages per row, for inputs outside the training range). In process,
+:meth:`PriceModel.value` returns the same as arrays (:class:`Valuation`), computed on the
+compiled path (:mod:`valora_ml.fastpath`): one feature matrix feeds the price model and the
+interval's models, vectorised. The interval is a fitted :class:`~valora_ml.intervals.
+IntervalModel` (locally adaptive), or for models logged before it, ``price ± half_width``.
+
+The interval level and method, the training ranges and the market-time flag are also in the
+MLmodel metadata (key ``valora``), and the drift reference profile ships inside the model as
+the artifact ``reference_profile`` (loaded into :attr:`PriceModel.reference_profile`).
 
 Serialisation: MLflow pickles a ``PythonModel`` with cloudpickle. That is deliberate: models are
 produced only by Valora's own trainer and read from Valora's own registry (a trusted source), and
@@ -16,6 +24,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +33,19 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from valora_ml.conformal import interval_bounds
 from valora_ml.fastpath import CompiledPipeline, compile_pipeline
-from valora_ml.features import FEATURE_COLUMNS, FeatureInput, coerce_features
+from valora_ml.features import (
+    FEATURE_COLUMNS,
+    TIME_COLUMN,
+    FeatureInput,
+    coerce_features,
+    input_columns,
+    parse_dates,
+)
+from valora_ml.intervals import ConstantInterval, IntervalModel
 from valora_ml.model_errors import ModelFormatError
 from valora_ml.profile import PROFILE_FILENAME, ReferenceProfile
+from valora_ml.ranges import FeatureRanges, RowWarnings
 
 __all__ = [
     "CHAMPION_ALIAS",
@@ -35,25 +53,51 @@ __all__ = [
     "PROFILE_ARTIFACT",
     "IntervalSpec",
     "PriceModel",
+    "Valuation",
     "interval_from_metadata",
     "model_metadata",
+    "valuation_metadata",
 ]
 
 CHAMPION_ALIAS = "champion"
 METADATA_KEY = "valora"
 PROFILE_ARTIFACT = "reference_profile"
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """One entry per input row: price, interval bounds and warnings (``()``: none)."""
+
+    price: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    warnings: list[RowWarnings]
 
 
 class PriceModel(PythonModel):
-    """Feature pipeline + estimator, and the conformal half-width, as one pyfunc model."""
+    """Feature pipeline + estimator, its interval and training ranges, as one pyfunc model.
+
+    ``half_width`` is the constant interval of models without an ``interval`` model; with one,
+    it is only the typical half-width, kept for readers of the metadata that predate adaptive
+    intervals."""
 
     def __init__(
-        self, pipeline: Any, *, half_width: float, level: float, model_family: str
+        self,
+        pipeline: Any,
+        *,
+        half_width: float = 0.0,
+        level: float,
+        model_family: str,
+        interval: IntervalModel | None = None,
+        ranges: FeatureRanges | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.half_width = float(half_width)
         self.level = float(level)
         self.model_family = model_family
+        self.interval = interval
+        self.ranges = ranges
         self.reference_profile: ReferenceProfile | None = None
 
     def load_context(self, context: Any) -> None:
@@ -68,28 +112,83 @@ class PriceModel(PythonModel):
         state.pop("_compiled", None)  # derived on load, never serialised
         return state
 
+    @property
+    def market_time(self) -> bool:
+        """Whether the model learnt the market-time term (and reads ``listed_at``)."""
+        steps = getattr(self.pipeline, "named_steps", {})
+        return bool(getattr(steps.get("derive"), "market_time", False))
+
+    def interval_model(self) -> IntervalModel:
+        """The fitted interval, or the constant one of a model logged before adaptive ones."""
+        interval: IntervalModel | None = getattr(self, "interval", None)
+        return interval or ConstantInterval(level=self.level, half_width=self.half_width)
+
     def compile(self) -> bool:
-        """Use the verified numpy path for predictions (:mod:`valora_ml.fastpath`); True if
-        the pipeline compiled. Called on load; the pipeline itself stays the reference."""
-        self._compiled = compile_pipeline(self.pipeline)
+        """Use the verified numpy path for prices and intervals (:mod:`valora_ml.fastpath`);
+        True if the pipeline compiled. Called on load; the pipeline stays the reference."""
+        self._compiled = compile_pipeline(self.pipeline, interval=self.interval_model())
         return self._compiled is not None
 
-    def predict_price(self, columns: FeatureInput) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """Prices for ``columns``: a DataFrame, or a mapping of the six input columns."""
+    def predict_price(self, columns: FeatureInput, *, now: datetime | None = None) -> FloatArray:
+        """Prices for ``columns``: a DataFrame, or a mapping of the input columns."""
         compiled: CompiledPipeline | None = getattr(self, "_compiled", None)
         if compiled is not None:
-            return compiled.predict(columns)
+            return compiled.predict(columns, now=now)
+        return np.asarray(self.pipeline.predict(self._frame(columns, now)), dtype=float)
+
+    def features(self, columns: FeatureInput, *, now: datetime | None = None) -> FloatArray:
+        """The encoded feature matrix the estimator and the interval's models see."""
+        return self._encoded(columns, now)[1]
+
+    def value(self, columns: FeatureInput, *, now: datetime | None = None) -> Valuation:
+        """Prices, interval bounds and out-of-range warnings for ``columns`` (rows without a
+        date are valued at ``now``, default the current time)."""
+        inputs, matrix = self._encoded(columns, now)
+        compiled: CompiledPipeline | None = getattr(self, "_compiled", None)
+        if compiled is not None:
+            price = compiled.predict_matrix(matrix)
+        else:
+            price = np.asarray(self.pipeline[-1].predict(matrix), dtype=float)
+        lower, upper = self.interval_model().bounds(matrix, price)
+        ranges: FeatureRanges | None = getattr(self, "ranges", None)
+        none: list[RowWarnings] = [()] * len(price)
+        warnings = ranges.warnings(inputs) if ranges else none
+        return Valuation(price=price, lower=lower, upper=upper, warnings=warnings)
+
+    def _encoded(
+        self, columns: FeatureInput, now: datetime | None
+    ) -> tuple[dict[str, Any], FloatArray]:
+        """Parsed inputs and the encoded matrix: compiled path, else the pipeline's steps."""
+        compiled: CompiledPipeline | None = getattr(self, "_compiled", None)
+        if compiled is not None:
+            inputs = compiled.inputs(columns, now=now)
+            return inputs, compiled.encode(inputs)
+        frame = self._frame(columns, now)
+        return input_columns(frame), np.asarray(self.pipeline[:-1].transform(frame), dtype=float)
+
+    def _frame(self, columns: FeatureInput, now: datetime | None) -> pd.DataFrame:
+        """The input columns for the pipeline, missing dates filled with ``now``."""
         frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(dict(columns))
-        return np.asarray(self.pipeline.predict(coerce_features(frame)), dtype=float)
+        out = coerce_features(frame)
+        if self.market_time:
+            instant = pd.Timestamp(now or datetime.now(UTC))
+            dates = frame[TIME_COLUMN] if TIME_COLUMN in frame else [None] * len(frame)
+            out[TIME_COLUMN] = parse_dates(list(dates)).fillna(instant).to_numpy()
+        return out
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> Any:
-        price = self.predict_price(pd.DataFrame(model_input))
-        if params and params.get("interval"):
-            lower, upper = interval_bounds(price, self.half_width)
-            return pd.DataFrame({"price": price, "lower": lower, "upper": upper})
-        return price
+        params = params or {}
+        if not params.get("interval") and not params.get("warnings"):
+            return self.predict_price(pd.DataFrame(model_input))
+        valuation = self.value(pd.DataFrame(model_input))
+        out = pd.DataFrame({"price": valuation.price})
+        if params.get("interval"):
+            out["lower"], out["upper"] = valuation.lower, valuation.upper
+        if params.get("warnings"):
+            out["warnings"] = [list(w) for w in valuation.warnings]
+        return out
 
 
 class IntervalSpec:
@@ -98,6 +197,17 @@ class IntervalSpec:
     def __init__(self, *, level: float, half_width: float) -> None:
         self.level = level
         self.half_width = half_width
+
+
+def valuation_metadata(model: PriceModel) -> dict[str, Any]:
+    """The interval method, market-time flag and training ranges of ``model``, for the
+    ``extra`` of :func:`model_metadata`."""
+    interval = model.interval_model()
+    return {
+        "interval_method": interval.method,
+        "market_time": model.market_time,
+        "training_ranges": model.ranges.as_dict() if model.ranges else {},
+    }
 
 
 def model_metadata(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 from valora_contracts import LISTINGS_RAW, PREDICTION_REPLIES_DLQ, TopicSpec
+from valora_contracts.data_contract import load_data_contract
 from valora_db import create_engine, libpq_dsn
 from valora_messaging import (
     ConsumerMetrics,
@@ -28,10 +29,12 @@ from valora_observability import ServiceMetrics, configure_logging, freeze_heap
 
 from valora_gateway.adapters.batch_jobs import SqlBatchJobStore
 from valora_gateway.adapters.champion import ChampionLookup, ChampionSource, MlflowChampionSource
+from valora_gateway.adapters.comparables import SqlComparablesReader
 from valora_gateway.adapters.listings import ListingPublisher
 from valora_gateway.adapters.predictions import SqlPredictionReader
 from valora_gateway.adapters.reply_metrics import ReplyStatsCollector
 from valora_gateway.adapters.upload_store import UploadWorkers
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.entrypoints.app import create_http_app
 from valora_gateway.entrypoints.deps import Services
 from valora_gateway.entrypoints.job_runner import BatchJobRunner
@@ -151,8 +154,11 @@ def build_app(
     )
     client = _reply_client(settings, broker, metrics)
     metrics.register(ReplyStatsCollector(service=settings.service_name, stats=client.stats))
+    house_check = HouseCheck(load_data_contract(settings.data_contract_path))
     uploads = UploadWorkers(
-        dsn=libpq_dsn(settings.database_url_str), size=settings.gateway_upload_workers
+        dsn=libpq_dsn(settings.database_url_str),
+        size=settings.gateway_upload_workers,
+        check=house_check,
     )
     jobs = SqlBatchJobStore(engine=engine, uploads=uploads)
     champion = ChampionLookup(
@@ -177,6 +183,8 @@ def build_app(
             "replies": client.is_ready,
             "champion": champion.is_ready,
         },
+        house_check=house_check,
+        comparables=SqlComparablesReader(engine=engine),
     )
     runtime = _Runtime(
         settings, broker, engine, client, runner, uploads, lister, topics, topics_exist

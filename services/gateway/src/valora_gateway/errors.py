@@ -12,6 +12,8 @@ The HTTP status of every code (these and the request-reply client's) is decided 
     ├── PayloadTooLargeError     payload_too_large
     ├── InvalidUploadError       invalid_upload
     ├── InvalidListingError      validation_error     (a listing that cannot be encoded)
+    │   └── ContractViolationError  validation_error  (a house that breaks the data contract)
+    ├── ComparablesUnavailableError  comparables_unavailable
     ├── UnauthorizedError        unauthorized         (no API key, or one no scope knows)
     └── ForbiddenError           forbidden            (a key of another scope)
 
@@ -21,9 +23,15 @@ Failures of the predictor exchange are the client's own errors
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from valora_contracts import RuleViolation
+
 __all__ = [
     "BatchJobNotFoundError",
     "BrokerUnavailableError",
+    "ComparablesUnavailableError",
+    "ContractViolationError",
     "ForbiddenError",
     "GatewayError",
     "InvalidListingError",
@@ -86,3 +94,18 @@ class UnauthorizedError(GatewayError):
 
 class ForbiddenError(GatewayError):
     code = "forbidden"
+
+
+class ContractViolationError(InvalidListingError):
+    """A house that breaks the platform's data contract: ``violations`` names every rule."""
+
+    def __init__(self, violations: Sequence[RuleViolation]) -> None:
+        self.violations = list(violations)
+        named = "; ".join(f"{v.rule} ({v.message})" for v in self.violations[:5])
+        super().__init__(f"the house breaks the data contract: {named}")
+
+
+class ComparablesUnavailableError(GatewayError):
+    """No comparable-sales reader is configured (or the training store cannot be read)."""
+
+    code = "comparables_unavailable"

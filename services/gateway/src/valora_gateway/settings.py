@@ -146,6 +146,11 @@ class GatewaySettings(KafkaSettings):
         "ready yet.",
     )
     gateway_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
+    data_contract_path: Path | None = Field(
+        default=None,
+        description="Data-contract YAML houses to value are held to (the validator reads the "
+        "same variable); default: the one shipped with valora_contracts.",
+    )
 
     def client_limits(self) -> ClientLimits:
         """The request-reply client's bounds."""

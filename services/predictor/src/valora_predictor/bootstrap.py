@@ -56,6 +56,26 @@ def _topics() -> list[TopicSpec]:
     return [*inputs, PREDICTIONS_MADE, DRIFT_ALERTS, *(dlq_for(t) for t in inputs)]
 
 
+def _holder(
+    settings: PredictorSettings,
+    loader: ModelLoader | None,
+    runtime: ConsumerRuntime,
+    metrics: PredictorMetrics,
+) -> ModelHolder:
+    """The served model: loaded from MLflow (verified outside local), swaps reported."""
+    return ModelHolder(
+        loader=loader
+        or MlflowModelLoader(
+            tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
+        ),
+        model_name=settings.model_name,
+        on_swap=ServedVersion(metrics=metrics, service=settings.service_name),
+        on_refused=IntegrityAlerts(
+            broker=runtime.broker, metrics=metrics, service=settings.service_name
+        ),
+    )
+
+
 def build_app(
     settings: PredictorSettings | None = None,
     *,
@@ -83,17 +103,7 @@ def build_app(
     )
     predictor_metrics = PredictorMetrics(metrics=runtime.metrics)
     store = _store(settings)
-    loader = loader or MlflowModelLoader(
-        tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
-    )
-    holder = ModelHolder(
-        loader=loader,
-        model_name=settings.model_name,
-        on_swap=ServedVersion(metrics=predictor_metrics, service=settings.service_name),
-        on_refused=IntegrityAlerts(
-            broker=runtime.broker, metrics=predictor_metrics, service=settings.service_name
-        ),
-    )
+    holder = _holder(settings, loader, runtime, predictor_metrics)
     valuer = Valuer(holder=holder, store=store)
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes

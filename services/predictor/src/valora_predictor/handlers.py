@@ -246,6 +246,7 @@ class StreamHandler:
                     listing_id=listing.listing_id,
                     features=listing.features,
                     trace_id=record_trace_id(record) or listing.trace_id,
+                    listed_at=listing.listed_at,
                 )
             )
         if items and not self._valuer.has_champion:

@@ -3,14 +3,17 @@
 Everything else in the predictor sees only :class:`ModelHandle` (tests pass a fake). The MLflow
 loader follows the trainer's convention (:mod:`valora_ml.pricemodel`): the champion is
 ``models:/<name>@champion``, a pyfunc :class:`~valora_ml.pricemodel.PriceModel` holding the
-feature pipeline, with the split-conformal half-width and level in the MLmodel metadata.
+feature pipeline, its interval model and its training ranges. A handle values a batch with
+:meth:`PriceModel.value <valora_ml.pricemodel.PriceModel.value>`: prices, each house's interval
+and its out-of-range warnings from one vectorised pass over the compiled feature matrix. Any
+other pyfunc gets the metadata's constant half-width and no range warnings.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +23,7 @@ import pandas as pd
 from valora_ml.features import FEATURE_COLUMNS, FeatureInput
 from valora_ml.integrity import MODEL_SHA256_TAG, ModelIntegrityError, verify_artifact
 from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
+from valora_ml.ranges import RowWarnings
 from valora_ml.registry_ref import ModelRef
 
 from valora_predictor.errors import ModelLoadError
@@ -43,11 +47,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ModelOutput:
-    """Vectorised predictions: one price and interval bound per input row."""
+    """Vectorised predictions: one price, interval bound and warning tuple per input row."""
 
     price: FloatArray
     lower: FloatArray
     upper: FloatArray
+    warnings: Sequence[RowWarnings] = ()
+    """Per row, one message per input outside the training range (empty: none, or no ranges)."""
 
 
 class ModelHandle(Protocol):
@@ -67,7 +73,8 @@ class ModelHandle(Protocol):
         ...
 
     def predict(self, columns: FeatureColumns) -> ModelOutput:
-        """Prices and interval bounds for the six English feature columns."""
+        """Prices, interval bounds and warnings for the six English feature columns and the
+        optional ``listed_at`` (a row without a date is valued now)."""
         ...
 
 
@@ -120,10 +127,10 @@ class PyfuncModelHandle:
 
     def predict(self, columns: FeatureColumns) -> ModelOutput:
         if self._price_model is not None:  # its compiled (verified) path, else its pipeline
-            price = self._price_model.predict_price(columns)
-        else:
-            frame = pd.DataFrame({c: columns[c] for c in FEATURE_COLUMNS})
-            price = np.asarray(self._pyfunc.predict(frame), dtype=float).reshape(-1)
+            v = self._price_model.value(columns)
+            return ModelOutput(price=v.price, lower=v.lower, upper=v.upper, warnings=v.warnings)
+        frame = pd.DataFrame({c: columns[c] for c in FEATURE_COLUMNS})
+        price = np.asarray(self._pyfunc.predict(frame), dtype=float).reshape(-1)
         return ModelOutput(
             price=price, lower=price - self._half_width, upper=price + self._half_width
         )

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,10 +23,10 @@ from valora_contracts import (
     PredictionSource,
     new_id,
 )
+from valora_ml.features import TIME_COLUMN
 
 from valora_predictor.errors import NoChampionError, PredictionFailedError
 from valora_predictor.holder import ModelHolder
-from valora_predictor.model import ModelHandle
 from valora_predictor.store import PredictionRow, PredictionStore
 
 __all__ = [
@@ -45,7 +46,8 @@ THREAD_THRESHOLD = 256
 
 @dataclass(frozen=True, slots=True)
 class ValuationItem:
-    """One house to value, with where it came from."""
+    """One house to value, with where it came from; ``listed_at`` is the date to value it at
+    (a streamed listing's listing date; ``None``, as for requests: now)."""
 
     source: PredictionSource
     input_id: str
@@ -54,11 +56,15 @@ class ValuationItem:
     trace_id: str
     batch_job_id: str | None = None
     correlation_id: str | None = None
+    listed_at: datetime | None = None
 
 
-def feature_columns(features: Sequence[ListingFeatures]) -> dict[str, list[Any]]:
-    """The six English feature columns, one entry per input."""
-    return {
+def feature_columns(
+    features: Sequence[ListingFeatures], listed_at: Sequence[datetime | None] = ()
+) -> dict[str, list[Any]]:
+    """The six English feature columns, one entry per input, and ``listed_at`` when any input
+    has a date (a market-time model values the others now)."""
+    columns: dict[str, list[Any]] = {
         "area": [f.area for f in features],
         "bedrooms": [f.bedrooms for f in features],
         "bathrooms": [f.bathrooms for f in features],
@@ -66,6 +72,9 @@ def feature_columns(features: Sequence[ListingFeatures]) -> dict[str, list[Any]]
         "garage": [f.garage for f in features],
         "neighbourhood": [f.neighbourhood for f in features],
     }
+    if any(d is not None for d in listed_at):
+        columns[TIME_COLUMN] = list(listed_at)
+    return columns
 
 
 def input_hash(features: dict[str, object]) -> str:
@@ -82,11 +91,14 @@ def unknown_neighbourhood_warning(name: str) -> str:
     )
 
 
-def _warnings(handle: ModelHandle, features: ListingFeatures) -> list[str]:
-    known = handle.known_neighbourhoods
+def _warnings(
+    known: frozenset[str] | None, features: ListingFeatures, out_of_range: Sequence[str]
+) -> list[str]:
+    """The unknown-neighbourhood warning (if any), then one per input outside the training
+    range (from the model's vectorised check)."""
     if known is not None and features.neighbourhood not in known:
-        return [unknown_neighbourhood_warning(features.neighbourhood)]
-    return []
+        return [unknown_neighbourhood_warning(features.neighbourhood), *out_of_range]
+    return list(out_of_range)
 
 
 class Valuer:
@@ -114,7 +126,7 @@ class Valuer:
             raise NoChampionError("no champion model is being served yet")
         if not items:
             return []
-        columns = feature_columns([i.features for i in items])
+        columns = feature_columns([i.features for i in items], [i.listed_at for i in items])
         started = time.perf_counter()
         try:
             if len(items) > THREAD_THRESHOLD:
@@ -124,8 +136,9 @@ class Valuer:
         except Exception as exc:
             raise PredictionFailedError(f"model {handle.ref.version} failed: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000.0
-        ref, level = handle.ref, handle.level
+        ref, level, known = handle.ref, handle.level, handle.known_neighbourhoods
         prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
+        ranges = output.warnings or [()] * len(items)
         rows: list[PredictionRow] = []
         for i, item in enumerate(items):
             features = item.features.model_dump()
@@ -148,7 +161,7 @@ class Valuer:
                     input_hash=input_hash(features),
                     trace_id=item.trace_id,
                     latency_ms=latency_ms,
-                    warnings=_warnings(handle, item.features),
+                    warnings=_warnings(known, item.features, ranges[i]),
                 )
             )
         stored = await self._store.save(rows)

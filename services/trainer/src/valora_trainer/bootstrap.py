@@ -17,6 +17,7 @@ from valora_trainer.adapters.registry import MlflowRegistry
 from valora_trainer.adapters.study_storage import StudyStorage
 from valora_trainer.config import TrainingConfig, load_config
 from valora_trainer.entrypoints.background import RunnerTask
+from valora_trainer.entrypoints.first_training import FirstTraining
 from valora_trainer.entrypoints.runner import RunOutcomes, TrainingRunner
 from valora_trainer.entrypoints.subscribers import TrainerDeps, register_subscribers
 from valora_trainer.settings import TrainerSettings
@@ -53,11 +54,12 @@ def build_app(
         acquire_timeout_s=settings.database_acquire_timeout_s,
     )
     sessions = create_session_factory(engine)
+    registry = MlflowRegistry(settings.mlflow_url_str)
     runner = TrainingRunner(
         sessions=sessions,
         engine=engine,
         publisher=BrokerPublisher(runtime.broker),
-        registry=MlflowRegistry(settings.mlflow_url_str),
+        registry=registry,
         storage=StudyStorage(settings.sync_database_url, schema=settings.optuna_schema),
         config=config,
         model_name=settings.model_name,
@@ -66,13 +68,17 @@ def build_app(
         poll_s=settings.runner_poll_s,
         outcomes=RunOutcomes(runtime.metrics, service=settings.service_name),
     )
+    runner.first_training = FirstTraining(
+        sessions=sessions,
+        registry=registry,
+        model_name=settings.model_name,
+        sources=settings.training_sources,
+        min_rows=config.triggers.bootstrap_min_rows,
+        on_request=runner.wake,
+    )
     deps = TrainerDeps(settings, sessions, runner, runtime.metrics, config.triggers.new_labels)
     register_subscribers(runtime, deps)
-    background = RunnerTask(
-        runner=runner,
-        bootstrap_min_rows=config.triggers.bootstrap_min_rows,
-        stop_timeout_s=settings.kafka_graceful_timeout_s,
-    )
+    background = RunnerTask(runner=runner, stop_timeout_s=settings.kafka_graceful_timeout_s)
 
     async def dispose() -> None:
         await engine.dispose()

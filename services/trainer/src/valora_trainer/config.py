@@ -1,4 +1,5 @@
-"""The training configuration: triggers, split, search space, gate. YAML, validated here.
+"""The training configuration: triggers, split, interval, search space, candidates, gate. YAML,
+validated here.
 
 The packaged ``training.yaml`` is the default; ``VALORA_TRAINING_CONFIG`` (settings) overrides
 it, and :func:`load_config` accepts a mapping of overrides (tests, the CLI).
@@ -18,7 +19,9 @@ from valora_trainer.errors import ConfigError
 
 __all__ = [
     "FAMILIES",
+    "CandidateSpec",
     "GateConfig",
+    "IntervalConfig",
     "ParamSpec",
     "SearchConfig",
     "SplitConfig",
@@ -63,14 +66,32 @@ class TriggerConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    calibration_fraction: float = Field(default=0.15, gt=0, lt=1)
-    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    """The hold-out split (:func:`valora_ml.splitting.hold_out_split`): the newest
+    ``test_fraction`` of the rows when every row is dated, else a ``seed``-keyed hash order."""
+
+    test_fraction: float = Field(default=0.2, gt=0, le=0.5)
     seed: int = 42
 
+
+class IntervalConfig(_Strict):
+    """The cross-conformal, locally adaptive interval (:mod:`valora_ml.intervals`)."""
+
+    level: float = Field(default=0.9, gt=0, lt=1)
+    method: Literal["normalised", "cqr"] = "normalised"
+    folds: int = Field(default=10, ge=2, le=20)
+
+
+class CandidateSpec(_Strict):
+    """A fixed model configuration fitted beside the search's best (e.g. untuned defaults)."""
+
+    family: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    log_target: bool = False
+
     @model_validator(mode="after")
-    def _check(self) -> SplitConfig:
-        if self.calibration_fraction + self.test_fraction >= 0.9:
-            raise ValueError("calibration + test fractions must leave >= 10% for training")
+    def _check(self) -> CandidateSpec:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
         return self
 
 
@@ -104,14 +125,30 @@ class GateConfig(_Strict):
     max_mape: float | None = Field(default=0.25, gt=0)
     min_r2: float | None = 0.6
     min_coverage: float | None = Field(default=0.8, ge=0, le=1)
+    third_coverage: tuple[float, float] | None = (0.85, 0.95)
+    third_coverage_confidence: float | None = Field(default=0.8, gt=0, lt=1)
+    """A third fails only when its coverage's exact binomial interval at this confidence lies
+    outside ``third_coverage`` (``None``: the observed coverage itself must lie inside)."""
     champion_margin: float = Field(default=0.02, ge=0)
+    champion_min_rows: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> GateConfig:
+        band = self.third_coverage
+        if band is not None and not 0.0 <= band[0] <= band[1] <= 1.0:
+            raise ValueError(f"third_coverage must be [low, high] within [0, 1], got {band}")
+        return self
 
 
 class TrainingConfig(_Strict):
     triggers: TriggerConfig = Field(default_factory=TriggerConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    interval_level: float = Field(default=0.9, gt=0, lt=1)
+    interval: IntervalConfig = Field(default_factory=IntervalConfig)
     search: SearchConfig
+    candidates: dict[str, CandidateSpec] = Field(default_factory=dict)
+    candidate_margin: float = Field(default=0.02, ge=0, lt=1)
+    """The search's best (tuned on the same rows: an optimistic score) must beat the best fixed
+    candidate by this share to be chosen."""
     gate: GateConfig = Field(default_factory=GateConfig)
     plots: bool = True
     profile_bins: int = Field(default=10, ge=2)

@@ -1,4 +1,6 @@
-"""A trained model's way to champion: register -> gate -> promote.
+"""A trained model's way to champion: register (the served model) -> gate (the gate model's
+figures; the champion compared on rows neither learnt from, see
+:mod:`valora_trainer.domain.gate`) -> promote.
 
 :func:`promote` is the one place that sets the ``champion`` alias and the one place that builds
 and publishes ``models.promoted.v1``: the in-process run, the Kubeflow ``promote`` step and the
@@ -9,21 +11,27 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
+import numpy as np
 from valora_contracts import MODELS_PROMOTED, GateResult, ModelMetrics, ModelPromoted, new_id
 from valora_messaging import OutgoingRecord, encode_event
 from valora_ml.features import FEATURE_COLUMNS, contract_frame
+from valora_ml.fitting import model_inputs
 from valora_ml.integrity import ModelIntegrityError
-from valora_ml.pricemodel import model_metadata
+from valora_ml.pricemodel import model_metadata, valuation_metadata
 
 from valora_trainer.adapters import artifacts
 from valora_trainer.adapters.publisher import Publisher
 from valora_trainer.adapters.registry import Registry
 from valora_trainer.config import GateConfig
 from valora_trainer.domain.dataset import LABEL
-from valora_trainer.domain.gate import ChampionScore, evaluate_gate
-from valora_trainer.domain.metrics import evaluate_predictions
-from valora_trainer.training import Evaluation, FittedModel, TrainingRun
+from valora_trainer.domain.gate import (
+    ChampionScore,
+    champion_out_of_sample,
+    evaluate_gate,
+    score_champion,
+)
+from valora_trainer.modelling import Evaluation, GateModel, ServedModel
+from valora_trainer.training import TrainingRun
 
 __all__ = ["ANNOUNCED_TAG", "gate", "promote", "register"]
 
@@ -32,19 +40,25 @@ ANNOUNCED_TAG = "valora.promotion_announced"
 """Model-version tag set once ``models.promoted.v1`` was published for that version."""
 
 
-def register(
-    *, run: TrainingRun, fitted: FittedModel, evaluation: Evaluation, registry: Registry
-) -> str:
-    """Register the model with its reference profile and interval metadata; the version."""
-    model = fitted.model
-    example = contract_frame(run.data.train).head(5)[list(FEATURE_COLUMNS)]
+def register(*, run: TrainingRun, gate: GateModel, served: ServedModel, registry: Registry) -> str:
+    """Register the served model with its reference profile, interval, training ranges and
+    row counts in the metadata; the version."""
+    model = served.model
+    example = contract_frame(run.data.fit).head(5)[list(FEATURE_COLUMNS)]
     metadata = model_metadata(
         half_width=model.half_width,
         level=model.level,
-        model_family=fitted.spec.family,
-        extra={"snapshot_hash": run.snapshot_hash, "run_id": run.run_id},
+        model_family=model.model_family,
+        extra={
+            **valuation_metadata(model),
+            **served.rows.as_params(),
+            "split": run.data.kind,
+            "champion_candidate": gate.fitted.chosen,
+            "snapshot_hash": run.snapshot_hash,
+            "run_id": run.run_id,
+        },
     )
-    with artifacts.profile_file(evaluation.profile) as profile_path:
+    with artifacts.profile_file(served.profile) as profile_path:
         return registry.register_model(
             run_id=run.run_id,
             model_name=run.model_name,
@@ -55,39 +69,80 @@ def register(
         )
 
 
+def _logged_test_rmse(registry: Registry, run_id: str) -> float | None:
+    try:
+        return registry.run_metrics(run_id).get("test_rmse")
+    except Exception as exc:  # a champion without a readable run: no logged figure to use
+        logger.warning("champion run unreadable", extra={"run_id": run_id, "error": str(exc)})
+        return None
+
+
 def _champion_score(
-    registry: Registry, model_name: str, test: pd.DataFrame
+    registry: Registry, run: TrainingRun, evaluation: Evaluation, config: GateConfig
 ) -> ChampionScore | None:
-    """The current champion's RMSE on the challenger's test rows (None: no champion)."""
-    champion = registry.champion(model_name)
+    """The champion beside the challenger on test rows neither learnt from (None: no champion,
+    or no comparison possible); see :mod:`valora_trainer.domain.gate`."""
+    champion = registry.champion(run.model_name)
     if champion is None:
         return None
-    try:
-        predict = registry.load_predictor(model_name, champion.version)
-    except ModelIntegrityError as exc:  # never unpickled: the challenger may replace it
-        logger.critical(
-            "champion refused: its artifact failed verification; gating without it",
-            extra={"model_name": model_name, "version": champion.version, "error": str(exc)},
-        )
-        return None
-    rmse = evaluate_predictions(
-        test[LABEL].to_numpy(dtype=float), predict(contract_frame(test)), half_width=0.0, n_train=0
-    ).metrics.rmse
-    return ChampionScore(version=champion.version, rmse=rmse)
+    test = run.data.test
+    seen = champion_out_of_sample(
+        test["listing_id"].astype(str).tolist(),
+        snapshot_ids=artifacts.read_snapshot_ids(registry, run_id=champion.run_id),
+        logged=artifacts.read_test_predictions(registry, run_id=champion.run_id),
+    )
+    predictions = seen.logged.copy()
+    if seen.unseen.any():
+        try:
+            predict = registry.load_predictor(run.model_name, champion.version)
+        except ModelIntegrityError as exc:  # never unpickled: the challenger may replace it
+            logger.critical(
+                "champion refused: its artifact failed verification; gating without it",
+                extra={
+                    "model_name": run.model_name,
+                    "version": champion.version,
+                    "error": str(exc),
+                },
+            )
+            return None
+        unseen_rows = model_inputs(test.loc[test.index[seen.unseen]])
+        predictions[seen.unseen] = np.asarray(predict(unseen_rows), dtype=float)
+    return score_champion(
+        version=champion.version,
+        y_true=test[LABEL].to_numpy(dtype=float),
+        challenger=evaluation.predictions,
+        champion=predictions,
+        min_rows=config.champion_min_rows,
+        logged_rmse=_logged_test_rmse(registry, champion.run_id),
+        challenger_test_rmse=evaluation.metrics.rmse,
+    )
 
 
 def gate(
     *,
     run: TrainingRun,
     version: str,
-    metrics: ModelMetrics,
+    evaluation: Evaluation,
     config: GateConfig,
     registry: Registry,
     request_ids: tuple[str, ...] = (),
 ) -> GateResult:
-    """Absolute thresholds, then the champion on the same test rows; tags version and run."""
-    champion = _champion_score(registry, run.model_name, run.data.test)
-    result = evaluate_gate(metrics=metrics, config=config, champion=champion)
+    """Absolute thresholds, the interval per price third, then the champion on rows neither
+    model learnt from; tags version and run."""
+    champion = _champion_score(registry, run, evaluation, config)
+    metrics = evaluation.metrics
+    result = evaluate_gate(
+        metrics=metrics, quality=evaluation.scores.quality, config=config, champion=champion
+    )
+    if champion is not None:
+        registry.log_metrics(
+            run.run_id,
+            {
+                "gate.champion_rmse": champion.rmse,
+                "gate.challenger_rmse": champion.challenger_rmse,
+                "gate.champion_rows": float(champion.rows),
+            },
+        )
     passed = str(result.passed).lower()
     registry.set_version_tags(
         run.model_name,
@@ -107,6 +162,7 @@ def gate(
             "passed": result.passed,
             "reasons": result.reasons,
             "champion_rmse": result.champion_rmse,
+            "champion_basis": champion.basis if champion else None,
             "rmse": metrics.rmse,
         },
     )

@@ -1,8 +1,11 @@
-"""One training run: snapshot -> split -> search -> fit -> evaluate -> register -> gate -> promote.
+"""One training run: snapshot -> split -> search -> fit -> evaluate -> refit -> register -> gate
+-> promote.
 
 :func:`run_training` is the whole run in one process, synchronous (the runner runs it in a
 thread, see :mod:`valora_trainer.entrypoints.runner`). The steps are in
-:mod:`valora_trainer.training` (the model) and :mod:`valora_trainer.promotion` (the registry);
+:mod:`valora_trainer.training` (data and search), :mod:`valora_trainer.modelling` (the gate
+model fitted and judged on held-out rows, then the served model refitted on every row) and
+:mod:`valora_trainer.promotion` (the registry);
 the Kubeflow steps (:mod:`valora_trainer.entrypoints.step_cli`) run the same functions in
 separate pods. The ``champion`` alias is set by :func:`~valora_trainer.promotion.promote`, the
 last step, only when the gate passed: an interruption anywhere before leaves it untouched.
@@ -18,7 +21,7 @@ import optuna
 import pandas as pd
 from valora_contracts import GateResult, ModelMetrics, ModelPromoted
 
-from valora_trainer import promotion, training
+from valora_trainer import modelling, promotion, training
 from valora_trainer.adapters.publisher import Publisher
 from valora_trainer.adapters.registry import Registry
 from valora_trainer.config import TrainingConfig
@@ -121,7 +124,7 @@ def run_training(
             on_progress=control.on_progress,
         )
         enter("fit")
-        fitted = training.fit(
+        gate_model = modelling.fit(
             run=run,
             best=found.best,
             best_cv_rmse=found.best_value,
@@ -129,16 +132,16 @@ def run_training(
             registry=registry,
         )
         enter("evaluate")
-        evaluation = training.evaluate(run=run, fitted=fitted, config=config, registry=registry)
+        evaluation = modelling.evaluate(run=run, gate=gate_model, config=config, registry=registry)
+        enter("refit")
+        served = modelling.refit(run=run, gate=gate_model, config=config, registry=registry)
         enter("register")
-        version = promotion.register(
-            run=run, fitted=fitted, evaluation=evaluation, registry=registry
-        )
+        version = promotion.register(run=run, gate=gate_model, served=served, registry=registry)
         enter("gate")
         verdict = promotion.gate(
             run=run,
             version=version,
-            metrics=evaluation.metrics,
+            evaluation=evaluation,
             config=config.gate,
             registry=registry,
             request_ids=job.request_ids,

@@ -1,8 +1,14 @@
-"""The steps that make a model: snapshot -> split -> search -> fit -> evaluate.
+"""The steps that prepare a model: snapshot -> split -> search (then
+:mod:`valora_trainer.modelling`: fit -> evaluate -> refit).
 
 Each reads and writes only MLflow (the run, its params, metrics and artifacts) and Optuna's
 study, so the Kubeflow steps can run them in separate pods. :mod:`valora_trainer.run` chains
 them in one process; :mod:`valora_trainer.promotion` takes the result to the registry.
+
+The split (:func:`valora_ml.splitting.hold_out_split`) holds out the newest rows when every row
+is dated (``time``: the model then learns a market-time term) and a seeded hash order of the
+ids otherwise (``hash``); the run records which in the param ``split.strategy`` and the tag
+``valora.split``. No calibration rows are held back: the interval is cross-conformal.
 """
 
 from __future__ import annotations
@@ -13,33 +19,29 @@ from dataclasses import dataclass, field
 
 import optuna
 import pandas as pd
-from valora_contracts import ModelMetrics
-from valora_ml.features import contract_frame
-from valora_ml.pricemodel import PriceModel
-from valora_ml.profile import ReferenceProfile, build_reference_profile
+from valora_ml.model_errors import FeatureError
+from valora_ml.splitting import HoldOut, hold_out_split
 
 from valora_trainer.adapters import artifacts
 from valora_trainer.adapters.registry import Registry
 from valora_trainer.adapters.study_storage import study_name
 from valora_trainer.config import TrainingConfig
-from valora_trainer.domain.dataset import LABEL, DataSplit, describe_snapshot, split_frame
-from valora_trainer.domain.estimators import BestModelSpec, calibrate, fit_model
-from valora_trainer.domain.metrics import evaluate_predictions, feature_importance, run_metrics
+from valora_trainer.domain.dataset import LABEL, describe_snapshot
 from valora_trainer.domain.search import SearchProgress, SearchResult, create_study, run_search
 from valora_trainer.errors import InsufficientDataError, RegistryError
 
 __all__ = [
-    "Evaluation",
-    "FittedModel",
+    "SPLIT_TAG",
     "Snapshot",
     "TrainingRun",
-    "evaluate",
-    "fit",
     "resume",
     "search",
     "snapshot",
     "split",
 ]
+
+SPLIT_TAG = "valora.split"
+"""Run tag: ``time`` (newest rows held out, market-time term) or ``hash`` (seeded id order)."""
 
 logger = logging.getLogger(__name__)
 
@@ -60,28 +62,17 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """A started MLflow run and its rows divided into train, calibration and test."""
+    """A started MLflow run and its rows divided into fit and (held-out) test rows."""
 
     run_id: str
     model_name: str
     snapshot_hash: str
-    data: DataSplit = field(repr=False)
+    data: HoldOut = field(repr=False)
 
-
-@dataclass(frozen=True)
-class FittedModel:
-    """The search's best configuration, fitted and calibrated, as the pyfunc price model."""
-
-    spec: BestModelSpec
-    model: PriceModel
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Test metrics and the drift reference profile of a fitted model."""
-
-    metrics: ModelMetrics
-    profile: ReferenceProfile
+    @property
+    def all_rows(self) -> pd.DataFrame:
+        """Every row of the snapshot (fit, then test): what the served model is fitted on."""
+        return pd.concat([self.data.fit, self.data.test], ignore_index=True)
 
 
 def snapshot(
@@ -111,32 +102,41 @@ def snapshot(
             "valora.snapshot.content_hash": info.content_hash,
         },
     )
-    registry.log_params(run_id, {**info.params(), "interval_level": config.interval_level})
+    registry.log_params(
+        run_id,
+        {
+            **info.params(),
+            "interval_level": config.interval.level,
+            "interval.method": config.interval.method,
+            "interval.folds": config.interval.folds,
+        },
+    )
     artifacts.log_snapshot(registry, run_id=run_id, frame=frame)
     return Snapshot(run_id, model_name, info.content_hash, frame)
 
 
-def _split_rows(frame: pd.DataFrame, config: TrainingConfig) -> DataSplit:
-    return split_frame(
-        frame,
-        calibration_fraction=config.split.calibration_fraction,
-        test_fraction=config.split.test_fraction,
-        seed=config.split.seed,
-    )
+def _split_rows(frame: pd.DataFrame, config: TrainingConfig) -> HoldOut:
+    try:
+        return hold_out_split(
+            frame, test_fraction=config.split.test_fraction, seed=config.split.seed
+        )
+    except FeatureError as exc:  # too few rows to hold any out
+        raise InsufficientDataError(str(exc)) from exc
 
 
 def split(*, snap: Snapshot, config: TrainingConfig, registry: Registry) -> TrainingRun:
-    """Divide the snapshot into train, calibration and test rows; log the sizes and strategy."""
+    """Divide the snapshot into fit and test rows; log the sizes and the strategy."""
     data = _split_rows(snap.frame, config)
     registry.log_params(
         snap.run_id,
         {
-            "split.strategy": data.strategy,
-            "split.train": len(data.train),
-            "split.calibration": len(data.calibration),
+            "split.strategy": data.kind,
+            "split.fit": len(data.fit),
             "split.test": len(data.test),
+            "market_time": data.market_time,
         },
     )
+    registry.set_tags(snap.run_id, {SPLIT_TAG: data.kind})
     return TrainingRun(snap.run_id, snap.model_name, snap.content_hash, data)
 
 
@@ -165,11 +165,12 @@ def search(
         study_name=study_name(run.model_name, run.run_id), storage=storage, config=config.search
     )
     result = run_search(
-        train=run.data.train,
+        train=run.data.fit,
         label=LABEL,
         config=config.search,
         study=study,
         n_trials=n_trials,
+        market_time=run.data.market_time,
         should_stop=should_stop,
         on_progress=on_progress,
     )
@@ -187,67 +188,3 @@ def search(
         },
     )
     return result
-
-
-def fit(
-    *,
-    run: TrainingRun,
-    best: BestModelSpec,
-    best_cv_rmse: float,
-    config: TrainingConfig,
-    registry: Registry,
-) -> FittedModel:
-    """Fit the search's best configuration on the training rows; calibrate its interval."""
-    registry.log_params(
-        run.run_id,
-        {
-            "model_family": best.family,
-            "log_target": best.log_target,
-            **{f"best.{k}": v for k, v in best.params.items()},
-        },
-    )
-    registry.log_metrics(run.run_id, {"search.best_cv_rmse": best_cv_rmse})
-    search = config.search
-    pipeline = fit_model(
-        best, run.data.train, label=LABEL, seed=search.seed, threads=search.threads
-    )
-    level = config.interval_level
-    half_width = calibrate(pipeline.predict, run.data.calibration, label=LABEL, level=level)
-    model = PriceModel(pipeline, half_width=half_width, level=level, model_family=best.family)
-    return FittedModel(best, model)
-
-
-def evaluate(
-    *, run: TrainingRun, fitted: FittedModel, config: TrainingConfig, registry: Registry
-) -> Evaluation:
-    """Test metrics, the drift reference profile and the plots, logged to the run."""
-    model, data = fitted.model, run.data
-    y_test = data.test[LABEL].to_numpy(dtype=float)
-    result = evaluate_predictions(
-        y_test,
-        model.predict_price(contract_frame(data.test)),
-        half_width=model.half_width,
-        n_train=len(data.train),
-    )
-    registry.log_metrics(
-        run.run_id, {**run_metrics(result.metrics), "conformal_half_width": model.half_width}
-    )
-    train_x = contract_frame(data.train)
-    profile = build_reference_profile(
-        train_x, model.predict_price(train_x), bins=config.profile_bins
-    )
-    importance = (
-        feature_importance(model.pipeline, data.test, label=LABEL, seed=config.search.seed)
-        if config.plots
-        else None
-    )
-    artifacts.log_evaluation(
-        registry,
-        run_id=run.run_id,
-        profile=profile,
-        y_true=y_test,
-        y_pred=result.predictions,
-        half_width=model.half_width,
-        importance=importance,
-    )
-    return Evaluation(result.metrics, profile)

@@ -6,11 +6,11 @@ import logging
 
 from faststream.asgi import AsgiFastStream
 from valora_contracts import LISTINGS_INGESTED, LISTINGS_REJECTED, LISTINGS_VALIDATED, dlq_for
+from valora_contracts.data_contract import load_data_contract
 from valora_messaging import ConsumerRuntime, consumer_app
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
 
-from valora_validator.domain.contract import load_contract
 from valora_validator.entrypoints.handlers import ValidatorHandler, ValidatorMetrics
 from valora_validator.entrypoints.subscribers import register_subscribers
 from valora_validator.settings import ValidatorSettings
@@ -29,7 +29,7 @@ def build_app(
         configure_logging(
             service=settings.service_name, level=settings.log_level, json=settings.log_json
         )
-    contract = load_contract(settings.validator_contract_path)
+    contract = load_data_contract(settings.data_contract_path)
     logger.info(
         "data contract loaded",
         extra={"version": contract.version, "rules": [r.name for r in contract.active_rules]},

@@ -1,18 +1,19 @@
-"""Typed errors of the validator service."""
+"""Typed errors of the validator service (a bad data-contract file raises the contracts'
+:class:`~valora_contracts.DataContractError` at start-up)::
+
+    ValidatorError
+    └── InvalidIngestedListingError   (also PermanentError) not an IngestedListing: dead-lettered
+"""
 
 from __future__ import annotations
 
 from valora_messaging import PermanentError
 
-__all__ = ["ContractLoadError", "InvalidIngestedListingError", "ValidatorError"]
+__all__ = ["InvalidIngestedListingError", "ValidatorError"]
 
 
 class ValidatorError(Exception):
     """Base class of validator errors."""
-
-
-class ContractLoadError(ValidatorError):
-    """The data-contract file is missing, not YAML, or not a valid contract."""
 
 
 class InvalidIngestedListingError(ValidatorError, PermanentError):

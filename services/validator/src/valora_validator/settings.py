@@ -20,8 +20,10 @@ class ValidatorSettings(KafkaSettings):
     validator_host: str = Field(default="127.0.0.1", description="HTTP bind address.")
     validator_port: int = Field(default=8102, ge=0, le=65535, description="HTTP port.")
     validator_group_id: str = Field(default="valora-validator", description="Consumer group.")
-    validator_contract_path: Path | None = Field(
-        default=None, description="Data-contract YAML; default: the one shipped with the package."
+    data_contract_path: Path | None = Field(
+        default=None,
+        description="Data-contract YAML (the gateway reads the same variable); default: the "
+        "one shipped with valora_contracts.",
     )
     validator_exactly_once: bool = Field(
         default=True,

@@ -1,6 +1,9 @@
 """Tables owned by the trainer service: the training store (labelled listings, realised sales),
 training requests and label counters. Created by migration ``0010``; only the trainer writes
-them (``valora train`` reads ``training_requests`` to show a run's progress). Optuna's study
+them. Other readers go through read models: ``valora train`` follows ``training_requests``
+(:mod:`valora_db.read_models.training_requests`) and the gateway finds comparable sales in
+``training_listings`` (:mod:`valora_db.read_models.comparables`, on the area indexes of
+migration ``0060``). Optuna's study
 tables live in the separate ``optuna`` schema (Optuna runs its own Alembic, whose
 ``alembic_version`` table would clash with Valora's in the default schema).
 """
@@ -51,7 +54,11 @@ class TrainingListing(Base):
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
 
-    __table_args__ = (Index("ix_training_listings_source", "source"),)
+    __table_args__ = (
+        Index("ix_training_listings_source", "source"),
+        Index("ix_training_listings_neighbourhood_area", "neighbourhood", "area"),
+        Index("ix_training_listings_area", "area"),
+    )
 
 
 class TrainingSale(Base):

@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 from psycopg.types.json import Jsonb
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.domain.jobs import JobCounts
 from valora_gateway.domain.uploads import UploadFormat, upload_rows
 
@@ -38,9 +39,11 @@ def store_upload(
     filename: str | None,
     input_format: UploadFormat,
     max_rows: int,
+    check: HouseCheck | None = None,
 ) -> JobCounts:
-    """Read, check and store one upload in one transaction (blocking: a worker process)."""
-    rows = upload_rows(path, fmt=input_format, job_id=job_id, max_rows=max_rows)
+    """Read, check (``check``: the data contract) and store one upload in one transaction
+    (blocking: a worker process)."""
+    rows = upload_rows(path, fmt=input_format, job_id=job_id, max_rows=max_rows, check=check)
     total = invalid = 0
     with (
         psycopg.connect(dsn, application_name="valora-gateway-upload") as conn,
@@ -84,10 +87,12 @@ def _exit_with_parent(parent: int) -> None:
 
 
 class UploadWorkers:
-    """A pool of ``size`` worker processes (spawned, not forked: the gateway runs threads)."""
+    """A pool of ``size`` worker processes (spawned, not forked: the gateway runs threads);
+    every upload's rows are held to ``check`` (the data contract) there."""
 
-    def __init__(self, *, dsn: str, size: int) -> None:
+    def __init__(self, *, dsn: str, size: int, check: HouseCheck | None = None) -> None:
         self._dsn = dsn
+        self._check = check
         self._size = size
         self._pool: ProcessPoolExecutor | None = None
 
@@ -127,5 +132,6 @@ class UploadWorkers:
             filename=filename,
             input_format=input_format,
             max_rows=max_rows,
+            check=self._check,
         )
         return await asyncio.get_running_loop().run_in_executor(self._pool, work)

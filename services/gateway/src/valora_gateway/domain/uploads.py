@@ -2,9 +2,10 @@
 
 The rows are read by :mod:`valora_ml.listing_files` (the same reader as
 ``valora listings publish``); each readable row is then held to ``ListingFeatures`` (the
-listing's price, if any, is ignored). Invalid rows keep their reason and are reported in the
-results, never valued. :func:`upload_rows` reads a spooled file lazily, so an upload is never
-held in memory whole.
+listing's price, if any, is ignored) and to the data contract (a house the platform would
+reject is not valued: its reason names the rule). Invalid rows keep their reason and are
+reported in the results, never valued. :func:`upload_rows` reads a spooled file lazily, so an
+upload is never held in memory whole.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from valora_ml.listing_files import (
     read_listing_file,
 )
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.domain.jobs import JobRow
 from valora_gateway.errors import InvalidUploadError, TooManyItemsError
 
@@ -75,7 +77,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
+def _job_row(row: ListingRow | BadRow, job_id: str, check: HouseCheck | None) -> JobRow:
     input_id = f"{job_id}:{row.index}"
     if isinstance(row, BadRow):
         return JobRow(row.index, input_id, None, None, f"line {row.line}: {row.reason}")
@@ -87,37 +89,48 @@ def _job_row(row: ListingRow | BadRow, job_id: str) -> JobRow:
         parsed = ListingFeatures.model_validate(
             {k: _number(v) for k, v in row.values.items() if k in _FEATURE_KEYS}
         )
-        features = parsed.model_dump()
     except ValidationError as exc:
-        error = _describe(exc)
+        return JobRow(row.index, input_id, listing, None, _describe(exc))
+    broken = check.violations(parsed) if check is not None else []
+    if broken:
+        error = "data contract: " + "; ".join(f"{v.rule}: {v.message}" for v in broken)
+    else:
+        features = parsed.model_dump()
     return JobRow(row.index, input_id, listing, features, error)
 
 
-def job_rows(rows: Iterable[FileRow], *, job_id: str, max_rows: int) -> Iterator[JobRow]:
-    """Every row of a file as it is read; invalid ones carry their error. Raises
-    :class:`InvalidUploadError` (unreadable or empty file) or :class:`TooManyItemsError`."""
+def job_rows(
+    rows: Iterable[FileRow], *, job_id: str, max_rows: int, check: HouseCheck | None = None
+) -> Iterator[JobRow]:
+    """Every row of a file as it is read; invalid ones carry their error (``check``: the data
+    contract). Raises :class:`InvalidUploadError` (unreadable or empty file) or
+    :class:`TooManyItemsError`."""
     empty = True
     try:
         for row in rows:
             if row.index >= max_rows:
                 raise TooManyItemsError(f"the file has more than {max_rows} rows")
             empty = False
-            yield _job_row(row, job_id)
+            yield _job_row(row, job_id, check)
     except ListingFileError as exc:
         raise InvalidUploadError(str(exc)) from exc
     if empty:
         raise InvalidUploadError("the file has no rows")
 
 
-def upload_rows(path: Path, *, fmt: UploadFormat, job_id: str, max_rows: int) -> Iterator[JobRow]:
+def upload_rows(
+    path: Path, *, fmt: UploadFormat, job_id: str, max_rows: int, check: HouseCheck | None = None
+) -> Iterator[JobRow]:
     """The rows of a spooled upload, read lazily (blocking: iterate off the event loop)."""
-    return job_rows(read_listing_file(path, fmt), job_id=job_id, max_rows=max_rows)
+    return job_rows(read_listing_file(path, fmt), job_id=job_id, max_rows=max_rows, check=check)
 
 
-def parse_upload(data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int) -> list[JobRow]:
+def parse_upload(
+    data: bytes, *, fmt: UploadFormat, job_id: str, max_rows: int, check: HouseCheck | None = None
+) -> list[JobRow]:
     """Every row of a file held in memory."""
     try:
         rows = read_listing_bytes(data, fmt)
     except ListingFileError as exc:
         raise InvalidUploadError(str(exc)) from exc
-    return list(job_rows(rows, job_id=job_id, max_rows=max_rows))
+    return list(job_rows(rows, job_id=job_id, max_rows=max_rows, check=check))

@@ -9,14 +9,17 @@ request on the hot path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from valora_contracts.data_contract import load_data_contract
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.entrypoints.auth import Scoped
 from valora_gateway.entrypoints.ports import (
     ChampionReader,
+    ComparablesReader,
     HealthCheck,
     JobKicker,
     JobStore,
@@ -29,6 +32,8 @@ from valora_gateway.settings import GatewaySettings
 __all__ = [
     "ChampionDep",
     "ClientDep",
+    "ComparablesDep",
+    "HouseCheckDep",
     "JobsDep",
     "ListingsDep",
     "PredictScope",
@@ -53,6 +58,10 @@ class Services:
     listings: ListingSink
     runner: JobKicker | None
     ready_checks: Mapping[str, HealthCheck]
+    house_check: HouseCheck = field(default_factory=lambda: HouseCheck(load_data_contract()))
+    """The data contract houses are held to (default: the packaged one)."""
+    comparables: ComparablesReader | None = None
+    """Comparable sales (``None``: not available, answered 503)."""
 
 
 def _services(request: Request) -> Services:
@@ -84,6 +93,14 @@ async def get_runner(request: Request) -> JobKicker | None:
     return _services(request).runner
 
 
+async def get_house_check(request: Request) -> HouseCheck:
+    return _services(request).house_check
+
+
+async def get_comparables(request: Request) -> ComparablesReader | None:
+    return _services(request).comparables
+
+
 async def get_ready_checks(request: Request) -> Mapping[str, HealthCheck]:
     return _services(request).ready_checks
 
@@ -99,6 +116,8 @@ PredictionsDep = Annotated[PredictionReader, Depends(get_predictions)]
 ChampionDep = Annotated[ChampionReader, Depends(get_champion)]
 ListingsDep = Annotated[ListingSink, Depends(get_listings)]
 RunnerDep = Annotated[JobKicker | None, Depends(get_runner)]
+HouseCheckDep = Annotated[HouseCheck, Depends(get_house_check)]
+ComparablesDep = Annotated[ComparablesReader | None, Depends(get_comparables)]
 ReadyChecksDep = Annotated[Mapping[str, HealthCheck], Depends(get_ready_checks)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 PredictScope: Any = Depends(Scoped("predict"))

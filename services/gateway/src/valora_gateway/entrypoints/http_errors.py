@@ -8,6 +8,7 @@ The one place where an error's code decides its HTTP status: the gateway's own e
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,10 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from valora_contracts import RuleViolation
 from valora_messaging.request_reply import ReplyErrorCode, RequestReplyError
 
+from valora_gateway.domain.house_check import HouseCheck
 from valora_gateway.entrypoints.auth import UNAUTHORIZED_HEADERS
-from valora_gateway.errors import GatewayError
+from valora_gateway.errors import ContractViolationError, GatewayError
 
 __all__ = ["GATEWAY_STATUS", "REPLY_ERRORS", "field_errors", "http_error", "install_error_handlers"]
 
@@ -35,6 +38,7 @@ GATEWAY_STATUS: dict[str, int] = {
     "validation_error": 422,
     "unauthorized": 401,
     "forbidden": 403,
+    "comparables_unavailable": 503,
 }
 """HTTP status of each :class:`GatewayError` code."""
 
@@ -78,12 +82,21 @@ def _json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
+def _violations(violations: Sequence[RuleViolation]) -> dict[str, Any]:
+    """The body's ``violations`` (every broken contract rule) and their ``fields``."""
+    return {
+        "violations": [v.model_dump(mode="json") for v in violations],
+        "fields": [{"field": v.field or "body", "message": v.message} for v in violations],
+    }
+
+
 async def on_typed_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError | RequestReplyError)
     status, code = http_error(exc)
     if status >= 500 and status != 503:
         logger.warning("request failed", extra={"error": code, "detail": str(exc)})
-    response = _json(status, code, str(exc) or code)
+    extra = _violations(exc.violations) if isinstance(exc, ContractViolationError) else {}
+    response = _json(status, code, str(exc) or code, **extra)
     if status == 401:
         response.headers.update(UNAUTHORIZED_HEADERS)
     if status == 503:  # shed or not ready: come back shortly
@@ -92,11 +105,29 @@ async def on_typed_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each bad field; for a house to value, also each data-contract rule its
+    values break (``"area": 1e308`` is refused by the type and named by ``area_range``)."""
     assert isinstance(exc, RequestValidationError)
     fields = field_errors(exc.errors())
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    check = _house_check(request)
+    batch = request.url.path == "/predict/batch"
+    if check is not None and (batch or request.url.path == "/predict"):
+        violations = check.body_violations(exc.body, batch=batch)
+        if violations:
+            broken = ContractViolationError(violations)
+            body = _violations(violations)
+            return _json(
+                422, "validation_error", f"invalid request: {broken}; {summary}",
+                violations=body["violations"], fields=[*body["fields"], *fields],
+            )  # fmt: skip
     return _json(422, "validation_error", f"invalid request: {summary}", fields=fields)
+
+
+def _house_check(request: Request) -> HouseCheck | None:
+    services = getattr(request.app.state, "services", None)
+    return getattr(services, "house_check", None)
 
 
 async def on_http(_: Request, exc: Exception) -> JSONResponse:

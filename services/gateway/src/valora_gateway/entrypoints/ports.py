@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from valora_contracts import ListingFeatures, PredictionInput, PredictionResult
+from valora_db.read_models.comparables import Comparable
 from valora_db.read_models.predictions import StoredPrediction
 
 from valora_gateway.domain.champion import ChampionInfo
@@ -17,6 +18,7 @@ from valora_gateway.domain.uploads import UploadFormat
 __all__ = [
     "BatchSender",
     "ChampionReader",
+    "ComparablesReader",
     "HealthCheck",
     "JobKicker",
     "JobQueue",
@@ -95,6 +97,15 @@ class JobKicker(Protocol):
 
 class PredictionReader(Protocol):
     async def get(self, prediction_id: str) -> StoredPrediction | None: ...
+
+
+class ComparablesReader(Protocol):
+    """Comparable sales of a house from the training store
+    (:mod:`valora_db.read_models.comparables`)."""
+
+    async def nearest(
+        self, house: ListingFeatures, *, n: int, exclude_listing_id: str | None = None
+    ) -> list[Comparable]: ...
 
 
 class ChampionReader(Protocol):

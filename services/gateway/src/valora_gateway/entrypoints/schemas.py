@@ -15,20 +15,25 @@ from typing import Any
 
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from valora_contracts import ListingFeatures, PredictionInterval, PredictionResult
+from valora_contracts import ListingFeatures, PredictionInterval, PredictionResult, RuleViolation
+from valora_db.read_models.comparables import Comparable
 from valora_db.read_models.predictions import StoredPrediction as StoredRow
 
 from valora_gateway.domain.champion import ChampionInfo
 from valora_gateway.domain.jobs import JobProgress
 
 __all__ = [
+    "BATCH_NO_COMPARABLES",
     "ERROR_RESPONSES",
+    "NO_COMPARABLES",
     "SEED_EXAMPLE",
     "BatchJobAccepted",
     "BatchJobStatus",
     "BatchPredictRequest",
     "BatchPredictResponse",
     "ChampionResponse",
+    "ComparableSale",
+    "ComparablesResponse",
     "ErrorResponse",
     "ListingsAccepted",
     "PredictResponse",
@@ -53,6 +58,33 @@ def _result_field(name: str, description: str | None = None) -> Any:
     return Field(validation_alias=name, description=documented)
 
 
+class ComparableSale(BaseModel):
+    """A labelled listing of the training store near the house: how an appraiser checks a
+    price (same neighbourhood first, then the nearest, then the most recent)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    listing_id: str = Field(description="The listing's id.")
+    neighbourhood: str = Field(description="Its neighbourhood.")
+    area: float = Field(description="Living area in square metres.")
+    bedrooms: int = Field(description="Bedrooms.")
+    bathrooms: int = Field(description="Bathrooms.")
+    age: float = Field(description="Age of the building in years.")
+    garage: int = Field(description="Parking spaces.")
+    price: float = Field(description="Its price: the realised sale price, else the asking price.")
+    price_kind: str = Field(description="sale (a realised price) or listing (asking price).")
+    priced_at: datetime | None = Field(description="Date of that price (sale, else listing).")
+    same_neighbourhood: bool = Field(description="In the house's own neighbourhood.")
+    distance: float = Field(
+        description="Distance to the house in the comparables space (about one room of "
+        "difference per unit: 4 ln(area), bedrooms, bathrooms, age in decades, garage / 2)."
+    )
+
+    @classmethod
+    def of(cls, c: Comparable) -> ComparableSale:
+        return cls.model_validate(c)
+
+
 class PredictResponse(BaseModel):
     """A prediction (the contract's PredictionResult) as POST /predict answers it."""
 
@@ -65,11 +97,39 @@ class PredictResponse(BaseModel):
     prediction_id: str = _result_field(
         "prediction_id", "Id of the stored prediction (GET /predictions/{id})."
     )
-    warnings: list[str] = _result_field("warnings")
+    warnings: list[str] = _result_field(
+        "warnings",
+        "Unknown neighbourhood, and one warning per input outside the model's training range "
+        "(naming the feature and the range): the valuation is then an extrapolation.",
+    )
+    comparables: list[ComparableSale] | None = Field(
+        default=None,
+        description="Comparable sales, when asked for with ?comparables=N (absent otherwise).",
+    )
 
     @classmethod
-    def of(cls, result: PredictionResult) -> PredictResponse:
-        return cls.model_validate(result)
+    def of(
+        cls, result: PredictionResult, comparables: list[Comparable] | None = None
+    ) -> PredictResponse:
+        response = cls.model_validate(result)
+        if comparables is None:
+            return response
+        return response.model_copy(
+            update={"comparables": [ComparableSale.of(c) for c in comparables]}
+        )
+
+
+NO_COMPARABLES = {"comparables"}
+"""``model_json(..., exclude=...)`` of a PredictResponse not asked for comparables."""
+BATCH_NO_COMPARABLES = {"predictions": {"__all__": {"comparables"}}}
+
+
+class ComparablesResponse(BaseModel):
+    """The comparable sales of a stored prediction's house."""
+
+    prediction_id: str = Field(description="The prediction whose house they are compared with.")
+    comparables: list[ComparableSale]
+    count: int
 
 
 class BatchPredictRequest(BaseModel):
@@ -177,6 +237,10 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="Machine-readable error code.")
     message: str = Field(description="What went wrong.")
     fields: list[dict[str, str]] | None = Field(default=None, description="Invalid fields.")
+    violations: list[RuleViolation] | None = Field(
+        default=None,
+        description="Every data-contract rule the house breaks (the validator's rules).",
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -184,12 +248,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def model_json(model: BaseModel, *, status_code: int = 200) -> Response:
+def model_json(model: BaseModel, *, status_code: int = 200, exclude: Any = None) -> Response:
     """A response model as JSON, without FastAPI's second validation of what the route built
     (half the per-request cost of ``POST /predict``). The route keeps ``response_model`` for
     the OpenAPI schema, which the fuzz tests check every response against."""
     return Response(
-        model.model_dump_json(by_alias=True).encode(),
+        model.model_dump_json(by_alias=True, exclude=exclude).encode(),
         status_code=status_code,
         media_type="application/json",
     )

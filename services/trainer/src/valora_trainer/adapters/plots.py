@@ -21,11 +21,12 @@ def render_plots(
     *,
     y_true: np.ndarray[Any, Any],
     y_pred: np.ndarray[Any, Any],
-    half_width: float,
+    lower: np.ndarray[Any, Any],
+    upper: np.ndarray[Any, Any],
     importance: dict[str, float],
     out_dir: Path,
 ) -> list[Path]:
-    """Residuals, predicted-vs-actual (with the interval band) and feature importance."""
+    """Residuals (with each house's interval), predicted-vs-actual and feature importance."""
     out_dir.mkdir(parents=True, exist_ok=True)
     residuals = y_true - y_pred
     written: list[Path] = []
@@ -33,10 +34,18 @@ def render_plots(
     # ``Figure`` directly (not pyplot): no global state, Agg canvas, thread-safe.
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
+    order = np.argsort(y_pred)
+    ax.fill_between(
+        y_pred[order],
+        (lower - y_pred)[order],
+        (upper - y_pred)[order],
+        color="red",
+        alpha=0.15,
+        linewidth=0,
+        label="interval (per house)",
+    )
     ax.scatter(y_pred, residuals, s=6, alpha=0.5)
     ax.axhline(0.0, color="black", linewidth=1)
-    ax.axhline(half_width, color="red", linestyle="--", linewidth=1, label="90% interval")
-    ax.axhline(-half_width, color="red", linestyle="--", linewidth=1)
     ax.set(xlabel="predicted price", ylabel="residual (actual - predicted)", title="Residuals")
     ax.legend(loc="upper left")
     written.append(_save(fig, out_dir / "residuals.png"))

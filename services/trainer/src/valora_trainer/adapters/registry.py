@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from valora_ml.integrity import MODEL_SHA256_TAG, artifact_sha256, verify_artifact
@@ -28,6 +30,7 @@ from valora_trainer.errors import TransientTrainingError
 __all__ = ["MlflowRegistry", "Registry", "pip_requirements"]
 
 logger = logging.getLogger(__name__)
+_METRICS_PER_BATCH = 1000
 
 
 class Registry(Protocol):
@@ -97,8 +100,14 @@ class MlflowRegistry:
     def log_metrics(
         self, run_id: str, metrics: Mapping[str, float], step: int | None = None
     ) -> None:
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, float(value), step=step)
+        # one request per 1,000 metrics (coverage per neighbourhood can be many)
+        stamp, items = int(time.time() * 1000), list(metrics.items())
+        for start in range(0, len(items), _METRICS_PER_BATCH):
+            batch = [
+                Metric(key, float(value), stamp, step or 0)
+                for key, value in items[start : start + _METRICS_PER_BATCH]
+            ]
+            self.client.log_batch(run_id, metrics=batch)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
@@ -121,7 +130,7 @@ class MlflowRegistry:
         profile_path: Path,
     ) -> str:
         signature = infer_signature(
-            example, model.predict_price(example), params={"interval": False}
+            example, model.predict_price(example), params={"interval": False, "warnings": False}
         )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
@@ -179,6 +188,12 @@ class MlflowRegistry:
             path = self._download(model_name, version, Path(tmp))
             verify_artifact(path, expected=expected, what=f"{model_name} v{version}")
             loaded = mlflow.pyfunc.load_model(str(path))
+        try:
+            inner = loaded.unwrap_python_model()
+        except Exception:  # not a python-function model
+            inner = None
+        if isinstance(inner, PriceModel):
+            return inner.predict_price  # reads the date column of a market-time model
 
         def predict(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
             return np.asarray(loaded.predict(frame), dtype=float)

@@ -165,14 +165,17 @@ async def count_labelled(session: AsyncSession, *, sources: Sequence[str] = ()) 
 async def load_labelled_frame(
     session: AsyncSession, *, sources: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Every labelled listing: features, label (sale price if observed, else listing price)."""
+    """Every labelled listing: features, label (sale price if observed, else listing price)
+    and the date that label refers to in ``listed_at`` (the sale date, else the listing date):
+    what the time split orders by and a market-time model learns."""
     label = func.coalesce(TrainingSale.sale_price, TrainingListing.price).label("price")
+    dated = func.coalesce(TrainingSale.sold_at, TrainingListing.listed_at).label("listed_at")
     stmt = (
         select(
             TrainingListing.listing_id,
             *(getattr(TrainingListing, c) for c in FEATURE_COLUMNS),
             label,
-            TrainingListing.listed_at,
+            dated,
             TrainingListing.source,
         )
         .outerjoin(TrainingSale, TrainingSale.listing_id == TrainingListing.listing_id)

@@ -1,8 +1,8 @@
-"""Snapshot and split: what a run trains on, and how it is divided.
+"""The snapshot: what a run trains on (its split is :func:`valora_ml.splitting.hold_out_split`).
 
 The store's frame has ``listing_id``, the six feature columns, ``price`` (the label: the sale
-price when one was observed, else the listing's price), ``listed_at`` (may be null) and
-``source``.
+price when one was observed, else the listing's price), ``listed_at`` (the date that price
+refers to: the sale date, else the listing date; may be null) and ``source``.
 """
 
 from __future__ import annotations
@@ -10,22 +10,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
-from valora_ml.features import FEATURE_COLUMNS
+from valora_ml.features import FEATURE_COLUMNS, TIME_COLUMN
 
-from valora_trainer.errors import InsufficientDataError
-
-__all__ = [
-    "LABEL",
-    "DataSplit",
-    "SnapshotInfo",
-    "describe_snapshot",
-    "split_frame",
-]
+__all__ = ["LABEL", "SnapshotInfo", "describe_snapshot"]
 
 LABEL = "price"
 _HASHED = ("listing_id", *FEATURE_COLUMNS, LABEL)
@@ -52,6 +41,9 @@ class SnapshotInfo:
 def describe_snapshot(frame: pd.DataFrame) -> SnapshotInfo:
     """Row count, an order-independent content hash and the listing time range."""
     ordered = frame.sort_values("listing_id", kind="stable")[list(_HASHED)]
+    if TIME_COLUMN in frame:  # dates teach a market-time model too (one unit: ns, UTC)
+        dates = pd.to_datetime(frame[TIME_COLUMN], utc=True).astype("datetime64[ns, UTC]")
+        ordered = ordered.assign(**{TIME_COLUMN: dates})
     hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
     digest = hashlib.sha256(hashes.tobytes()).hexdigest()
     listed = (
@@ -65,67 +57,3 @@ def describe_snapshot(frame: pd.DataFrame) -> SnapshotInfo:
         listed_from=pd.Timestamp(listed.min()).to_pydatetime() if len(listed) else None,
         listed_to=pd.Timestamp(listed.max()).to_pydatetime() if len(listed) else None,
     )
-
-
-@dataclass(frozen=True)
-class DataSplit:
-    train: pd.DataFrame
-    calibration: pd.DataFrame
-    test: pd.DataFrame
-    strategy: Literal["time", "random"]
-
-
-def split_frame(
-    frame: pd.DataFrame,
-    *,
-    calibration_fraction: float,
-    test_fraction: float,
-    seed: int,
-    min_rows: int = 10,
-) -> DataSplit:
-    """Train / calibration / test. Time-ordered (oldest trains, newest tests) when every row has
-    ``listed_at``; otherwise ordered by a seeded hash of ``listing_id`` (:func:`_stable_order`).
-
-    The hash order keeps each listing's role as the store grows: a listing that trained the
-    champion does not become a test row of a later snapshot, so the gate's comparison of a
-    challenger with the champion on the challenger's test rows stays fair (a champion scored on
-    its own training rows looks better than it is and wins the gate unfairly)."""
-    n = len(frame)
-    if n < min_rows:
-        raise InsufficientDataError(f"{n} labelled rows, at least {min_rows} needed")
-    has_time = "listed_at" in frame and bool(frame["listed_at"].notna().all())
-    if has_time:
-        order = frame.assign(_t=pd.to_datetime(frame["listed_at"], utc=True)).sort_values(
-            ["_t", "listing_id"], kind="stable"
-        )
-        ordered = order.drop(columns="_t")
-    else:
-        ordered = frame.iloc[_stable_order(frame["listing_id"], seed=seed)]
-    n_test = max(1, round(n * test_fraction))
-    n_cal = max(1, round(n * calibration_fraction))
-    n_train = n - n_test - n_cal
-    if n_train < 1:
-        raise InsufficientDataError(f"{n} rows leave no training rows")
-    ordered = ordered.reset_index(drop=True)
-    return DataSplit(
-        train=ordered.iloc[:n_train],
-        calibration=ordered.iloc[n_train : n_train + n_cal],
-        test=ordered.iloc[n_train + n_cal :],
-        strategy="time" if has_time else "random",
-    )
-
-
-def _stable_order(listing_ids: pd.Series, *, seed: int) -> npt.NDArray[np.int64]:
-    """Row positions ordered by a keyed BLAKE2b hash of each id, largest first (ties: the id).
-
-    The rows with the largest hashes train and those with the smallest test. Hashes are uniform
-    and independent of the rows around them, so new listings land in every part of the order
-    and the quantile boundaries barely move: in practice a row never goes from train to test."""
-    key = seed.to_bytes(8, "big", signed=True)
-    hashes = [
-        int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8, key=key).digest(), "big")
-        for i in listing_ids
-    ]
-    ranked = pd.DataFrame({"h": hashes, "id": listing_ids.astype(str).to_numpy()})
-    order = ranked.sort_values(["h", "id"], ascending=[False, True], kind="stable").index
-    return order.to_numpy(dtype=np.int64)

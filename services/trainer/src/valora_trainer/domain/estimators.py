@@ -1,9 +1,10 @@
-"""The model: a family from a flat parameter dict (the search space is config), fitted on the
-training rows, its interval calibrated on rows the fit never saw."""
+"""The model: a family from a flat parameter dict (the search space is config), as a feature
+pipeline (with the market-time term when the rows are dated), and the candidate configurations
+a run fits (the search's best and the config's fixed ones, see :mod:`valora_ml.fitting`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,20 +13,23 @@ import pandas as pd
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-from valora_ml.conformal import conformal_half_width
-from valora_ml.features import FEATURE_COLUMNS, build_feature_pipeline
+from valora_ml.features import build_feature_pipeline
 
+from valora_trainer.config import CandidateSpec
 from valora_trainer.errors import ConfigError
 
 __all__ = [
+    "SEARCH_CANDIDATE",
     "BestModelSpec",
+    "ModelFactory",
     "Predict",
     "build_estimator",
     "build_model",
-    "calibrate",
-    "fit_model",
+    "candidate_factories",
 ]
+
+SEARCH_CANDIDATE = "search"
+"""The candidate name of the search's best configuration (first: it wins ties)."""
 
 Predict = Callable[[pd.DataFrame], np.ndarray[Any, Any]]
 
@@ -61,30 +65,61 @@ def build_estimator(family: str, params: dict[str, Any], *, seed: int, threads: 
 
 
 def build_model(
-    family: str, params: dict[str, Any], *, log_target: bool, seed: int, threads: int
+    family: str,
+    params: dict[str, Any],
+    *,
+    log_target: bool,
+    seed: int,
+    threads: int,
+    market_time: bool = False,
 ) -> Pipeline:
-    """The whole model: feature pipeline + estimator (optionally on log-price)."""
+    """The whole model: feature pipeline + estimator (optionally on log-price; with
+    ``market_time`` the months since a fixed epoch of each row's date are a feature)."""
     estimator = build_estimator(family, params, seed=seed, threads=threads)
     if log_target:
         estimator = TransformedTargetRegressor(
             regressor=estimator, func=np.log, inverse_func=np.exp
         )
-    return build_feature_pipeline(estimator)
+    return build_feature_pipeline(estimator, market_time=market_time)
 
 
-def fit_model(
-    spec: BestModelSpec, train: pd.DataFrame, *, label: str, seed: int, threads: int
-) -> Pipeline:
-    """``spec`` fitted on the training rows."""
-    model = build_model(
-        spec.family, spec.params, log_target=spec.log_target, seed=seed, threads=threads
-    )
-    with threadpool_limits(limits=threads):
-        model.fit(train[list(FEATURE_COLUMNS)], train[label].to_numpy(dtype=float))
-    return model
+@dataclass(frozen=True)
+class ModelFactory:
+    """A fresh, unfitted pipeline of one configuration on each call (what
+    :func:`valora_ml.fitting.fit_gate_model` cross-fits and refits)."""
+
+    spec: BestModelSpec
+    market_time: bool
+    seed: int
+    threads: int
+
+    def __call__(self) -> Pipeline:
+        s = self.spec
+        return build_model(
+            s.family,
+            s.params,
+            log_target=s.log_target,
+            seed=self.seed,
+            threads=self.threads,
+            market_time=self.market_time,
+        )
 
 
-def calibrate(predict: Predict, calibration: pd.DataFrame, *, label: str, level: float) -> float:
-    """Split-conformal half-width from the calibration rows (never seen by the fit)."""
-    predictions = predict(calibration[list(FEATURE_COLUMNS)])
-    return conformal_half_width(calibration[label].to_numpy(dtype=float), predictions, level=level)
+def candidate_factories(
+    best: BestModelSpec,
+    fixed: Mapping[str, CandidateSpec],
+    *,
+    market_time: bool,
+    seed: int,
+    threads: int,
+) -> dict[str, ModelFactory]:
+    """The search's best (:data:`SEARCH_CANDIDATE`, first) and the config's fixed candidates."""
+    specs = {SEARCH_CANDIDATE: best}
+    for name, c in fixed.items():
+        if name == SEARCH_CANDIDATE:
+            raise ConfigError(f"candidate name {SEARCH_CANDIDATE!r} is reserved for the search")
+        specs[name] = BestModelSpec(family=c.family, params=dict(c.params), log_target=c.log_target)
+    return {
+        name: ModelFactory(spec, market_time=market_time, seed=seed, threads=threads)
+        for name, spec in specs.items()
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,17 +11,18 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 from valora_contracts import ModelMetrics
-from valora_ml.conformal import interval_coverage
 from valora_ml.features import FEATURE_COLUMNS
-from valora_ml.metrics import regression_metrics
+from valora_ml.fitting import model_inputs
+from valora_ml.metrics import IntervalQuality, interval_quality, regression_metrics
+from valora_ml.pricemodel import Valuation
 
 __all__ = [
     "METRIC_PREFIX",
-    "Evaluation",
-    "evaluate_predictions",
+    "TestScores",
     "feature_importance",
     "metrics_from_run",
     "run_metrics",
+    "score_valuation",
 ]
 
 METRIC_PREFIX = "test_"
@@ -29,30 +30,47 @@ METRIC_PREFIX = "test_"
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class TestScores:
+    """A model's valuation of the test rows, scored: the event's metrics and the interval's
+    coverage per price third and per neighbourhood."""
+
     metrics: ModelMetrics
-    predictions: np.ndarray[Any, Any]
+    quality: IntervalQuality
+
+    def as_run_metrics(self) -> dict[str, float]:
+        """Every figure as the run logs it (:func:`run_metrics` and ``test_coverage.*``)."""
+        return {**run_metrics(self.metrics), **self.quality.as_metrics(METRIC_PREFIX)}
 
 
-def evaluate_predictions(
+def score_valuation(
     y_true: np.ndarray[Any, Any],
-    predictions: np.ndarray[Any, Any],
+    valuation: Valuation,
     *,
-    half_width: float,
+    neighbourhoods: Sequence[str],
+    level: float,
     n_train: int,
-) -> Evaluation:
-    """RMSE, MAE, MAPE, R² and interval coverage of ``predictions`` against ``y_true``."""
-    scores = regression_metrics(y_true, predictions)
+) -> TestScores:
+    """RMSE, MAE, MAPE, R² and the interval's coverage (overall, per price third, per
+    neighbourhood) of ``valuation`` against ``y_true``."""
+    scores = regression_metrics(y_true, valuation.price)
+    quality = interval_quality(
+        y_true,
+        valuation.lower,
+        valuation.upper,
+        neighbourhoods=neighbourhoods,
+        predicted=valuation.price,
+        level=level,
+    )
     metrics = ModelMetrics(
         rmse=scores.rmse,
         mae=scores.mae,
         mape=scores.mape,
         r2=scores.r2,
-        interval_coverage=interval_coverage(y_true, predictions, half_width),
+        interval_coverage=quality.coverage,
         n_train=n_train,
         n_test=len(y_true),
     )
-    return Evaluation(metrics=metrics, predictions=np.asarray(predictions, dtype=float))
+    return TestScores(metrics=metrics, quality=quality)
 
 
 def run_metrics(metrics: ModelMetrics) -> dict[str, float]:
@@ -78,15 +96,23 @@ def metrics_from_run(values: Mapping[str, float]) -> ModelMetrics:
 
 
 def feature_importance(
-    model: Pipeline, test: pd.DataFrame, *, label: str, seed: int, repeats: int = 3
+    model: Pipeline,
+    test: pd.DataFrame,
+    *,
+    label: str,
+    seed: int,
+    market_time: bool = False,
+    repeats: int = 3,
 ) -> dict[str, float]:
-    """Permutation importance of each raw input column (RMSE increase), model-agnostic."""
+    """Permutation importance of each raw input column (RMSE increase), model-agnostic; the
+    date column too when the model learnt market time."""
+    x = model_inputs(test) if market_time else test[list(FEATURE_COLUMNS)].reset_index(drop=True)
     result: Any = permutation_importance(
         model,
-        test[list(FEATURE_COLUMNS)],
+        x,
         test[label].to_numpy(dtype=float),
         scoring="neg_root_mean_squared_error",
         n_repeats=repeats,
         random_state=seed,
     )
-    return {c: float(v) for c, v in zip(FEATURE_COLUMNS, result.importances_mean, strict=True)}
+    return {str(c): float(v) for c, v in zip(x.columns, result.importances_mean, strict=True)}

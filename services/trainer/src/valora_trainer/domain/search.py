@@ -1,6 +1,7 @@
 """Hyper-parameter search with Optuna: TPE sampler, median pruner on cross-validation folds.
 
-The model family is a dimension of the search, the space is config (:class:`SearchConfig`). The
+The model family is a dimension of the search, the space is config (:class:`SearchConfig`). On
+dated rows (a time split) every trial learns the market-time term, as the fitted model will. The
 study lives in whatever storage is given (PostgreSQL in the service, see
 :mod:`valora_trainer.adapters.study_storage`, so several workers share it; in memory in tests).
 """
@@ -20,7 +21,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-from valora_ml.features import FEATURE_COLUMNS
+from valora_ml.fitting import model_inputs
 from valora_ml.metrics import rmse
 
 from valora_trainer.config import ParamSpec, SearchConfig
@@ -84,7 +85,7 @@ def create_study(
 
 
 def _objective(
-    x: pd.DataFrame, y: np.ndarray[Any, Any], config: SearchConfig
+    x: pd.DataFrame, y: np.ndarray[Any, Any], config: SearchConfig, *, market_time: bool
 ) -> Callable[[optuna.Trial], float]:
     folds = list(KFold(config.cv_folds, shuffle=True, random_state=config.seed).split(x))
 
@@ -98,7 +99,12 @@ def _objective(
         scores: list[float] = []
         for step, (fit_rows, val_rows) in enumerate(folds):
             model = build_model(
-                str(family), params, log_target=log_target, seed=config.seed, threads=config.threads
+                str(family),
+                params,
+                log_target=log_target,
+                seed=config.seed,
+                threads=config.threads,
+                market_time=market_time,
             )
             model.fit(x.iloc[fit_rows], y[fit_rows])
             scores.append(rmse(y[val_rows], model.predict(x.iloc[val_rows])))
@@ -117,12 +123,14 @@ def run_search(
     config: SearchConfig,
     study: optuna.Study,
     n_trials: int,
+    market_time: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[SearchProgress], None] | None = None,
 ) -> SearchResult:
     """Run trials until the study holds ``n_trials`` finished ones (across all workers sharing
-    it) or ``config.timeout_s`` passes; return the best model spec."""
-    x = train[list(FEATURE_COLUMNS)].reset_index(drop=True)
+    it) or ``config.timeout_s`` passes; return the best model spec. With ``market_time`` the
+    models learn the date column of ``train`` (see :mod:`valora_ml.features`)."""
+    x = model_inputs(train)
     y = train[label].to_numpy(dtype=float)
     counted = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -152,7 +160,7 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with threadpool_limits(limits=config.threads):
         study.optimize(
-            _objective(x, y, config),
+            _objective(x, y, config, market_time=market_time),
             n_trials=n_trials,
             timeout=config.timeout_s,
             callbacks=[MaxTrialsCallback(n_trials, states=counted), progress],

@@ -13,19 +13,16 @@ logger = logging.getLogger(__name__)
 
 
 class RunnerTask:
-    """Starts the runner once the broker consumes (asking for a first training when there is
-    no champion yet) and stops it on shutdown, waiting for the run in flight to cancel."""
+    """Starts the runner once the broker consumes (its first turn looks for a missing champion,
+    see :mod:`valora_trainer.entrypoints.first_training`) and stops it on shutdown, waiting for
+    the run in flight to cancel."""
 
-    def __init__(
-        self, *, runner: TrainingRunner, bootstrap_min_rows: int, stop_timeout_s: float
-    ) -> None:
+    def __init__(self, *, runner: TrainingRunner, stop_timeout_s: float) -> None:
         self._runner = runner
-        self._min_rows = bootstrap_min_rows
         self._stop_timeout_s = stop_timeout_s
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._runner.request_first_training(min_rows=self._min_rows)
         self._task = asyncio.create_task(self._runner.run_forever(), name="training-runner")
         logger.info("training runner started")
 

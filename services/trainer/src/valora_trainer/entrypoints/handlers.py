@@ -29,6 +29,7 @@ from valora_trainer.adapters.training_store import (
 )
 
 __all__ = [
+    "BootstrapRequest",
     "Decoded",
     "IngestResult",
     "decode_records",
@@ -94,8 +95,10 @@ async def handle_listings(
     sources: Sequence[str],
     new_labels_every: int,
     wake: Callable[[], None] = lambda: None,
+    on_labels: Callable[[int], None] = lambda _: None,
 ) -> IngestResult:
-    """Upsert labelled listings; count new labels; request training every N of them."""
+    """Upsert labelled listings; count new labels; request training every N of them;
+    ``on_labels`` hears how many listings were new (the first-training check)."""
     rows = listing_rows(events, sources=sources)
     if not rows:
         return IngestResult(0, 0, None)
@@ -104,6 +107,7 @@ async def handle_listings(
         request = await _maybe_request(
             session, model_name=model_name, new_labels=inserted, every=new_labels_every
         )
+    on_labels(inserted)
     if request is not None:
         wake()
     return IngestResult(len(rows), inserted, request)
@@ -159,6 +163,14 @@ async def handle_training_request(
     return new
 
 
+@dataclass(frozen=True)
+class BootstrapRequest:
+    """A first-training request and the labelled rows the store held when it was made."""
+
+    request: TrainingRequested
+    rows: int
+
+
 async def request_bootstrap_training(
     *,
     sessions: Sessions,
@@ -166,9 +178,9 @@ async def request_bootstrap_training(
     sources: Sequence[str],
     has_champion: bool,
     min_rows: int,
-) -> TrainingRequested | None:
-    """At start-up: without a champion and with at least ``min_rows`` labelled rows, request
-    training (unless a request is already open)."""
+) -> BootstrapRequest | None:
+    """Without a champion and with at least ``min_rows`` labelled rows, request training
+    (unless a request of the model is already open)."""
     if has_champion:
         return None
     async with session_scope(sessions) as session:
@@ -176,11 +188,11 @@ async def request_bootstrap_training(
         if rows < min_rows or await has_open_request(session, model_name):
             return None
         event = TrainingRequested(
-            model_name=model_name, reason="startup", requested_by="trainer:startup"
+            model_name=model_name, reason="startup", requested_by="trainer:first-training"
         )
         await enqueue_request(session, event)
     logger.info(
-        "training requested at start-up (no champion)",
+        "first training requested (no champion yet)",
         extra={"model_name": model_name, "rows": rows, "request_id": event.request_id},
     )
-    return event
+    return BootstrapRequest(request=event, rows=rows)

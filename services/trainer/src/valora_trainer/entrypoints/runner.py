@@ -35,7 +35,7 @@ from valora_trainer.adapters.request_queue import ClaimedRequest, RequestProgres
 from valora_trainer.adapters.training_store import load_labelled_frame
 from valora_trainer.config import TrainingConfig
 from valora_trainer.domain.metrics import metrics_from_run
-from valora_trainer.entrypoints.handlers import request_bootstrap_training
+from valora_trainer.entrypoints.first_training import FirstTraining
 from valora_trainer.entrypoints.threads import run_in_daemon_thread
 from valora_trainer.errors import InsufficientDataError, TrainingCancelledError
 from valora_trainer.promotion import ANNOUNCED_TAG, promote
@@ -80,6 +80,8 @@ class TrainingRunner:
     sources: Sequence[str] = ()
     poll_s: float = 2.0
     outcomes: RunOutcomes | None = None
+    first_training: FirstTraining | None = None
+    """Asks for a first run while no champion exists (see its module), between runs."""
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -87,6 +89,11 @@ class TrainingRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def note_labels(self, count: int) -> None:
+        """New labelled listings were stored (the first-training check looks again)."""
+        if self.first_training is not None:
+            self.first_training.note_labels(count)
 
     @property
     def stopping(self) -> bool:
@@ -96,23 +103,11 @@ class TrainingRunner:
         self._stop.set()
         self._wake.set()
 
-    async def request_first_training(self, *, min_rows: int) -> None:
-        """At start-up: without a champion and with ``min_rows`` labelled rows, request a run."""
-        try:
-            champion = await asyncio.to_thread(self.registry.champion, self.model_name)
-            await request_bootstrap_training(
-                sessions=self.sessions,
-                model_name=self.model_name,
-                sources=self.sources,
-                has_champion=champion is not None,
-                min_rows=min_rows,
-            )
-        except Exception:  # MLflow or PostgreSQL briefly down: requests still work
-            logger.warning("start-up training check failed", exc_info=True)
-
     async def run_forever(self) -> None:
         while not self.stopping:
             try:
+                if self.first_training is not None:
+                    await self.first_training.check()
                 await self.run_pending()
             except Exception:  # keep the loop alive; the request stays pending/running
                 logger.exception("runner iteration failed")

@@ -7,7 +7,7 @@ functions as the in-process run (:mod:`valora_trainer.run`)::
 
     snapshot [--model NAME]            -> {"run_id": ...}  snapshot + split (MLflow run)
     search-worker --run-id ID          search: joins the run's study until it holds N trials
-    evaluate-gate --run-id ID          fit, evaluate, register, gate -> {"version", ...}
+    evaluate-gate --run-id ID          fit, evaluate, refit, register, gate -> {"version", ...}
     promote --run-id ID                promote (if the gate passed): alias, models.promoted.v1
 """
 
@@ -25,7 +25,7 @@ from valora_db import create_engine, create_session_factory, session_scope
 from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 
-from valora_trainer import promotion, training
+from valora_trainer import modelling, promotion, training
 from valora_trainer.adapters.publisher import StepPublisher
 from valora_trainer.adapters.registry import MlflowRegistry, Registry
 from valora_trainer.adapters.study_storage import StudyStorage, load_study, study_name
@@ -96,13 +96,14 @@ def _evaluate_gate(
     run = training.resume(run_id=run_id, config=config, registry=registry)
     study = load_study(model_name=run.model_name, run_id=run_id, storage=_storage(settings))
     best, best_cv_rmse = best_of(study)
-    fitted = training.fit(
+    gate_model = modelling.fit(
         run=run, best=best, best_cv_rmse=best_cv_rmse, config=config, registry=registry
     )
-    evaluation = training.evaluate(run=run, fitted=fitted, config=config, registry=registry)
-    version = promotion.register(run=run, fitted=fitted, evaluation=evaluation, registry=registry)
+    evaluation = modelling.evaluate(run=run, gate=gate_model, config=config, registry=registry)
+    served = modelling.refit(run=run, gate=gate_model, config=config, registry=registry)
+    version = promotion.register(run=run, gate=gate_model, served=served, registry=registry)
     verdict = promotion.gate(
-        run=run, version=version, metrics=evaluation.metrics, config=config.gate, registry=registry
+        run=run, version=version, evaluation=evaluation, config=config.gate, registry=registry
     )
     return {
         "version": version,

@@ -82,6 +82,7 @@ class TrainerConsumers:
                 sources=settings.training_sources,
                 new_labels_every=deps.new_labels_every,
                 wake=deps.runner.wake,
+                on_labels=deps.runner.note_labels,
             )
         await self._dead_letter(LISTINGS_VALIDATED, decoded.failed)
         self._count(LISTINGS_VALIDATED, "stored", result.stored)

@@ -22,6 +22,7 @@ from valora_contracts import (
     IngestedListing,
     utcnow,
 )
+from valora_contracts.data_contract import DataContract, listing_values
 from valora_messaging import (
     BatchSink,
     FailedRecord,
@@ -32,7 +33,6 @@ from valora_messaging import (
 )
 from valora_observability import ServiceMetrics
 
-from valora_validator.domain.contract import DataContract, listing_values
 from valora_validator.errors import InvalidIngestedListingError
 
 __all__ = ["BatchOutcome", "ValidatorHandler", "ValidatorMetrics"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from valora_gateway.entrypoints.deps import ChampionDep, PredictionsDep, ReadScope
+from fastapi import APIRouter, Query
+from valora_contracts import ListingFeatures
+from valora_db.read_models.comparables import MAX_COMPARABLES
+
+from valora_gateway.entrypoints.deps import ChampionDep, ComparablesDep, PredictionsDep, ReadScope
+from valora_gateway.entrypoints.routes.predict import comparables_of
 from valora_gateway.entrypoints.schemas import (
     ERROR_RESPONSES,
     ChampionResponse,
+    ComparableSale,
+    ComparablesResponse,
     StoredPrediction,
 )
 from valora_gateway.errors import NoChampionError, PredictionNotFoundError
@@ -23,6 +30,32 @@ async def get_prediction(prediction_id: str, predictions: PredictionsDep) -> Sto
     if row is None:
         raise PredictionNotFoundError(f"no prediction {prediction_id!r}")
     return StoredPrediction.of(row)
+
+
+@router.get(
+    "/predictions/{prediction_id}/comparables",
+    response_model=ComparablesResponse,
+    tags=["predictions"],
+    summary="The labelled sales most comparable to a valued house",
+)
+async def get_comparables(
+    prediction_id: str,
+    predictions: PredictionsDep,
+    reader: ComparablesDep,
+    n: Annotated[int, Query(ge=1, le=MAX_COMPARABLES, description="How many.")] = 5,
+) -> ComparablesResponse:
+    """Same neighbourhood first, then the nearest in the model's inputs, then the most recent;
+    each with its price (the sale price when one was observed) and that price's date."""
+    row = await predictions.get(prediction_id)
+    if row is None:
+        raise PredictionNotFoundError(f"no prediction {prediction_id!r}")
+    house = ListingFeatures.model_validate(row.features)
+    found = await comparables_of(reader, house, n=n, exclude_listing_id=row.listing_id)
+    return ComparablesResponse(
+        prediction_id=prediction_id,
+        comparables=[ComparableSale.of(c) for c in found],
+        count=len(found),
+    )
 
 
 @router.get("/models/champion", response_model=ChampionResponse, tags=["models"])

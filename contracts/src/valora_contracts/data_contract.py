@@ -2,6 +2,12 @@
 
 Rules are data, not code: ``required``, ``range``, ``allowed`` and expression-free ``compare``
 (``left <op> right * factor + offset``). :meth:`DataContract.evaluate` returns every violation.
+
+One contract, not a copy: the validator rejects listings with it, and the gateway answers 422
+naming the rule for a house it would reject, so ``POST /predict`` never values a house the
+platform would not accept as a listing. The packaged ``data_contract.yaml`` is the default;
+a deployment points both at another file with ``VALORA_DATA_CONTRACT_PATH``. Nothing is read at
+import time: :func:`load_data_contract` reads the file when called.
 """
 
 from __future__ import annotations
@@ -15,9 +21,14 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from valora_contracts import IngestedListing, RuleViolation
 
-from valora_validator.errors import ContractLoadError
+from valora_contracts.errors import DataContractError
+from valora_contracts.listing import (
+    FEATURE_ALIASES,
+    IngestedListing,
+    ListingFeatures,
+    RuleViolation,
+)
 
 __all__ = [
     "FIELDS",
@@ -28,8 +39,10 @@ __all__ = [
     "RequiredRule",
     "Rule",
     "default_contract_path",
+    "feature_values",
     "listing_values",
-    "load_contract",
+    "load_data_contract",
+    "raw_feature_values",
 ]
 
 FIELDS: frozenset[str] = frozenset(
@@ -105,6 +118,8 @@ class RangeRule(_RuleBase):
             return []
         if isinstance(value, str):
             return [self._fail(f"{self.field} must be a number, got {value!r}")]
+        if not math.isfinite(value):
+            return [self._fail(f"{self.field}={value} is not a finite number")]
         if (self.min is not None and value < self.min) or (
             self.max is not None and value > self.max
         ):
@@ -216,32 +231,53 @@ class DataContract(BaseModel):
 
 def listing_values(listing: IngestedListing) -> dict[str, Scalar | None]:
     """The flat field -> value view of a listing that rules look at."""
-    f = listing.features
+    return feature_values(listing.features, price=listing.price, source=listing.source)
+
+
+def feature_values(
+    features: ListingFeatures, *, price: float | None = None, source: str | None = None
+) -> dict[str, Scalar | None]:
+    """The rules' view of a house (no price or source: rules on them are skipped)."""
     return {
-        "area": f.area,
-        "bedrooms": f.bedrooms,
-        "bathrooms": f.bathrooms,
-        "age": f.age,
-        "garage": f.garage,
-        "neighbourhood": f.neighbourhood,
-        "price": listing.price,
-        "source": listing.source,
+        "area": features.area,
+        "bedrooms": features.bedrooms,
+        "bathrooms": features.bathrooms,
+        "age": features.age,
+        "garage": features.garage,
+        "neighbourhood": features.neighbourhood,
+        "price": price,
+        "source": source,
     }
+
+
+def raw_feature_values(body: Mapping[str, Any]) -> dict[str, Scalar | None]:
+    """The rules' view of a request body that failed :class:`ListingFeatures` (English or
+    Portuguese names): numbers and text as given, anything else absent. So ``"area": 1e308``
+    is judged by ``area_range`` even though the type's sanity bound refused it first."""
+    out: dict[str, Scalar | None] = {}
+    for key, value in body.items():
+        name = FEATURE_ALIASES.get(key, key) if isinstance(key, str) else None
+        if name not in FIELDS or name in ("price", "source"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            continue
+        out[name] = value
+    return out
 
 
 def default_contract_path() -> Path:
     """The contract shipped with the package."""
-    return Path(str(resources.files("valora_validator").joinpath("contract.yaml")))
+    return Path(str(resources.files("valora_contracts").joinpath("data_contract.yaml")))
 
 
-def load_contract(path: Path | None = None) -> DataContract:
+def load_data_contract(path: Path | None = None) -> DataContract:
     """Load and check a contract file (the packaged default when ``path`` is None)."""
     target = path or default_contract_path()
     try:
         document = yaml.safe_load(target.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ContractLoadError(f"cannot read data contract {target}: {exc}") from exc
+        raise DataContractError(f"cannot read data contract {target}: {exc}") from exc
     try:
         return DataContract.model_validate(document)
     except ValidationError as exc:
-        raise ContractLoadError(f"invalid data contract {target}: {exc}") from exc
+        raise DataContractError(f"invalid data contract {target}: {exc}") from exc

@@ -1,1 +1,0 @@
-"""Pure logic of the validator: the declarative data contract and its evaluation."""
