@@ -67,9 +67,9 @@ def test_interval_models_are_the_named_kinds() -> None:
     assert cqr.method == "cqr"
 
 
-def test_each_predicted_price_third_gets_its_own_quantiles_and_coverage() -> None:
-    """Mondrian by predicted price: one pair of quantiles per third (pooled when a third has
-    too few rows); each third of new houses by predicted price is covered about the level."""
+def test_each_price_third_gets_its_own_quantiles_and_coverage() -> None:
+    """Label-conditional: one pair of quantiles per third of the prices (pooled when a third
+    has too few rows); each third of new houses by true price is covered about the level."""
     x, y, point = heteroscedastic(1500, seed=5)
     folds = np.arange(len(y)) % 5
     interval = fit_interval(matrix=x, y=y, predictions=point, folds=folds, level=0.9)
@@ -79,7 +79,9 @@ def test_each_predicted_price_third_gets_its_own_quantiles_and_coverage() -> Non
     x_new, y_new, point_new = heteroscedastic(3000, seed=6)
     lower, upper = interval.bounds(x_new, point_new)
     quality = interval_quality(y_new, lower, upper, predicted=point_new, level=0.9)
-    assert all(0.85 <= c <= 0.95 for c in quality.by_predicted_third.values())
+    # the band the gate requires; the hull of two thirds' intervals errs on the wide side
+    # (0.946 / 0.929 / 0.940 here)
+    assert all(0.85 <= c <= 0.95 for c in quality.by_third.values()), quality.by_third
     small = fit_interval(matrix=x[:150], y=y[:150], predictions=point[:150], folds=folds[:150])
     assert isinstance(small, NormalisedInterval)
     assert set(small.lower_quantiles) == {small.lower_quantile}  # 50 rows a third: pooled
