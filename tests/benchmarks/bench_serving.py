@@ -83,7 +83,7 @@ def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
     import pandas as pd
     import uvicorn
     from fastapi import FastAPI
-    from valora_predictor.model import MlflowModelLoader
+    from valora_predictor.adapters.mlflow_models import MlflowModelLoader
 
     # the benchmark registers its models without a digest (local, as the predictor it compares)
     loader = MlflowModelLoader(tracking_uri=tracking_uri, require_digest=False)

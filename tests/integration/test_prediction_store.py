@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from valora_predictor.store import PredictionRow, SqlPredictionStore
+from valora_predictor.adapters.store import SqlPredictionStore
+from valora_predictor.domain.predictions import PredictionRow
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -22,9 +22,9 @@ from valora_ml.integrity import (
     verify_artifact,
 )
 from valora_observability import ServiceMetrics
-from valora_predictor.holder import ModelHolder
-from valora_predictor.model import ModelRef
-from valora_predictor.output import IntegrityAlerts, PredictorMetrics
+from valora_predictor.adapters.output import IntegrityAlerts, PredictorMetrics
+from valora_predictor.domain.holder import ModelHolder
+from valora_predictor.domain.model import ModelRef
 
 pytestmark = pytest.mark.unit
 

@@ -27,18 +27,18 @@ from valora_contracts import (
 )
 from valora_messaging import FailedRecord, InRecord, OutgoingRecord
 from valora_observability import ServiceMetrics
-from valora_predictor.errors import InvalidRecordError, NoChampionError
-from valora_predictor.handlers import (
+from valora_predictor.adapters.output import PredictorMetrics
+from valora_predictor.domain.holder import ModelHolder
+from valora_predictor.domain.model import FeatureColumns, ModelOutput, ModelRef
+from valora_predictor.domain.predictions import PredictionRow, RowKey
+from valora_predictor.domain.valuation import Valuer, input_hash
+from valora_predictor.entrypoints.handlers import (
     PromotionHandler,
     RequestHandler,
     StreamHandler,
     stream_input_id,
 )
-from valora_predictor.holder import ModelHolder
-from valora_predictor.model import FeatureColumns, ModelOutput, ModelRef
-from valora_predictor.output import PredictorMetrics
-from valora_predictor.store import PredictionRow, RowKey
-from valora_predictor.valuation import Valuer, input_hash
+from valora_predictor.errors import InvalidRecordError, NoChampionError
 
 pytestmark = pytest.mark.unit
 
@@ -434,7 +434,7 @@ def test_pyfunc_handle_uses_the_price_model_and_its_interval() -> None:
     from valora_ml.features import build_feature_pipeline
     from valora_ml.pricemodel import PriceModel
     from valora_ml.synthetic import generate_listings
-    from valora_predictor.model import PyfuncModelHandle, _known_neighbourhoods
+    from valora_predictor.domain.model import PyfuncModelHandle, _known_neighbourhoods
 
     frame = generate_listings(200, seed=3)
     pipeline = build_feature_pipeline(LinearRegression()).fit(frame, frame["price"])
@@ -467,7 +467,7 @@ def test_pyfunc_handle_values_with_the_adaptive_interval_and_range_warnings() ->
     from valora_ml.features import build_feature_pipeline
     from valora_ml.fitting import IntervalSettings, fit_gate_model
     from valora_ml.synthetic import generate_listings
-    from valora_predictor.model import PyfuncModelHandle
+    from valora_predictor.domain.model import PyfuncModelHandle
 
     frame = generate_listings(300, seed=4)
     frame.insert(0, "listing_id", [f"p{i}" for i in range(300)])
@@ -505,7 +505,7 @@ async def test_subscribers_hand_requests_one_record_and_listings_in_batches() ->
     from faststream.kafka import TestKafkaBroker
     from valora_contracts import LISTINGS_VALIDATED, PREDICTIONS_REQUESTS
     from valora_messaging import ConsumerRuntime
-    from valora_predictor.entrypoints import register_subscribers
+    from valora_predictor.entrypoints.subscribers import register_subscribers
     from valora_predictor.settings import PredictorSettings
 
     calls: dict[str, list[list[InRecord]]] = {"requests": [], "stream": []}

@@ -73,8 +73,7 @@ def test_the_served_version_is_read_from_the_predictors_own_metrics() -> None:
     from valora_cli.serving import served_version
     from valora_ml.registry_ref import ModelRef
     from valora_observability import ServiceMetrics
-    from valora_predictor.holder import ServedVersion
-    from valora_predictor.output import PredictorMetrics
+    from valora_predictor.adapters.output import PredictorMetrics, ServedVersion
 
     metrics = ServiceMetrics("predictor")
     swap = ServedVersion(metrics=PredictorMetrics(metrics=metrics), service="predictor")

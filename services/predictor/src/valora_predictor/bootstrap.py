@@ -27,15 +27,21 @@ from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
 
-from valora_predictor.entrypoints import register_subscribers
-from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
-from valora_predictor.holder import ChampionPolling, ModelHolder, ServedVersion
-from valora_predictor.lifecycle import PredictorLifecycle
-from valora_predictor.model import MlflowModelLoader, ModelLoader
-from valora_predictor.output import BrokerOutput, IntegrityAlerts, PredictorMetrics
+from valora_predictor.adapters.mlflow_models import MlflowModelLoader
+from valora_predictor.adapters.output import (
+    BrokerOutput,
+    IntegrityAlerts,
+    PredictorMetrics,
+    ServedVersion,
+)
+from valora_predictor.adapters.store import SqlPredictionStore
+from valora_predictor.domain.holder import ChampionPolling, ModelHolder
+from valora_predictor.domain.model import ModelLoader
+from valora_predictor.domain.valuation import Valuer
+from valora_predictor.entrypoints.handlers import PromotionHandler, RequestHandler, StreamHandler
+from valora_predictor.entrypoints.lifecycle import PredictorLifecycle
+from valora_predictor.entrypoints.subscribers import register_subscribers
 from valora_predictor.settings import PredictorSettings
-from valora_predictor.store import SqlPredictionStore
-from valora_predictor.valuation import Valuer
 
 __all__ = ["build_app"]
 

@@ -20,13 +20,11 @@ from collections.abc import Awaitable, Callable
 
 import pandas as pd
 from valora_ml.integrity import ModelIntegrityError
-from valora_observability import freeze_heap
 
+from valora_predictor.domain.model import ModelHandle, ModelLoader, ModelRef
 from valora_predictor.errors import ModelLoadError
-from valora_predictor.model import ModelHandle, ModelLoader, ModelRef
-from valora_predictor.output import PredictorMetrics
 
-__all__ = ["ChampionPolling", "ModelHolder", "ServedVersion", "warmup_frame"]
+__all__ = ["ChampionPolling", "ModelHolder", "warmup_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -158,21 +156,6 @@ class ModelHolder:
         """Wait for background refreshes (tests, shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-class ServedVersion:
-    """``on_swap`` of the holder: the served-version gauge, and a heap freeze (a loaded model
-    is long-lived: keep the garbage collector from re-scanning it)."""
-
-    def __init__(self, *, metrics: PredictorMetrics, service: str) -> None:
-        self._metrics = metrics
-        self._service = service
-
-    def __call__(self, handle: ModelHandle) -> None:
-        freeze_heap(reason=f"model {handle.ref.version} loaded")
-        gauge = self._metrics.model_version
-        gauge.clear()
-        gauge.labels(self._service, handle.ref.name, handle.ref.version).set(1)
 
 
 class ChampionPolling:

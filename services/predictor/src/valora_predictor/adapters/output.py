@@ -21,11 +21,12 @@ from valora_messaging import (
 )
 from valora_ml.integrity import ModelIntegrityError, integrity_alert
 from valora_ml.registry_ref import ModelRef
-from valora_observability import ServiceMetrics
+from valora_observability import ServiceMetrics, freeze_heap
 
-from valora_predictor.store import PredictionRow
+from valora_predictor.domain.model import ModelHandle
+from valora_predictor.domain.predictions import PredictionRow
 
-__all__ = ["BrokerOutput", "IntegrityAlerts", "Output", "PredictorMetrics"]
+__all__ = ["BrokerOutput", "IntegrityAlerts", "Output", "PredictorMetrics", "ServedVersion"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +147,18 @@ class PredictorMetrics:
             self.predictions.labels(service, source, model_name, version).inc(count)
         self.batch_rows.labels(service, topic).observe(len(rows))
         self.base.handler_seconds.labels(service, topic).observe(seconds)
+
+
+class ServedVersion:
+    """``on_swap`` of the holder: the served-version gauge, and a heap freeze (a loaded model
+    is long-lived: keep the garbage collector from re-scanning it)."""
+
+    def __init__(self, *, metrics: PredictorMetrics, service: str) -> None:
+        self._metrics = metrics
+        self._service = service
+
+    def __call__(self, handle: ModelHandle) -> None:
+        freeze_heap(reason=f"model {handle.ref.version} loaded")
+        gauge = self._metrics.model_version
+        gauge.clear()
+        gauge.labels(self._service, handle.ref.name, handle.ref.version).set(1)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from valora_messaging import DeferredCommits, ProducerLanes, TopicLister
 
-from valora_predictor.holder import ChampionPolling, ModelHolder
-from valora_predictor.store import SqlPredictionStore
+from valora_predictor.adapters.store import SqlPredictionStore
+from valora_predictor.domain.holder import ChampionPolling, ModelHolder
 
 __all__ = ["PredictorLifecycle"]
 

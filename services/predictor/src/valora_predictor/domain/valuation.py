@@ -25,9 +25,9 @@ from valora_contracts import (
 )
 from valora_ml.features import TIME_COLUMN
 
+from valora_predictor.domain.holder import ModelHolder
+from valora_predictor.domain.predictions import PredictionRow, PredictionStore
 from valora_predictor.errors import NoChampionError, PredictionFailedError
-from valora_predictor.holder import ModelHolder
-from valora_predictor.store import PredictionRow, PredictionStore
 
 __all__ = [
     "ValuationItem",

@@ -37,16 +37,16 @@ from valora_messaging import (
 )
 from valora_messaging.tracing import record_trace_id
 
+from valora_predictor.adapters.output import Output, PredictorMetrics
+from valora_predictor.domain.holder import ModelHolder
+from valora_predictor.domain.predictions import PredictionRow
+from valora_predictor.domain.valuation import ValuationItem, Valuer, made_event, result_of
 from valora_predictor.errors import (
     InvalidRecordError,
     NoChampionError,
     PredictionFailedError,
     UnknownReplyTopicError,
 )
-from valora_predictor.holder import ModelHolder
-from valora_predictor.output import Output, PredictorMetrics
-from valora_predictor.store import PredictionRow
-from valora_predictor.valuation import ValuationItem, Valuer, made_event, result_of
 
 __all__ = [
     "PromotionHandler",

@@ -8,8 +8,7 @@ request is answered with the prediction id, price and model version already on r
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import orjson
@@ -19,45 +18,9 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from valora_db import create_driver_pool
 from valora_db.tables.predictor import predictions
 
-__all__ = ["PredictionRow", "PredictionStore", "RowKey", "SqlPredictionStore"]
+from valora_predictor.domain.predictions import PredictionRow, RowKey
 
-RowKey = tuple[str, str]
-"""``(source, input_id)``: the idempotency key of a prediction."""
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionRow:
-    """One prediction as stored."""
-
-    prediction_id: str
-    source: str
-    input_id: str
-    listing_id: str | None
-    batch_job_id: str | None
-    correlation_id: str | None
-    features: dict[str, Any]
-    price: float
-    lower_bound: float
-    upper_bound: float
-    interval_level: float
-    model_name: str
-    model_version: str
-    run_id: str
-    input_hash: str
-    trace_id: str
-    latency_ms: float
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> RowKey:
-        return (self.source, self.input_id)
-
-
-class PredictionStore(Protocol):
-    async def save(self, rows: Sequence[PredictionRow]) -> dict[RowKey, PredictionRow]:
-        """Store ``rows`` idempotently; return the stored row of every key."""
-        ...
-
+__all__ = ["SqlPredictionStore"]
 
 _TABLE = predictions
 _COLUMNS = tuple(c.name for c in _TABLE.columns if c.server_default is None)

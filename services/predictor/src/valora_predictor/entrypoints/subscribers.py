@@ -7,7 +7,7 @@ from collections.abc import Callable
 from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_REQUESTS
 from valora_messaging import BatchSink, ConsumerRuntime, PartitionTransactions, Subscription
 
-from valora_predictor.handlers import PromotionHandler, RequestHandler, StreamHandler
+from valora_predictor.entrypoints.handlers import PromotionHandler, RequestHandler, StreamHandler
 from valora_predictor.settings import PredictorSettings
 
 __all__ = ["register_subscribers"]
