@@ -134,6 +134,9 @@ class MlflowRegistry:
         )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
+        # the fluent API refuses to resume a run of another experiment than the process's active
+        # one (any earlier set_experiment in this process): make the run's own active first
+        mlflow.set_experiment(experiment_id=self.client.get_run(run_id).info.experiment_id)
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
