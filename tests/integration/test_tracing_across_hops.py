@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, format_trace_id
 from pydantic import AnyHttpUrl, PostgresDsn
@@ -33,24 +32,10 @@ from test_serving_support import (
 )
 from valora_gateway.bootstrap import build_app as build_gateway
 from valora_gateway.settings import GatewaySettings
-from valora_observability import tracing
 from valora_predictor.bootstrap import build_app as build_predictor
 from valora_predictor.settings import PredictorSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = tracing.new_provider(service="valora-test")
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
-        provider.shutdown()
 
 
 @contextlib.asynccontextmanager

@@ -1,19 +1,17 @@
 """Tracing helpers without a stack: off by default and then inert; on, the trace context rides
 Kafka headers and a consumed batch continues its producer's trace (valora_observability.tracing,
 valora_messaging.tracing, the gateway's instrumentation). The whole path over real Kafka and
-PostgreSQL: tests/integration/test_tracing.py."""
+PostgreSQL: tests/integration/test_tracing_across_hops.py."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, format_trace_id
 from valora_contracts import ListingFeatures, PredictionInput
@@ -34,18 +32,6 @@ from valora_observability.runner import describe
 from valora_settings import ValoraSettings
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = tracing.new_provider(service="unit")
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
-        yield exporter
-    finally:
-        tracing.uninstall()
 
 
 def _record(headers: dict[str, str], offset: int = 0) -> InRecord:
