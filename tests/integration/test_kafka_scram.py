@@ -9,6 +9,7 @@ The broker runs on free ports of its own with its own state directory, beside an
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 import socket
 from collections.abc import Iterator
@@ -35,10 +36,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _free_service_offset(service_port: int = 8101) -> int:
+    """A ``service_port_offset`` whose service port is free now: drawn from 20000-39999 (below
+    the kernel's ephemeral range, so no client socket takes it) rather than from a kernel-chosen
+    port, which may sit near 61000 and make an offset above the settings' bound of 50000."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 40_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port - service_port
+    raise RuntimeError("no free port in 20000-39999 after 200 tries")
+
+
 @pytest.fixture(scope="module")
 def scram_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevstackSettings]:
     password = f"scram-it-{secrets.token_hex(8)}"
-    ingestion_port = _free_port()
     settings = DevstackSettings(
         _env_file=None,  # type: ignore[call-arg]
         state_dir=Path(tmp_path_factory.mktemp("scram")),
@@ -48,7 +64,7 @@ def scram_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevstackSe
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_sasl_username=USER,
         kafka_sasl_password=password,
-        service_port_offset=ingestion_port - 8101,
+        service_port_offset=_free_service_offset(),
     )
     started = up(settings, only=["kafka"]).started
     try:
