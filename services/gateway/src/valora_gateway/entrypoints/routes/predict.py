@@ -16,9 +16,9 @@ from valora_db.read_models.comparables import MAX_COMPARABLES, Comparable
 
 from valora_gateway.entrypoints.deps import (
     ClientDep,
-    ComparablesDep,
     HouseCheckDep,
     PredictScope,
+    ServicesDep,
     SettingsDep,
 )
 from valora_gateway.entrypoints.ports import ComparablesReader
@@ -63,19 +63,19 @@ async def comparables_of(
 )
 async def predict(
     house: Annotated[ListingFeatures, Body(examples=[SEED_EXAMPLE])],
-    client: ClientDep,
-    check: HouseCheckDep,
-    reader: ComparablesDep,
+    services: ServicesDep,
     comparables: Annotated[
         int,
         Query(ge=0, le=MAX_COMPARABLES, description="Also return this many comparable sales."),
     ] = 0,
 ) -> Response:
-    violations = check.violations(house)
+    violations = services.house_check.violations(house)
     if violations:
         raise ContractViolationError(violations)
-    result: PredictionResult = await client.predict_one(house)
-    found = await comparables_of(reader, house, n=comparables) if comparables else None
+    result: PredictionResult = await services.client.predict_one(house)
+    found = None
+    if comparables:
+        found = await comparables_of(services.comparables, house, n=comparables)
     response = PredictResponse.of(result, found)
     return model_json(response, exclude=NO_COMPARABLES if found is None else None)
 
