@@ -4,9 +4,10 @@
     uv run python tests/benchmarks/bench_quality.py --trials 30 --only ames
 
 Per data set (``quality_data.py`` says how each maps to Valora's inputs) the champion is built
-by the trainer's own steps, the code path of every training run (``valora_trainer.training``
-then ``valora_trainer.modelling``), with the packaged ``training.yaml`` (12 trials instead of
-30, no plots), an in-memory Optuna study and an in-memory stand-in for MLflow:
+by the trainer's own steps, the code path of every training run
+(``valora_trainer.service_layer.training`` then ``valora_trainer.service_layer.modelling``),
+with the packaged ``training.yaml`` (12 trials instead of 30, no plots), an in-memory Optuna
+study and an in-memory stand-in for MLflow:
 
 - split: the newest 20 % as test where every sale is dated (time split, market-time term), else
   the seeded hash order;
@@ -49,10 +50,10 @@ from valora_ml.features import NUMERIC_INPUTS
 from valora_ml.fitting import model_inputs
 from valora_ml.intervals import ConstantInterval, IntervalModel, fit_interval
 from valora_ml.metrics import IntervalQuality, interval_quality, regression_metrics
-from valora_trainer import modelling, training
 from valora_trainer.config import TrainingConfig, load_config
 from valora_trainer.domain.estimators import candidate_factories
 from valora_trainer.domain.gate import evaluate_gate
+from valora_trainer.service_layer import modelling, training
 
 TRIALS = 12
 SYNTHETIC_CEILING = 22_000.0

@@ -13,8 +13,12 @@ the gateway as subprocesses, and for concurrency 1, 8 and 64 prints p50/p95/p99 
 requests/s of ``POST /predict`` through the gateway (HTTP -> Kafka -> predictor -> PostgreSQL ->
 Kafka -> HTTP), beside a baseline: a minimal FastAPI app (also a uvicorn subprocess) that calls
 the same model directly. The load generator is a tiny keep-alive HTTP/1.1 client, one connection
-per concurrent caller. Then it publishes validated listings and measures the streaming valuation
-rate (listing published -> prediction row stored).
+per concurrent caller. Per level it also prints the CPU time the gateway and the predictor
+processes spent per request (``/proc``): on a shared machine whose speed swings between runs
+(the baseline here has measured 345-650 req/s at concurrency 1 within one hour), CPU per request
+is the figure to compare between versions; requests/s and latency move with the neighbours.
+Then it publishes validated listings and measures the streaming valuation rate (listing
+published -> prediction row stored) and the predictor's CPU per listing.
 """
 
 from __future__ import annotations
@@ -177,6 +181,32 @@ async def bench_stream(run: ServingRun, n: int) -> float:
     return n / elapsed
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process has used (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used (``/proc/stat``: user, nice, system,
+    irq, softirq; not idle, I/O wait or time stolen by the hypervisor)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu(*services: ServiceProcess) -> list[float]:
+    return [cpu_seconds(s.process.pid if s.process else None) for s in services]
+
+
 def row(name: str, c: int, lat: list[float], rps: float, errors: int) -> str:
     return (
         f"{name:<10} c={c:<3} p50={percentile(lat, 0.5):7.1f} ms  p95={percentile(lat, 0.95):7.1f}"
@@ -243,8 +273,33 @@ async def main(args: argparse.Namespace) -> None:
             while time.perf_counter() < deadline:
                 await load(port, concurrency=8, total=200)
             for c in CONCURRENCY:
+                cpu_before = service_cpu(gateway, predictor)
+                busy_before = machine_busy_seconds()
                 lat, rps, errors = await load(port, concurrency=c, total=args.requests)
                 print(row(name, c, lat, rps, errors))
+                if name == "gateway":
+                    after = service_cpu(gateway, predictor)
+                    machine = 1000 * (machine_busy_seconds() - busy_before) / args.requests
+                    per = [
+                        1000 * (a - b) / args.requests
+                        for a, b in zip(after, cpu_before, strict=True)
+                    ]
+                    print(
+                        f"  cpu per request: gateway {per[0]:.3f} ms, predictor {per[1]:.3f} ms, "
+                        f"whole machine {machine:.3f} ms"
+                    )
+                    emit(
+                        benchmark=f"serving: gateway (POST /predict), concurrency {c}",
+                        metric="CPU per request (gateway + predictor processes)",
+                        value=per[0] + per[1],
+                        unit="ms",
+                    )
+                    emit(
+                        benchmark=f"serving: gateway (POST /predict), concurrency {c}",
+                        metric="CPU per request (whole machine: broker, database, load)",
+                        value=machine,
+                        unit="ms",
+                    )
                 bench = f"serving: {name} (POST /predict), concurrency {c}"
                 for q in (0.5, 0.95, 0.99):
                     target = {(8, 0.5): "<= 10", (8, 0.99): "<= 50"}.get((c, q))
@@ -263,8 +318,18 @@ async def main(args: argparse.Namespace) -> None:
                     target=">= baseline" if name == "gateway" and c == 64 else None,
                 )
         if args.stream_n:
+            (cpu_before,) = service_cpu(predictor)
             rate = await bench_stream(run, args.stream_n)
             print(f"streaming  {rate:8.1f} listings/s (validated listing -> stored row)")
+            (cpu_after,) = service_cpu(predictor)
+            per_listing = 1000 * (cpu_after - cpu_before) / args.stream_n
+            print(f"  cpu per listing: predictor {per_listing:.3f} ms")
+            emit(
+                benchmark="serving: streaming valuation",
+                metric="predictor CPU per listing",
+                value=per_listing,
+                unit="ms",
+            )
             emit(
                 benchmark="serving: streaming valuation",
                 metric="validated listing -> stored prediction row",

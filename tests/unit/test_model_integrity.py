@@ -148,7 +148,7 @@ def test_the_alert_is_one_condition_per_service_and_version() -> None:
 def test_promotion_announces_the_recorded_digest() -> None:
     from test_trainer_run import METRICS, FakePublisher, _registry_with_champion
     from valora_ml.integrity import MODEL_SHA256_TAG
-    from valora_trainer.promotion import promote
+    from valora_trainer.service_layer.promotion import promote
 
     log: list[str] = []
     registry, publisher = _registry_with_champion(log), FakePublisher(log)
@@ -170,7 +170,7 @@ def test_a_champion_failing_verification_is_never_loaded_and_the_challenger_gate
     absolute thresholds alone and, passing them, replaces it."""
     from test_trainer_run import JOB, FakePublisher, FakeRegistry, _deps
     from test_trainer_steps import store_frame
-    from valora_trainer.run import run_training
+    from valora_trainer.service_layer.run import run_training
 
     class TamperedChampionRegistry(FakeRegistry):
         def load_predictor(self, model_name: str, version: str) -> Any:

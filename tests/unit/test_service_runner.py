@@ -217,7 +217,7 @@ def test_service_main_describes_without_serving_and_refuses_unknown_words(
 
 def test_the_trainer_entry_point_lists_the_steps_its_step_cli_runs() -> None:
     from valora_trainer.__main__ import STEPS
-    from valora_trainer.step_cli import STEPS as CLI_STEPS
+    from valora_trainer.entrypoints.step_cli import STEPS as CLI_STEPS
 
     assert tuple(STEPS) == tuple(CLI_STEPS)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from trainer_fakes import FakePublisher, FakeRegistry, store_frame
 from valora_trainer.config import load_config
-from valora_trainer.run import RunDeps, TrainingJob, run_training
+from valora_trainer.service_layer.run import RunDeps, TrainingJob, run_training
 
 pytestmark = pytest.mark.unit
 

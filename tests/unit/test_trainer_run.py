@@ -23,8 +23,8 @@ from valora_trainer.domain.metrics import metrics_from_run, run_metrics
 from valora_trainer.entrypoints.handlers import handle_training_request
 from valora_trainer.entrypoints.threads import run_in_daemon_thread
 from valora_trainer.errors import InsufficientDataError, TrainingCancelledError
-from valora_trainer.promotion import ANNOUNCED_TAG, promote
-from valora_trainer.run import RunControl, RunDeps, TrainingJob, run_training
+from valora_trainer.service_layer.promotion import ANNOUNCED_TAG, promote
+from valora_trainer.service_layer.run import RunControl, RunDeps, TrainingJob, run_training
 
 pytestmark = pytest.mark.unit
 

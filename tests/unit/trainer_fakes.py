@@ -17,7 +17,7 @@ from valora_ml.pricemodel import PriceModel
 from valora_ml.registry_ref import ModelRef
 from valora_ml.synthetic import generate_listings
 from valora_trainer.config import TrainingConfig, load_config
-from valora_trainer.promotion import ANNOUNCED_TAG
+from valora_trainer.service_layer.promotion import ANNOUNCED_TAG
 
 
 def store_frame(n: int, *, timed: bool = False, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 or print its settings and commands as JSON.
 
 ``python -m valora_trainer snapshot|search-worker|evaluate-gate|promote`` runs one pipeline
-step (see :mod:`valora_trainer.step_cli`), as the Kubeflow pipeline does.
+step (see :mod:`valora_trainer.entrypoints.step_cli`), as the Kubeflow pipeline does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ STEPS = ("snapshot", "search-worker", "evaluate-gate", "promote")
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in STEPS:
-        from valora_trainer.step_cli import main as run_step
+        from valora_trainer.entrypoints.step_cli import main as run_step
 
         return run_step(args)
     return service_main(TrainerSettings, serve, argv=args, commands=STEPS)

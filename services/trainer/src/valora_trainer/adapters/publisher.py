@@ -1,9 +1,10 @@
 """Publishing the trainer's events on Kafka.
 
-The run (:mod:`valora_trainer.run`) is synchronous: it runs in the runner's thread or in a
-Kubeflow step process, and publishes through :class:`Publisher`. :class:`BrokerPublisher` is the
-service's broker on its event loop; :class:`ThreadPublisher` lets the run's thread publish
-through it; :class:`StepPublisher` connects a broker for one publication (a step process).
+The run (:mod:`valora_trainer.service_layer.run`) is synchronous: it runs in the runner's
+thread or in a Kubeflow step process, and publishes through :class:`Publisher`.
+:class:`BrokerPublisher` is the service's broker on its event loop; :class:`ThreadPublisher`
+lets the run's thread publish through it; :class:`StepPublisher`
+connects a broker for one publication (a step process).
 """
 
 from __future__ import annotations

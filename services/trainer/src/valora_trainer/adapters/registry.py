@@ -1,7 +1,8 @@
 """The MLflow side of a run: tracking, artifacts, model registration, the ``champion`` alias.
 
-:class:`Registry` is what the run needs (:mod:`valora_trainer.run`); :class:`MlflowRegistry`
-implements it over the MLflow tracking server (HTTP). Unit tests pass a fake.
+:class:`Registry` is what the run needs (:mod:`valora_trainer.service_layer.run`);
+:class:`MlflowRegistry` implements it over the MLflow tracking server (HTTP). Unit tests pass
+a fake.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The background runner: claims pending training requests under the model's advisory lock, runs
-:func:`~valora_trainer.run.run_training` in a daemon thread, reports, and records the outcome.
+:func:`~valora_trainer.service_layer.run.run_training` in a daemon thread, reports, and records
+the outcome.
 
 Order of effects (so a restart never leaves a half-promoted state): the MLflow run and version
 are written first; the run's last step promotes (alias ``champion``, ``models.promoted.v1``,
@@ -38,8 +39,14 @@ from valora_trainer.domain.metrics import metrics_from_run
 from valora_trainer.entrypoints.first_training import FirstTraining
 from valora_trainer.entrypoints.threads import run_in_daemon_thread
 from valora_trainer.errors import InsufficientDataError, TrainingCancelledError
-from valora_trainer.promotion import ANNOUNCED_TAG, promote
-from valora_trainer.run import RunControl, RunDeps, TrainingJob, TrainingOutcome, run_training
+from valora_trainer.service_layer.promotion import ANNOUNCED_TAG, promote
+from valora_trainer.service_layer.run import (
+    RunControl,
+    RunDeps,
+    TrainingJob,
+    TrainingOutcome,
+    run_training,
+)
 
 __all__ = ["RunOutcomes", "TrainingRunner"]
 
@@ -245,7 +252,7 @@ class TrainingRunner:
 
     async def _announce_champion(self, model_name: str) -> None:
         """Promote again a champion whose promotion was never announced (crash after the
-        alias): :func:`~valora_trainer.promotion.promote` publishes it and tags it."""
+        alias): :func:`~valora_trainer.service_layer.promotion.promote` publishes it and tags it."""
         champion = await asyncio.to_thread(self.registry.champion, model_name)
         if champion is None or champion.tags.get(ANNOUNCED_TAG) == "true":
             return

@@ -3,7 +3,7 @@
 Every step reads and writes through PostgreSQL (training store, Optuna study) and MLflow (run,
 snapshot artifact, registry), never through local files, so steps can run in separate pods and
 ``search-worker`` can run on many pods at once against the same study. Each calls the same
-functions as the in-process run (:mod:`valora_trainer.run`)::
+functions as the in-process run (:mod:`valora_trainer.service_layer.run`)::
 
     snapshot [--model NAME]            -> {"run_id": ...}  snapshot + split (MLflow run)
     search-worker --run-id ID          search: joins the run's study until it holds N trials
@@ -25,7 +25,6 @@ from valora_db import create_engine, create_session_factory, session_scope
 from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 
-from valora_trainer import modelling, promotion, training
 from valora_trainer.adapters.publisher import StepPublisher
 from valora_trainer.adapters.registry import MlflowRegistry, Registry
 from valora_trainer.adapters.study_storage import StudyStorage, load_study, study_name
@@ -33,6 +32,7 @@ from valora_trainer.adapters.training_store import load_labelled_frame
 from valora_trainer.config import TrainingConfig, load_config
 from valora_trainer.domain.metrics import metrics_from_run
 from valora_trainer.domain.search import best_of, create_study
+from valora_trainer.service_layer import modelling, promotion, training
 from valora_trainer.settings import TrainerSettings
 
 __all__ = ["STEPS", "main"]

@@ -30,8 +30,8 @@ from valora_trainer.domain.gate import (
     evaluate_gate,
     score_champion,
 )
-from valora_trainer.modelling import Evaluation, GateModel, ServedModel
-from valora_trainer.training import TrainingRun
+from valora_trainer.service_layer.modelling import Evaluation, GateModel, ServedModel
+from valora_trainer.service_layer.training import TrainingRun
 
 __all__ = ["ANNOUNCED_TAG", "gate", "promote", "register"]
 

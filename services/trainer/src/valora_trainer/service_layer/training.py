@@ -1,9 +1,9 @@
 """The steps that prepare a model: snapshot -> split -> search (then
-:mod:`valora_trainer.modelling`: fit -> evaluate -> refit).
+:mod:`.modelling`: fit -> evaluate -> refit).
 
 Each reads and writes only MLflow (the run, its params, metrics and artifacts) and Optuna's
-study, so the Kubeflow steps can run them in separate pods. :mod:`valora_trainer.run` chains
-them in one process; :mod:`valora_trainer.promotion` takes the result to the registry.
+study, so the Kubeflow steps can run them in separate pods. :mod:`.run` chains
+them in one process; :mod:`.promotion` takes the result to the registry.
 
 The split (:func:`valora_ml.splitting.hold_out_split`) holds out the newest rows when every row
 is dated (``time``: the model then learns a market-time term) and a seeded hash order of the

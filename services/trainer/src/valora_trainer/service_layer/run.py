@@ -3,11 +3,11 @@
 
 :func:`run_training` is the whole run in one process, synchronous (the runner runs it in a
 thread, see :mod:`valora_trainer.entrypoints.runner`). The steps are in
-:mod:`valora_trainer.training` (data and search), :mod:`valora_trainer.modelling` (the gate
+:mod:`.training` (data and search), :mod:`.modelling` (the gate
 model fitted and judged on held-out rows, then the served model refitted on every row) and
-:mod:`valora_trainer.promotion` (the registry);
+:mod:`.promotion` (the registry);
 the Kubeflow steps (:mod:`valora_trainer.entrypoints.step_cli`) run the same functions in
-separate pods. The ``champion`` alias is set by :func:`~valora_trainer.promotion.promote`, the
+separate pods. The ``champion`` alias is set by :func:`~.promotion.promote`, the
 last step, only when the gate passed: an interruption anywhere before leaves it untouched.
 """
 
@@ -21,12 +21,12 @@ import optuna
 import pandas as pd
 from valora_contracts import GateResult, ModelMetrics, ModelPromoted
 
-from valora_trainer import modelling, promotion, training
 from valora_trainer.adapters.publisher import Publisher
 from valora_trainer.adapters.registry import Registry
 from valora_trainer.config import TrainingConfig
 from valora_trainer.domain.search import SearchProgress
 from valora_trainer.errors import TrainingCancelledError
+from valora_trainer.service_layer import modelling, promotion, training
 
 __all__ = ["RunControl", "RunDeps", "TrainingJob", "TrainingOutcome", "run_training"]
 

@@ -1,4 +1,4 @@
-"""The steps that make the model, after :mod:`valora_trainer.training`: fit -> evaluate -> refit.
+"""The steps that make the model, after :mod:`.training`: fit -> evaluate -> refit.
 
 1. **fit**: the search's best configuration and the config's fixed candidates (e.g. untuned
    gradient boosting on log price) are compared on the fit rows (on the newest of them when the
@@ -44,7 +44,7 @@ from valora_trainer.config import TrainingConfig
 from valora_trainer.domain.dataset import LABEL
 from valora_trainer.domain.estimators import BestModelSpec, candidate_factories
 from valora_trainer.domain.metrics import TestScores, feature_importance, score_valuation
-from valora_trainer.training import TrainingRun
+from valora_trainer.service_layer.training import TrainingRun
 
 __all__ = ["Evaluation", "GateModel", "ServedModel", "evaluate", "fit", "refit"]
 
