@@ -1,9 +1,10 @@
 """Valora's heavy-retraining pipeline for Kubeflow Pipelines (KFP v2).
 
 Every step is a container component running the **trainer image's own step CLI**
-(``python -m valora_trainer <step>``, see ``services/trainer/src/valora_trainer/step_cli.py``);
-no training logic lives here. Steps exchange only the MLflow run id: data and state live in
-PostgreSQL (training store, the shared Optuna study) and MLflow (run, snapshot, registry)::
+(``python -m valora_trainer <step>``, see
+``services/trainer/src/valora_trainer/entrypoints/step_cli.py``); no training logic lives here.
+Steps exchange only the MLflow run id: data and state live in PostgreSQL (training store, the
+shared Optuna study) and MLflow (run, snapshot, registry)::
 
     snapshot ──► search-worker x N (parallel, one shared Optuna study in PostgreSQL)
              ──► evaluate-gate ──► promote (only when the gate passed)
