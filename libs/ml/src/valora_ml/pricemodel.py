@@ -149,7 +149,8 @@ class PriceModel(PythonModel):
             price = compiled.predict_matrix(matrix)
         else:
             price = np.asarray(self.pipeline[-1].predict(matrix), dtype=float)
-        lower, upper = self.interval_model().bounds(matrix, price)
+        interval = compiled.interval if compiled is not None else None
+        lower, upper = (interval or self.interval_model()).bounds(matrix, price)
         ranges: FeatureRanges | None = getattr(self, "ranges", None)
         none: list[RowWarnings] = [()] * len(price)
         warnings = ranges.warnings(inputs) if ranges else none
