@@ -11,15 +11,22 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import ProducerFenced
+from aiokafka.producer import sender
 from valora_contracts import LISTINGS_INGESTED
 from valora_messaging import (
     FailedRecord,
     FencedError,
     InRecord,
+    KafkaSettings,
     NotOwnerError,
     OutgoingRecord,
     PartitionTransactions,
     commit_offsets,
+    transactional_producer,
+)
+from valora_messaging.sink import (
+    CONCURRENT_TRANSACTIONS_RETRY_S,
+    retry_concurrent_transactions_after,
 )
 
 pytestmark = pytest.mark.unit
@@ -243,3 +250,22 @@ async def test_records_of_a_revoked_partition_are_dropped_without_waiting() -> N
     tx, consumer = _replica(FakeBroker())
     consumer.assigned = set()
     assert await asyncio.wait_for(tx.admit(_records(range(0, 3))), 1) == []
+
+
+async def test_a_transactional_producer_retries_a_concurrent_transaction_within_milliseconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka's own 20 ms wait after CONCURRENT_TRANSACTIONS would be paid by the first
+    transaction of every partition after each commit."""
+    monkeypatch.setattr(sender, "BACKOFF_OVERRIDE", 0.02)
+    producer = transactional_producer(settings=KafkaSettings(), transactional_id="t", client_id="c")
+    await producer.stop()
+    assert sender.BACKOFF_OVERRIDE == CONCURRENT_TRANSACTIONS_RETRY_S <= 0.005
+
+
+def test_the_tuning_fails_loudly_when_aiokafka_drops_the_constant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(sender, "BACKOFF_OVERRIDE")
+    with pytest.raises(RuntimeError, match="BACKOFF_OVERRIDE"):
+        retry_concurrent_transactions_after(0.002)
