@@ -91,7 +91,7 @@ def baseline_main(port: int, tracking_uri: str, model_name: str) -> None:
 
     # the benchmark registers its models without a digest (local, as the predictor it compares)
     loader = MlflowModelLoader(tracking_uri=tracking_uri, require_digest=False)
-    ref = loader.resolve_champion(model_name)
+    ref = loader.resolve_alias(model_name, "champion")
     assert ref is not None
     handle = loader.load(ref)
     gc.collect()

@@ -75,7 +75,9 @@ class TamperedLoader:
     champion: str = "1"
     loads: list[tuple[str, str | None]] = field(default_factory=list)
 
-    def resolve_champion(self, name: str) -> ModelRef | None:
+    def resolve_alias(self, name: str, alias: str) -> ModelRef | None:
+        if alias != "champion":
+            return None
         return ModelRef(name="m", version=self.champion, run_id=f"run-{self.champion}")
 
     def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> FakeModel:

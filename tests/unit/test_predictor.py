@@ -82,11 +82,13 @@ class FakeLoader:
     models: dict[str, FakeModel]
     champion: str | None
     gate: threading.Event | None = None
+    challenger: str | None = None
 
-    def resolve_champion(self, name: str) -> ModelRef | None:
-        if self.champion is None:
+    def resolve_alias(self, name: str, alias: str) -> ModelRef | None:
+        version = self.champion if alias == "champion" else self.challenger
+        if version is None:
             return None
-        return self.models[self.champion].ref
+        return self.models[version].ref
 
     def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> FakeModel:
         if self.gate is not None:

@@ -19,6 +19,7 @@ from valora_contracts.listing import IngestedListing, RawListing, RejectedListin
 from valora_contracts.naming import REPLY_TOPIC_PREFIX, REPLY_TOPIC_SUFFIX
 from valora_contracts.prediction import PredictionMade, PredictionReply, PredictionRequested
 from valora_contracts.sales import SaleObserved
+from valora_contracts.shadow import ChallengerChanged, ModelVerdict, ShadowPrediction
 from valora_contracts.training import ModelPromoted, ModelTrained, TrainingRequested
 
 __all__ = [
@@ -28,10 +29,13 @@ __all__ = [
     "LISTINGS_RAW",
     "LISTINGS_REJECTED",
     "LISTINGS_VALIDATED",
+    "MODELS_CHALLENGERS",
     "MODELS_PROMOTED",
     "MODELS_TRAINED",
+    "MODELS_VERDICT",
     "PREDICTIONS_MADE",
     "PREDICTIONS_REQUESTS",
+    "PREDICTIONS_SHADOW",
     "PREDICTION_REPLIES_DLQ",
     "SALES_OBSERVED",
     "TRAINING_REQUESTS",
@@ -86,6 +90,20 @@ MODELS_TRAINED = TopicSpec(
     "models.trained.v1", "model_name", 1, ModelTrained, "Finished training runs and gate results."
 )
 MODELS_PROMOTED = TopicSpec("models.promoted.v1", "model_name", 1, ModelPromoted, "New champions.")
+MODELS_CHALLENGERS = TopicSpec(
+    "models.challengers.v1",
+    "model_name",
+    1,
+    ChallengerChanged,
+    "Challengers starting or stopping to shadow the champion.",
+)
+MODELS_VERDICT = TopicSpec(
+    "models.verdict.v1",
+    "model_name",
+    1,
+    ModelVerdict,
+    "Decisions on challengers from realised prices (promote or retire).",
+)
 PREDICTIONS_REQUESTS = TopicSpec(
     "predictions.requests.v1",
     "correlation_id",
@@ -95,6 +113,13 @@ PREDICTIONS_REQUESTS = TopicSpec(
 )
 PREDICTIONS_MADE = TopicSpec(
     "predictions.made.v1", "listing_id or input_id", 6, PredictionMade, "Stored predictions."
+)
+PREDICTIONS_SHADOW = TopicSpec(
+    "predictions.shadow.v1",
+    "listing_id or input_id",
+    6,
+    ShadowPrediction,
+    "Champion and challenger valuations of the same input (the challenger's never answered).",
 )
 SALES_OBSERVED = TopicSpec(
     "sales.observed.v1", "listing_id", 3, SaleObserved, "Realised sale prices (late labels)."
@@ -111,8 +136,11 @@ _PRIMARY: tuple[TopicSpec, ...] = (
     TRAINING_REQUESTS,
     MODELS_TRAINED,
     MODELS_PROMOTED,
+    MODELS_CHALLENGERS,
+    MODELS_VERDICT,
     PREDICTIONS_REQUESTS,
     PREDICTIONS_MADE,
+    PREDICTIONS_SHADOW,
     SALES_OBSERVED,
     DRIFT_ALERTS,
 )

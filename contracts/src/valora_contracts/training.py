@@ -39,6 +39,11 @@ class TrainingRequested(Envelope):
     reason: TrainingReason = Field(description="Why training was requested.")
     requested_by: CleanStr = Field(default="operator", description="Who or what asked.")
     trials: Trials | None = Field(default=None, description="Override of the Optuna trials.")
+    promotion: Literal["shadow", "direct"] | None = Field(
+        default=None,
+        description="Override of the training config's promotion: shadow (a gated model "
+        "shadows the champion as challenger until realised prices judge it) or direct.",
+    )
 
 
 class ModelMetrics(BaseModel):

@@ -48,6 +48,7 @@ from valora_ml.profile import PROFILE_FILENAME, ReferenceProfile
 from valora_ml.ranges import FeatureRanges, RowWarnings
 
 __all__ = [
+    "CHALLENGER_ALIAS",
     "CHAMPION_ALIAS",
     "METADATA_KEY",
     "PROFILE_ARTIFACT",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
+"""A gated version shadowing the champion: valued on live traffic, never answered."""
 METADATA_KEY = "valora"
 PROFILE_ARTIFACT = "reference_profile"
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]

@@ -9,9 +9,11 @@ from faststream.asgi import AsgiFastStream
 from valora_contracts import (
     DRIFT_ALERTS,
     LISTINGS_VALIDATED,
+    MODELS_CHALLENGERS,
     MODELS_PROMOTED,
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
+    PREDICTIONS_SHADOW,
     TopicSpec,
     dlq_for,
 )
@@ -23,6 +25,7 @@ from valora_messaging import (
     TopicLister,
     consumer_app,
 )
+from valora_ml.pricemodel import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from valora_ml.tracking import use_tracking_server
 from valora_observability import configure_logging
 from valora_observability.lifecycle import fatal
@@ -38,7 +41,12 @@ from valora_predictor.adapters.store import SqlPredictionStore
 from valora_predictor.domain.holder import ChampionPolling, ModelHolder
 from valora_predictor.domain.model import ModelLoader
 from valora_predictor.domain.valuation import Valuer
-from valora_predictor.entrypoints.handlers import PromotionHandler, RequestHandler, StreamHandler
+from valora_predictor.entrypoints.handlers import (
+    ChallengerHandler,
+    PromotionHandler,
+    RequestHandler,
+    StreamHandler,
+)
 from valora_predictor.entrypoints.lifecycle import PredictorLifecycle
 from valora_predictor.entrypoints.subscribers import register_subscribers
 from valora_predictor.settings import PredictorSettings
@@ -58,24 +66,27 @@ def _store(settings: PredictorSettings) -> SqlPredictionStore:
 
 
 def _topics() -> list[TopicSpec]:
-    inputs = (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED)
-    return [*inputs, PREDICTIONS_MADE, DRIFT_ALERTS, *(dlq_for(t) for t in inputs)]
+    inputs = (PREDICTIONS_REQUESTS, LISTINGS_VALIDATED, MODELS_PROMOTED, MODELS_CHALLENGERS)
+    outputs = (PREDICTIONS_MADE, PREDICTIONS_SHADOW, DRIFT_ALERTS)
+    return [*inputs, *outputs, *(dlq_for(t) for t in inputs)]
 
 
 def _holder(
     settings: PredictorSettings,
-    loader: ModelLoader | None,
+    loader: ModelLoader,
     runtime: ConsumerRuntime,
     metrics: PredictorMetrics,
+    alias: str = CHAMPION_ALIAS,
 ) -> ModelHolder:
-    """The served model: loaded from MLflow (verified outside local), swaps reported."""
+    """A served model (the champion, or the challenger valued in the shadow): loaded from
+    MLflow (verified outside local), swaps reported."""
     return ModelHolder(
-        loader=loader
-        or MlflowModelLoader(
-            tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
-        ),
+        loader=loader,
         model_name=settings.model_name,
-        on_swap=ServedVersion(metrics=metrics, service=settings.service_name),
+        alias=alias,
+        on_swap=ServedVersion(
+            metrics=metrics, service=settings.service_name, challenger=alias != CHAMPION_ALIAS
+        ),
         on_refused=IntegrityAlerts(
             broker=runtime.broker, metrics=metrics, service=settings.service_name
         ),
@@ -109,8 +120,16 @@ def build_app(
     )
     predictor_metrics = PredictorMetrics(metrics=runtime.metrics)
     store = _store(settings)
+    loader = loader or MlflowModelLoader(
+        tracking_uri=settings.mlflow_url_str, require_digest=not settings.is_local
+    )
     holder = _holder(settings, loader, runtime, predictor_metrics)
-    valuer = Valuer(holder=holder, store=store)
+    shadow = (
+        _holder(settings, loader, runtime, predictor_metrics, alias=CHALLENGER_ALIAS)
+        if settings.predictor_shadow_enabled
+        else None
+    )
+    valuer = Valuer(holder=holder, store=store, shadow=shadow, shadow_store=store)
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )
@@ -135,6 +154,7 @@ def build_app(
         if settings.predictor_stream_enabled
         else None,
         promotions=PromotionHandler(holder=holder),
+        challengers=ChallengerHandler(holder=shadow) if shadow is not None else None,
     )
     life = PredictorLifecycle(
         holder=holder,
@@ -147,6 +167,13 @@ def build_app(
         lanes=lanes,
         topics=admin,
         commits=commits,
+        challenger=ChampionPolling(
+            holder=shadow,
+            interval_s=settings.predictor_champion_poll_s,
+            idle_interval_s=settings.predictor_champion_poll_s,
+        )
+        if shadow is not None
+        else None,
     )
     return consumer_app(
         runtime,

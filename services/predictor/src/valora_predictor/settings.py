@@ -74,6 +74,11 @@ class PredictorSettings(KafkaSettings):
         "this much is delivered again and absorbed by the idempotent store). 0: commit after "
         "every batch.",
     )
+    predictor_shadow_enabled: bool = Field(
+        default=True,
+        description="Value every input with the challenger too, when one is aliased "
+        "(stored in shadow_predictions and published to predictions.shadow.v1, never answered).",
+    )
     predictor_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL pool size.")
 
     @property

@@ -13,6 +13,9 @@ Only the drift monitor writes them (``valora_drift_monitor.adapters``); other re
 * ``drift_windows`` — the statistics of every evaluated window (``valora drift report``).
 * ``drift_predictions`` / ``drift_sales`` / ``drift_outcomes`` — predictions joined to realised
   prices by listing id, whichever arrives first; outcomes feed rolling MAE/MAPE.
+* ``drift_shadow_pairs`` — the latest champion and challenger valuation of a listing (the pair
+  judged against its sale); ``drift_shadow_evaluations`` — one row per challenger: its paired
+  figures so far and, once, its decision (``valora models status`` reads it).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ __all__ = [
     "DriftOutcome",
     "DriftPrediction",
     "DriftSale",
+    "DriftShadowEvaluation",
+    "DriftShadowPair",
     "DriftWindowRow",
 ]
 
@@ -195,3 +200,44 @@ class DriftOutcome(Base):
     joined_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=_now(), nullable=False
     )
+
+
+class DriftShadowPair(Base):
+    """The latest pair of valuations of a listing: the champion's and a challenger's."""
+
+    __tablename__ = "drift_shadow_pairs"
+    __table_args__ = (Index("ix_drift_shadow_pairs_predicted_at", "predicted_at"),)
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    challenger_version: Mapped[str] = mapped_column(String(50), primary_key=True)
+    listing_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    champion_version: Mapped[str] = mapped_column(String(50), nullable=False)
+    champion_price: Mapped[float] = mapped_column(Float, nullable=False)
+    champion_lower: Mapped[float] = mapped_column(Float, nullable=False)
+    champion_upper: Mapped[float] = mapped_column(Float, nullable=False)
+    challenger_price: Mapped[float] = mapped_column(Float, nullable=False)
+    challenger_lower: Mapped[float] = mapped_column(Float, nullable=False)
+    challenger_upper: Mapped[float] = mapped_column(Float, nullable=False)
+    predicted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class DriftShadowEvaluation(Base):
+    """A challenger under evaluation: the paired figures of its last look and its decision
+    (set once: ``decision IS NULL`` guards the update, so one verdict per challenger)."""
+
+    __tablename__ = "drift_shadow_evaluations"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    challenger_version: Mapped[str] = mapped_column(String(50), primary_key=True)
+    champion_version: Mapped[str] = mapped_column(String(50), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=_now(), nullable=False
+    )
+    paired_sales: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    explanation: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

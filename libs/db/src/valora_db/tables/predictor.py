@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from valora_db.models import Base
 
-__all__ = ["SOURCES", "predictions"]
+__all__ = ["SOURCES", "predictions", "shadow_predictions"]
 
 SOURCES = ("sync", "batch", "stream")
 """Who asked for a prediction (``PredictionSource`` of the contracts); the column holds only
@@ -57,4 +57,19 @@ predictions = Table(
     Index("ix_predictions_batch_job_id", "batch_job_id"),
     Index("ix_predictions_listing_id", "listing_id"),
     Index("ix_predictions_created_at", "created_at"),
+)
+
+# The challenger's answer to a stored prediction (never returned to the caller): one row per
+# (prediction, challenger version), so a redelivered input adds nothing.
+shadow_predictions = Table(
+    "shadow_predictions",
+    Base.metadata,
+    Column("prediction_id", String(32), primary_key=True),
+    Column("model_version", String(50), primary_key=True),
+    Column("model_name", String(200), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("lower_bound", Float, nullable=False),
+    Column("upper_bound", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Index("ix_shadow_predictions_created_at", "created_at"),
 )

@@ -1,5 +1,6 @@
-"""Loads registered versions from MLflow: ``models:/<name>@champion`` resolved, the artifact
-downloaded and verified against its SHA-256 before anything is deserialised."""
+"""Loads registered versions from MLflow: ``models:/<name>@champion`` (or ``@challenger``)
+resolved, the artifact downloaded and verified against its SHA-256 before anything is
+deserialised."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from valora_ml.integrity import MODEL_SHA256_TAG, ModelIntegrityError, verify_artifact
-from valora_ml.pricemodel import CHAMPION_ALIAS, PriceModel, interval_from_metadata
+from valora_ml.pricemodel import PriceModel, interval_from_metadata
 from valora_ml.registry_ref import ModelRef
 
 from valora_predictor.domain.model import ModelHandle, PyfuncModelHandle, _known_neighbourhoods
@@ -31,16 +32,16 @@ class MlflowModelLoader:
         self._tracking_uri = tracking_uri
         self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
-    def resolve_champion(self, name: str) -> ModelRef | None:
+    def resolve_alias(self, name: str, alias: str) -> ModelRef | None:
         from mlflow.exceptions import MlflowException
 
         try:
-            mv = self._client.get_model_version_by_alias(name, CHAMPION_ALIAS)
+            mv = self._client.get_model_version_by_alias(name, alias)
         except MlflowException as exc:
             code = getattr(exc, "error_code", "")
             if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
                 return None
-            raise ModelLoadError(f"cannot resolve {name}@{CHAMPION_ALIAS}: {exc}") from exc
+            raise ModelLoadError(f"cannot resolve {name}@{alias}: {exc}") from exc
         return ModelRef(
             name=name, version=str(mv.version), run_id=str(mv.run_id or ""), tags=mv.tags or {}
         )

@@ -138,6 +138,16 @@ class PredictorMetrics:
             "Served champion version (1 = served).",
             ["model_name", "model_version"],
         )
+        self.challenger_version = metrics.gauge(
+            "valora_predictor_challenger_version",
+            "Challenger version valued in the shadow (1 = shadowing; no series: none).",
+            ["model_name", "model_version"],
+        )
+        self.shadow_predictions = metrics.counter(
+            "valora_shadow_predictions_total",
+            "Inputs also valued by the challenger (stored, never answered), by its version.",
+            ["source", "model_name", "model_version"],
+        )
 
     def observe(self, *, topic: str, rows: Sequence[PredictionRow], seconds: float) -> None:
         """One handled batch of ``topic``: its stored (or already stored) rows and duration."""
@@ -145,20 +155,29 @@ class PredictorMetrics:
         by_label = Counter((r.source, r.model_name, r.model_version) for r in rows)
         for (source, model_name, version), count in by_label.items():
             self.predictions.labels(service, source, model_name, version).inc(count)
+        shadowed = Counter(
+            (r.source, r.model_name, r.shadow.model_version) for r in rows if r.shadow is not None
+        )
+        for (source, model_name, version), count in shadowed.items():
+            self.shadow_predictions.labels(service, source, model_name, version).inc(count)
         self.batch_rows.labels(service, topic).observe(len(rows))
         self.base.handler_seconds.labels(service, topic).observe(seconds)
 
 
 class ServedVersion:
-    """``on_swap`` of the holder: the served-version gauge, and a heap freeze (a loaded model
-    is long-lived: keep the garbage collector from re-scanning it)."""
+    """``on_swap`` of a holder: its served-version gauge (the champion's, or with
+    ``challenger`` the challenger's), and a heap freeze (a loaded model is long-lived: keep the
+    garbage collector from re-scanning it)."""
 
-    def __init__(self, *, metrics: PredictorMetrics, service: str) -> None:
-        self._metrics = metrics
+    def __init__(
+        self, *, metrics: PredictorMetrics, service: str, challenger: bool = False
+    ) -> None:
+        self._gauge = metrics.challenger_version if challenger else metrics.model_version
         self._service = service
 
-    def __call__(self, handle: ModelHandle) -> None:
+    def __call__(self, handle: ModelHandle | None) -> None:
+        self._gauge.clear()
+        if handle is None:  # a challenger dropped
+            return
         freeze_heap(reason=f"model {handle.ref.version} loaded")
-        gauge = self._metrics.model_version
-        gauge.clear()
-        gauge.labels(self._service, handle.ref.name, handle.ref.version).set(1)
+        self._gauge.labels(self._service, handle.ref.name, handle.ref.version).set(1)

@@ -16,7 +16,7 @@ from sqlalchemy import Float, String
 from sqlalchemy.dialects.postgresql import JSONB
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from valora_db import create_driver_pool
-from valora_db.tables.predictor import predictions
+from valora_db.tables.predictor import predictions, shadow_predictions
 
 from valora_predictor.domain.predictions import PredictionRow, RowKey
 
@@ -73,6 +73,15 @@ _LOOKUP = (
     "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
 """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""
+
+
+_SHADOW_INSERT = (
+    f"INSERT INTO {shadow_predictions.name} "  # nosec B608 (the table's own name only)
+    "(prediction_id, model_version, model_name, price, lower_bound, upper_bound) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], "
+    "$6::float8[]) ON CONFLICT DO NOTHING"
+)
+"""The challengers' answers of a batch, one round trip; a redelivered input adds nothing."""
 
 
 def _row_of(record: Mapping[str, Any]) -> PredictionRow:
@@ -149,6 +158,34 @@ class SqlPredictionStore:
             with attempt:
                 return await self._save_once(self._pool, unique, arrays, self._timeout)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    async def save_shadow(self, rows: Sequence[PredictionRow]) -> None:
+        arrays: list[list[Any]] = [[] for _ in range(6)]
+        seen: set[tuple[str, str]] = set()
+        for row in rows:
+            answer = row.shadow
+            if answer is None or (row.prediction_id, answer.model_version) in seen:
+                continue
+            seen.add((row.prediction_id, answer.model_version))
+            values = (row.prediction_id, answer.model_version, row.model_name, answer.price)
+            for i, value in enumerate((*values, answer.lower_bound, answer.upper_bound)):
+                arrays[i].append(value)
+        if not seen:
+            return
+        if self._pool is None:
+            raise RuntimeError("the prediction store is not started")
+        pool = self._pool
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
+        ):
+            with attempt:
+                async with pool.acquire(timeout=self._timeout) as conn:
+                    try:
+                        await conn.execute(_SHADOW_INSERT, *arrays)
+                    except BaseException as exc:
+                        if _is_disconnect(exc):
+                            conn.terminate()
+                        raise
 
     @staticmethod
     async def _save_once(

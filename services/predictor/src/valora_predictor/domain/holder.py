@@ -1,4 +1,4 @@
-"""The champion currently served, and its hot swap.
+"""The champion currently served (or the challenger shadowing it), and its hot swap.
 
 A new version is loaded in a worker thread and warmed up while the old one keeps serving; then a
 single reference assignment swaps it in. A batch takes ``holder.current`` once, so it is valued
@@ -8,6 +8,10 @@ A version whose artifact fails verification (its SHA-256 differs from the one an
 ``models.promoted.v1`` or recorded on the version) is never deserialised: the previous champion
 keeps serving, ``on_refused`` alerts once, and the version is not tried again until it is
 announced again.
+
+A holder follows one alias: ``champion`` (kept when the alias is unreadable or gone: a served
+champion is never dropped) or ``challenger`` (dropped when the alias is gone: the challenger
+was promoted or retired).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 import pandas as pd
 from valora_ml.integrity import ModelIntegrityError
+from valora_ml.pricemodel import CHAMPION_ALIAS
 
 from valora_predictor.domain.model import ModelHandle, ModelLoader, ModelRef
 from valora_predictor.errors import ModelLoadError
@@ -44,18 +49,20 @@ def warmup_frame() -> pd.DataFrame:
 
 
 class ModelHolder:
-    """Holds the served :class:`ModelHandle`; refreshes it from the champion alias."""
+    """Holds the served :class:`ModelHandle`; refreshes it from its alias."""
 
     def __init__(
         self,
         *,
         loader: ModelLoader,
         model_name: str,
-        on_swap: Callable[[ModelHandle], None] | None = None,
+        alias: str = CHAMPION_ALIAS,
+        on_swap: Callable[[ModelHandle | None], None] | None = None,
         on_refused: Callable[[ModelRef, ModelIntegrityError], Awaitable[None]] | None = None,
     ) -> None:
         self._loader = loader
         self._name = model_name
+        self._alias = alias
         self._current: ModelHandle | None = None
         self._lock = asyncio.Lock()
         self._on_swap = on_swap
@@ -67,6 +74,10 @@ class ModelHolder:
     @property
     def model_name(self) -> str:
         return self._name
+
+    @property
+    def alias(self) -> str:
+        return self._alias
 
     @property
     def current(self) -> ModelHandle | None:
@@ -86,7 +97,8 @@ class ModelHolder:
         if self._on_swap is not None:
             self._on_swap(handle)
         logger.info(
-            "champion swapped in",
+            "%s swapped in",
+            self._alias,
             extra={
                 "model_name": handle.ref.name,
                 "model_version": handle.ref.version,
@@ -94,11 +106,25 @@ class ModelHolder:
             },
         )
 
+    def drop(self, *, reason: str) -> None:
+        """Stop serving (a challenger promoted or retired); the champion is never dropped."""
+        if self._alias == CHAMPION_ALIAS or self._current is None:
+            return
+        previous, self._current = self._current, None
+        if self._on_swap is not None:
+            self._on_swap(None)
+        logger.info(
+            "%s dropped",
+            self._alias,
+            extra={"model_version": previous.ref.version, "reason": reason},
+        )
+
     async def refresh(self) -> ModelHandle | None:
-        """Resolve the champion alias; load and swap in the version if it is new."""
+        """Resolve the alias; load and swap in the version if it is new."""
         async with self._lock:
-            ref = await asyncio.to_thread(self._loader.resolve_champion, self._name)
+            ref = await asyncio.to_thread(self._loader.resolve_alias, self._name, self._alias)
             if ref is None:
+                self.drop(reason=f"no {self._alias} alias")
                 return self._current
             current = self._current
             if ref.version in self._refused or (
@@ -142,9 +168,11 @@ class ModelHolder:
         try:
             await self.refresh()
         except (ModelLoadError, ModelIntegrityError, OSError) as exc:
-            logger.error("champion refresh failed", extra={"reason": reason, "error": str(exc)})
+            logger.error(
+                "%s refresh failed", self._alias, extra={"reason": reason, "error": str(exc)}
+            )
         except Exception:
-            logger.exception("champion refresh failed", extra={"reason": reason})
+            logger.exception("%s refresh failed", self._alias, extra={"reason": reason})
 
     async def poll_forever(self, *, interval_s: float, idle_interval_s: float) -> None:
         """Re-read the alias periodically (faster while nothing is served)."""
@@ -159,7 +187,8 @@ class ModelHolder:
 
 
 class ChampionPolling:
-    """Loads the champion at start (if there is one) and re-reads the alias in the background."""
+    """Loads the holder's model at start (if there is one) and re-reads the alias in the
+    background."""
 
     def __init__(self, *, holder: ModelHolder, interval_s: float, idle_interval_s: float) -> None:
         self._holder = holder
@@ -171,8 +200,8 @@ class ChampionPolling:
         try:
             await self._holder.refresh()
         except Exception as exc:  # MLflow down or no model: keep polling, reply with errors
-            logger.warning("no champion at start", extra={"error": str(exc)[:500]})
-        if self._holder.current is None:
+            logger.warning("no %s at start", self._holder.alias, extra={"error": str(exc)[:500]})
+        if self._holder.current is None and self._holder.alias == CHAMPION_ALIAS:
             logger.warning("no champion yet", extra={"model_name": self._holder.model_name})
 
     def start(self) -> None:
@@ -181,7 +210,7 @@ class ChampionPolling:
                 self._holder.poll_forever(
                     interval_s=self._interval_s, idle_interval_s=self._idle_interval_s
                 ),
-                name="valora-champion-poll",
+                name=f"valora-{self._holder.alias}-poll",
             )
 
     async def stop(self) -> None:

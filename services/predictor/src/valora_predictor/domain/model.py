@@ -74,9 +74,12 @@ class ModelHandle(Protocol):
 
 
 class ModelLoader(Protocol):
-    """Resolves the champion alias and loads versions (blocking: call from a thread)."""
+    """Resolves aliases (``champion``, ``challenger``) and loads versions (blocking: call from
+    a thread)."""
 
-    def resolve_champion(self, name: str) -> ModelRef | None: ...
+    def resolve_alias(self, name: str, alias: str) -> ModelRef | None:
+        """The version ``name@alias`` points at (``None``: no such alias)."""
+        ...
 
     def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> ModelHandle:
         """Load ``ref`` after verifying its artifact against ``expected_sha256`` (the digest

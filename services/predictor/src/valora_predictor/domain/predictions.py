@@ -1,6 +1,7 @@
 """A stored prediction (:class:`PredictionRow`), its idempotency key, and where rows go
 (:class:`PredictionStore`; PostgreSQL's is
-:class:`~valora_predictor.adapters.store.SqlPredictionStore`)."""
+:class:`~valora_predictor.adapters.store.SqlPredictionStore`); the challenger's answer to it
+(:class:`ShadowAnswer`, stored by a :class:`ShadowStore`, never returned to a caller)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["PredictionRow", "PredictionStore", "RowKey"]
+__all__ = ["PredictionRow", "PredictionStore", "RowKey", "ShadowAnswer", "ShadowStore"]
 
 RowKey = tuple[str, str]
 """``(source, input_id)``: the idempotency key of a prediction."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowAnswer:
+    """The challenger's valuation of the same input, in the same batch."""
+
+    model_version: str
+    price: float
+    lower_bound: float
+    upper_bound: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,8 @@ class PredictionRow:
     trace_id: str
     latency_ms: float
     warnings: list[str] = field(default_factory=list)
+    shadow: ShadowAnswer | None = None
+    """The challenger's answer (not stored on this row, not returned: see ShadowStore)."""
 
     @property
     def key(self) -> RowKey:
@@ -45,4 +58,11 @@ class PredictionRow:
 class PredictionStore(Protocol):
     async def save(self, rows: Sequence[PredictionRow]) -> dict[RowKey, PredictionRow]:
         """Store ``rows`` idempotently; return the stored row of every key."""
+        ...
+
+
+class ShadowStore(Protocol):
+    async def save_shadow(self, rows: Sequence[PredictionRow]) -> None:
+        """Store each row's :attr:`~PredictionRow.shadow` idempotently (one per prediction and
+        challenger version)."""
         ...

@@ -1,6 +1,10 @@
 """Vectorised valuation: many inputs, one model call, one bulk insert.
 
-Plain code taking its dependencies (holder, store) as keyword arguments.
+Plain code taking its dependencies (holder, store) as keyword arguments. While a challenger
+shadows the champion, the same feature columns are valued by it right after the champion, in
+the same call; its answers are stored beside the champion's rows and published for the drift
+monitor's paired judgement, never returned. A challenger that fails is logged, and
+the champion's answers go out as if there were none.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,12 +25,19 @@ from valora_contracts import (
     PredictionMade,
     PredictionResult,
     PredictionSource,
+    ShadowPrediction,
     new_id,
 )
 from valora_ml.features import TIME_COLUMN
 
 from valora_predictor.domain.holder import ModelHolder
-from valora_predictor.domain.predictions import PredictionRow, PredictionStore
+from valora_predictor.domain.model import FeatureColumns, ModelHandle, ModelOutput
+from valora_predictor.domain.predictions import (
+    PredictionRow,
+    PredictionStore,
+    ShadowAnswer,
+    ShadowStore,
+)
 from valora_predictor.errors import NoChampionError, PredictionFailedError
 
 __all__ = [
@@ -36,6 +47,7 @@ __all__ = [
     "input_hash",
     "made_event",
     "result_of",
+    "shadow_event",
     "unknown_neighbourhood_warning",
 ]
 
@@ -101,19 +113,74 @@ def _warnings(
     return list(out_of_range)
 
 
+@dataclass(frozen=True)
+class _Outputs:
+    champion: ModelOutput
+    latency_ms: float
+    shadow: ModelOutput | None = None
+
+
+def _value_both(
+    champion: ModelHandle, challenger: ModelHandle | None, columns: FeatureColumns
+) -> _Outputs:
+    """The champion's output (its error raises), then the challenger's on the same columns
+    (its error is logged: the champion's answers never wait on it)."""
+    started = time.perf_counter()
+    output = champion.predict(columns)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    if challenger is None:
+        return _Outputs(output, latency_ms)
+    try:
+        shadow = challenger.predict(columns)
+    except Exception as exc:
+        logger.error(
+            "challenger failed; the champion's answers go out without it",
+            extra={"model_version": challenger.ref.version, "error": str(exc)[:500]},
+        )
+        return _Outputs(output, latency_ms)
+    return _Outputs(output, latency_ms, shadow)
+
+
+def _shadowed(rows: list[PredictionRow], version: str, output: ModelOutput) -> list[PredictionRow]:
+    prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
+    return [
+        replace(
+            row,
+            shadow=ShadowAnswer(
+                model_version=version,
+                price=prices[i],
+                lower_bound=min(lowers[i], prices[i]),
+                upper_bound=max(uppers[i], prices[i]),
+            ),
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
 class Valuer:
-    """Predict a batch with the current champion and store it idempotently."""
+    """Predict a batch with the current champion (and the challenger, if one shadows it) and
+    store it idempotently."""
 
     def __init__(
         self,
         *,
         holder: ModelHolder,
         store: PredictionStore,
+        shadow: ModelHolder | None = None,
+        shadow_store: ShadowStore | None = None,
         id_factory: Callable[[], str] = new_id,
     ) -> None:
         self._holder = holder
         self._store = store
+        self._shadow = shadow if shadow_store is not None else None
+        self._shadow_store = shadow_store
         self._new_id = id_factory
+
+    def _challenger(self, champion: ModelHandle) -> ModelHandle | None:
+        challenger = self._shadow.current if self._shadow is not None else None
+        if challenger is None or challenger.ref.version == champion.ref.version:
+            return None  # none, or just promoted (its alias not yet dropped)
+        return challenger
 
     @property
     def has_champion(self) -> bool:
@@ -127,15 +194,15 @@ class Valuer:
         if not items:
             return []
         columns = feature_columns([i.features for i in items], [i.listed_at for i in items])
-        started = time.perf_counter()
+        challenger = self._challenger(handle)
         try:
             if len(items) > THREAD_THRESHOLD:
-                output = await asyncio.to_thread(handle.predict, columns)
+                outputs = await asyncio.to_thread(_value_both, handle, challenger, columns)
             else:
-                output = handle.predict(columns)
+                outputs = _value_both(handle, challenger, columns)
         except Exception as exc:
             raise PredictionFailedError(f"model {handle.ref.version} failed: {exc}") from exc
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        output, latency_ms = outputs.champion, outputs.latency_ms
         ref, level, known = handle.ref, handle.level, handle.known_neighbourhoods
         prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
         ranges = output.warnings or [()] * len(items)
@@ -165,7 +232,12 @@ class Valuer:
                 )
             )
         stored = await self._store.save(rows)
-        return [stored[r.key] for r in rows]
+        result = [stored[r.key] for r in rows]
+        if challenger is None or outputs.shadow is None or self._shadow_store is None:
+            return result
+        result = _shadowed(result, challenger.ref.version, outputs.shadow)
+        await self._shadow_store.save_shadow(result)
+        return result
 
 
 def result_of(row: PredictionRow) -> PredictionResult:
@@ -200,4 +272,33 @@ def made_event(
         result=result or result_of(row),
         input_hash=row.input_hash,
         latency_ms=row.latency_ms,
+    )
+
+
+def shadow_event(row: PredictionRow) -> ShadowPrediction | None:
+    """The ``predictions.shadow.v1`` event of a row the challenger also valued (event id
+    derived from the prediction and the challenger version: a re-published pair is the same
+    event)."""
+    answer = row.shadow
+    if answer is None:
+        return None
+    return ShadowPrediction(
+        event_id=hashlib.blake2b(
+            f"{row.prediction_id}:{answer.model_version}".encode(), digest_size=16
+        ).hexdigest(),
+        trace_id=row.trace_id,
+        prediction_id=row.prediction_id,
+        input_id=row.input_id,
+        listing_id=row.listing_id,
+        source=row.source,  # type: ignore[arg-type]
+        model_name=row.model_name,
+        champion_version=row.model_version,
+        champion_price=row.price,
+        champion_lower=row.lower_bound,
+        champion_upper=row.upper_bound,
+        challenger_version=answer.model_version,
+        challenger_price=answer.price,
+        challenger_lower=answer.lower_bound,
+        challenger_upper=answer.upper_bound,
+        level=row.interval_level,
     )

@@ -19,6 +19,8 @@ from valora_contracts import (
     LISTINGS_VALIDATED,
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
+    PREDICTIONS_SHADOW,
+    ChallengerChanged,
     ModelPromoted,
     PredictionErrorCode,
     PredictionReply,
@@ -40,7 +42,13 @@ from valora_messaging.tracing import record_trace_id
 from valora_predictor.adapters.output import Output, PredictorMetrics
 from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.domain.predictions import PredictionRow
-from valora_predictor.domain.valuation import ValuationItem, Valuer, made_event, result_of
+from valora_predictor.domain.valuation import (
+    ValuationItem,
+    Valuer,
+    made_event,
+    result_of,
+    shadow_event,
+)
 from valora_predictor.errors import (
     InvalidRecordError,
     NoChampionError,
@@ -49,6 +57,7 @@ from valora_predictor.errors import (
 )
 
 __all__ = [
+    "ChallengerHandler",
     "PromotionHandler",
     "RequestHandler",
     "StreamHandler",
@@ -66,7 +75,7 @@ def _made_records(
 ) -> list[OutgoingRecord]:
     if not rows:  # nothing valued (no champion, model error)
         return []
-    return [
+    made = [
         OutgoingRecord(
             topic=PREDICTIONS_MADE.name,
             value=encode_event(
@@ -76,6 +85,16 @@ def _made_records(
         )
         for i, (r, item) in enumerate(zip(rows, items, strict=True))
     ]
+    shadow = [
+        OutgoingRecord(
+            topic=PREDICTIONS_SHADOW.name,
+            value=encode_event(event),
+            key=(r.listing_id or r.input_id).encode(),
+        )
+        for r in rows
+        if (event := shadow_event(r)) is not None
+    ]
+    return made + shadow
 
 
 @dataclass(frozen=True)
@@ -292,4 +311,40 @@ class PromotionHandler:
         logger.info("champion promoted", extra={"model_version": event.model_version})
         self._holder.announce(event.model_version, event.model_sha256)
         self._holder.refresh_in_background(reason=f"promoted {event.model_version}")
+        return True
+
+
+class ChallengerHandler:
+    """``models.challengers.v1``: load a new challenger in the background, or drop one that
+    was promoted or retired (at once: no shadow answer after the decision)."""
+
+    def __init__(self, *, holder: ModelHolder) -> None:
+        self._holder = holder
+
+    async def handle_batch(self, records: Sequence[InRecord]) -> int:
+        """The number of events for the served model name."""
+        handled = 0
+        for record in records:
+            handled += await self.handle(record.value)
+        return handled
+
+    async def handle(self, value: bytes) -> bool:
+        try:
+            event = ChallengerChanged.model_validate_json(value)
+        except ValueError as exc:
+            raise InvalidRecordError(f"invalid ChallengerChanged: {exc}") from exc
+        if event.model_name != self._holder.model_name:
+            return False
+        logger.info(
+            "challenger %s",
+            event.status,
+            extra={"model_version": event.model_version, "explanation": event.explanation},
+        )
+        if event.status == "shadowing":
+            self._holder.announce(event.model_version, event.model_sha256)
+            self._holder.refresh_in_background(reason=f"challenger {event.model_version}")
+        else:
+            current = self._holder.current
+            if current is not None and current.ref.version == event.model_version:
+                self._holder.drop(reason=event.status)
         return True

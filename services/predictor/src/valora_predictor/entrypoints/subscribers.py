@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from valora_contracts import LISTINGS_VALIDATED, MODELS_PROMOTED, PREDICTIONS_REQUESTS
+from valora_contracts import (
+    LISTINGS_VALIDATED,
+    MODELS_CHALLENGERS,
+    MODELS_PROMOTED,
+    PREDICTIONS_REQUESTS,
+)
 from valora_messaging import BatchSink, ConsumerRuntime, PartitionTransactions, Subscription
 
-from valora_predictor.entrypoints.handlers import PromotionHandler, RequestHandler, StreamHandler
+from valora_predictor.entrypoints.handlers import (
+    ChallengerHandler,
+    PromotionHandler,
+    RequestHandler,
+    StreamHandler,
+)
 from valora_predictor.settings import PredictorSettings
 
 __all__ = ["register_subscribers"]
@@ -20,6 +30,7 @@ def register_subscribers(
     requests: RequestHandler,
     stream: Callable[..., StreamHandler] | None,
     promotions: PromotionHandler,
+    challengers: ChallengerHandler | None = None,
 ) -> list[BatchSink]:
     """Requests one record at a time and listings in batches (commit after processing), each
     topic by several consumers of one group (see ``predictor_*_consumers``); promotions are read
@@ -71,4 +82,14 @@ def register_subscribers(
             batch=False,
         )
     )
+    if challengers is not None:  # likewise every instance: each values in the shadow
+        runtime.subscribe(
+            Subscription(
+                topic=MODELS_CHALLENGERS,
+                handle=challengers.handle_batch,
+                sink=runtime.broker_sink(MODELS_CHALLENGERS),
+                group_id=None,
+                batch=False,
+            )
+        )
     return sinks
