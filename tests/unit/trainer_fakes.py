@@ -38,6 +38,7 @@ class FakeRegistry:
         self.runs: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, dict[str, Any]] = {}
         self.alias: str | None = None
+        self.challenger_alias: str | None = None
         self.champion_predict = champion_predict
         if champion_predict is not None:
             self.versions["1"] = {"run_id": "r0", "tags": {}}
@@ -113,6 +114,18 @@ class FakeRegistry:
     def set_champion(self, model_name: str, version: str) -> None:
         self.log.append(f"alias {version}")
         self.alias = version
+
+    def challenger(self, model_name: str) -> ModelRef | None:
+        if self.challenger_alias is None:
+            return None
+        v = self.versions[self.challenger_alias]
+        return ModelRef(
+            name=model_name, version=self.challenger_alias, run_id=v["run_id"], tags=v["tags"]
+        )
+
+    def set_challenger(self, model_name: str, version: str | None) -> None:
+        self.log.append(f"challenger {version}")
+        self.challenger_alias = version
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.runs[run_id]["metrics"])

@@ -150,6 +150,10 @@ class TrainingConfig(_Strict):
     """The search's best (tuned on the same rows: an optimistic score) must beat the best fixed
     candidate by this share to be chosen."""
     gate: GateConfig = Field(default_factory=GateConfig)
+    promotion: Literal["shadow", "direct"] = "direct"
+    """What a gated model becomes when a champion exists: ``direct``, the champion at once;
+    ``shadow``, the challenger valued on live traffic until the drift monitor's verdict on
+    realised prices promotes or retires it."""
     plots: bool = True
     profile_bins: int = Field(default=10, ge=2)
 

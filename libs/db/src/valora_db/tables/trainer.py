@@ -85,6 +85,7 @@ class TrainingRequestRow(Base):
     reason: Mapped[str] = mapped_column(String(32), nullable=False)
     requested_by: Mapped[str] = mapped_column(String(200), nullable=False)
     trials: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    promotion: Mapped[str | None] = mapped_column(String(16), nullable=True)
     trace_id: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

@@ -1,4 +1,5 @@
-"""The MLflow side of a run: tracking, artifacts, model registration, the ``champion`` alias.
+"""The MLflow side of a run: tracking, artifacts, model registration, the ``champion`` and
+``challenger`` aliases.
 
 :class:`Registry` is what the run needs (:mod:`valora_trainer.service_layer.run`);
 :class:`MlflowRegistry` implements it over the MLflow tracking server (HTTP). Unit tests pass
@@ -22,7 +23,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from valora_ml.integrity import MODEL_SHA256_TAG, artifact_sha256, verify_artifact
-from valora_ml.pricemodel import CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
+from valora_ml.pricemodel import CHALLENGER_ALIAS, CHAMPION_ALIAS, PROFILE_ARTIFACT, PriceModel
 from valora_ml.registry_ref import ModelRef
 
 from valora_trainer.domain.estimators import Predict
@@ -60,6 +61,11 @@ class Registry(Protocol):
     def load_predictor(self, model_name: str, version: str) -> Predict: ...
     def set_version_tags(self, model_name: str, version: str, tags: Mapping[str, str]) -> None: ...
     def set_champion(self, model_name: str, version: str) -> None: ...
+    def challenger(self, model_name: str) -> ModelRef | None: ...
+    def set_challenger(self, model_name: str, version: str | None) -> None:
+        """Alias ``version`` ``challenger`` (``None``: remove the alias)."""
+        ...
+
     def run_metrics(self, run_id: str) -> dict[str, float]: ...
     def run_tags(self, run_id: str) -> dict[str, str]: ...
     def download_artifact(self, run_id: str, path: str, dst: Path) -> Path: ...
@@ -176,13 +182,29 @@ class MlflowRegistry:
         return tags.get(MODEL_SHA256_TAG)
 
     def champion(self, model_name: str) -> ModelRef | None:
+        return self._alias(model_name, CHAMPION_ALIAS)
+
+    def challenger(self, model_name: str) -> ModelRef | None:
+        return self._alias(model_name, CHALLENGER_ALIAS)
+
+    def _alias(self, model_name: str, alias: str) -> ModelRef | None:
         try:
-            mv = self.client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+            mv = self.client.get_model_version_by_alias(model_name, alias)
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 return None
-            raise self._wrap("champion look-up", exc) from exc
+            raise self._wrap(f"{alias} look-up", exc) from exc
         return _ref(model_name, mv)
+
+    def set_challenger(self, model_name: str, version: str | None) -> None:
+        if version is not None:
+            self.client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, version)
+            return
+        try:
+            self.client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise self._wrap("challenger removal", exc) from exc
 
     def load_predictor(self, model_name: str, version: str) -> Predict:
         """Download, verify against the recorded digest, then load (:class:`ModelIntegrityError`

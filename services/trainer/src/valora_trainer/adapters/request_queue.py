@@ -49,6 +49,7 @@ class ClaimedRequest:
     trials: int | None
     attempts: int
     trace_id: str
+    promotion: str | None = None
 
 
 async def enqueue_request(session: AsyncSession, event: TrainingRequested) -> bool:
@@ -61,6 +62,7 @@ async def enqueue_request(session: AsyncSession, event: TrainingRequested) -> bo
             reason=event.reason,
             requested_by=event.requested_by[:200],
             trials=event.trials,
+            promotion=event.promotion,
             trace_id=event.trace_id,
         )
         .on_conflict_do_nothing(index_elements=[TrainingRequestRow.request_id])
@@ -147,12 +149,15 @@ async def claim_requests(
             TrainingRequestRow.trials,
             TrainingRequestRow.attempts,
             TrainingRequestRow.trace_id,
+            TrainingRequestRow.promotion,
             TrainingRequestRow.created_at,
         )
     )
     rows = sorted((await session.execute(stmt)).all(), key=lambda r: r.created_at)
     return [
-        ClaimedRequest(r.request_id, r.model_name, r.reason, r.trials, r.attempts, r.trace_id)
+        ClaimedRequest(
+            r.request_id, r.model_name, r.reason, r.trials, r.attempts, r.trace_id, r.promotion
+        )
         for r in rows
     ]
 

@@ -173,7 +173,8 @@ class TrainingRunner:
             self._observe("error", started)
             return 0
         await self._report(model_name, claimed, outcome)
-        self._observe("promoted" if outcome.promoted else "rejected", started)
+        kept = "challenger" if outcome.challenger else "rejected"
+        self._observe("promoted" if outcome.promoted else kept, started)
         return 1
 
     async def _train(self, model_name: str, claimed: list[ClaimedRequest]) -> TrainingOutcome:
@@ -186,6 +187,8 @@ class TrainingRunner:
             request_ids=tuple(c.request_id for c in claimed),
             trials=max((c.trials for c in claimed if c.trials), default=None),
             trace_id=claimed[0].trace_id,
+            # the newest request that says how to promote decides (coalesced requests)
+            promotion=next((c.promotion for c in reversed(claimed) if c.promotion), None),
         )
         loop = asyncio.get_running_loop()
         deps = RunDeps(self.config, self.registry, self.storage(), self._thread_publisher())
@@ -200,6 +203,10 @@ class TrainingRunner:
             lambda: run_training(job=job, frame=frame, deps=deps, control=control),
             name=f"train-{model_name}",
         )
+
+    def thread_publisher(self) -> ThreadPublisher:
+        """Publishes from a worker thread through the service's broker (call on its loop)."""
+        return self._thread_publisher()
 
     def _thread_publisher(self) -> ThreadPublisher:
         loop = asyncio.get_running_loop()
@@ -245,6 +252,7 @@ class TrainingRunner:
                 "run_id": outcome.run_id,
                 "version": outcome.model_version,
                 "promoted": outcome.promoted is not None,
+                "challenger": outcome.challenger is not None,
                 "metrics": outcome.metrics.model_dump(),
                 "gate": outcome.gate.model_dump(),
             },

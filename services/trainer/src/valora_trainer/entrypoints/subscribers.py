@@ -8,14 +8,18 @@ or dead-letters it: no record stalls a topic.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from valora_contracts import (
     LISTINGS_VALIDATED,
+    MODELS_VERDICT,
     SALES_OBSERVED,
     TRAINING_REQUESTS,
+    ModelVerdict,
     SaleObserved,
     TopicSpec,
     TrainingRequested,
@@ -38,6 +42,7 @@ from valora_trainer.entrypoints.handlers import (
     handle_training_request,
 )
 from valora_trainer.entrypoints.runner import TrainingRunner
+from valora_trainer.service_layer.challengers import apply_verdict
 from valora_trainer.settings import TrainerSettings
 
 __all__ = ["TrainerConsumers", "TrainerDeps", "register_subscribers"]
@@ -53,7 +58,7 @@ class TrainerDeps:
 
 
 class TrainerConsumers:
-    """The handlers of the trainer's three topics (each a ``Subscription``'s ``handle``)."""
+    """The handlers of the trainer's four topics (each a ``Subscription``'s ``handle``)."""
 
     def __init__(self, *, deps: TrainerDeps, sinks: dict[str, BatchSink]) -> None:
         self._deps = deps
@@ -113,10 +118,31 @@ class TrainerConsumers:
         await self._dead_letter(TRAINING_REQUESTS, decoded.failed)
         self._count(TRAINING_REQUESTS, "ok", len(decoded.events))
 
+    async def verdicts(self, records: Sequence[InRecord]) -> None:
+        """The drift monitor's verdicts on challengers: promote or retire (MLflow calls in a
+        thread; a failure raises to the error policy, and a redelivered verdict is harmless)."""
+        deps = self._deps
+        decoded = decode_records(records, ModelVerdict)
+        runner = deps.runner
+        publisher = runner.thread_publisher()
+        for verdict in decoded.events:
+            if verdict.model_name == deps.settings.model_name:
+                await asyncio.to_thread(
+                    functools.partial(
+                        apply_verdict,
+                        verdict=verdict,
+                        registry=runner.registry,
+                        publisher=publisher,
+                    )
+                )
+        await self._dead_letter(MODELS_VERDICT, decoded.failed)
+        self._count(MODELS_VERDICT, "ok", len(decoded.events))
+
 
 def register_subscribers(runtime: ConsumerRuntime, deps: TrainerDeps) -> None:
-    """Listings and sales in batches, training requests one at a time (one partition)."""
-    topics = (LISTINGS_VALIDATED, SALES_OBSERVED, TRAINING_REQUESTS)
+    """Listings and sales in batches, training requests and verdicts one at a time (one
+    partition each)."""
+    topics = (LISTINGS_VALIDATED, SALES_OBSERVED, TRAINING_REQUESTS, MODELS_VERDICT)
     sinks: dict[str, BatchSink] = {t.name: runtime.broker_sink(t) for t in topics}
     consumers = TrainerConsumers(deps=deps, sinks=sinks)
     group = deps.settings.trainer_group_id
@@ -124,6 +150,7 @@ def register_subscribers(runtime: ConsumerRuntime, deps: TrainerDeps) -> None:
         (LISTINGS_VALIDATED, consumers.listings, True),
         (SALES_OBSERVED, consumers.sales, True),
         (TRAINING_REQUESTS, consumers.requests, False),
+        (MODELS_VERDICT, consumers.verdicts, False),
     ):
         runtime.subscribe(
             Subscription(

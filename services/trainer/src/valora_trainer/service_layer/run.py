@@ -1,5 +1,5 @@
 """One training run: snapshot -> split -> search -> fit -> evaluate -> refit -> register -> gate
--> promote.
+-> promote (or, with ``promotion: shadow`` and a champion to shadow, nominate the challenger).
 
 :func:`run_training` is the whole run in one process, synchronous (the runner runs it in a
 thread, see :mod:`valora_trainer.entrypoints.runner`). The steps are in
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 
 import optuna
 import pandas as pd
-from valora_contracts import GateResult, ModelMetrics, ModelPromoted
+from valora_contracts import ChallengerChanged, GateResult, ModelMetrics, ModelPromoted
 
 from valora_trainer.adapters.publisher import Publisher
 from valora_trainer.adapters.registry import Registry
 from valora_trainer.config import TrainingConfig
 from valora_trainer.domain.search import SearchProgress
 from valora_trainer.errors import TrainingCancelledError
-from valora_trainer.service_layer import modelling, promotion, training
+from valora_trainer.service_layer import challengers, modelling, promotion, training
 
 __all__ = ["RunControl", "RunDeps", "TrainingJob", "TrainingOutcome", "run_training"]
 
@@ -51,6 +51,8 @@ class TrainingJob:
     request_ids: tuple[str, ...] = ()
     trials: int | None = None
     trace_id: str | None = None
+    promotion: str | None = None
+    """``shadow`` or ``direct``: the request's override of the config's ``promotion``."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class TrainingOutcome:
     metrics: ModelMetrics
     gate: GateResult
     promoted: ModelPromoted | None
+    challenger: ChallengerChanged | None = None
 
 
 def run_training(
@@ -150,7 +153,21 @@ def run_training(
             enter("promote")
         status = "FINISHED"  # trained and gated: a failed announcement is promote's to heal
         promoted = None
-        if verdict.passed:
+        shadow = (job.promotion or config.promotion) == "shadow"
+        if verdict.passed and shadow and registry.champion(job.model_name) is not None:
+            nominated = challengers.nominate(
+                model_name=job.model_name,
+                version=version,
+                run_id=run.run_id,
+                metrics=evaluation.metrics,
+                registry=registry,
+                publisher=deps.publisher,
+                trace_id=job.trace_id,
+            )
+            return TrainingOutcome(
+                run.run_id, version, evaluation.metrics, verdict, None, challenger=nominated
+            )
+        if verdict.passed:  # direct, or no champion yet to shadow
             promoted = promotion.promote(
                 model_name=job.model_name,
                 version=version,

@@ -1,6 +1,7 @@
 """shadow challengers: the predictor's shadow answers; the drift monitor's pairs and evaluations
 
-``shadow_predictions`` (predictor): the challenger's answer to a stored prediction, never
+``training_requests.promotion`` (trainer): a request's override of ``promotion`` (shadow or
+direct). ``shadow_predictions`` (predictor): the challenger's answer to a stored prediction, never
 returned. ``drift_shadow_pairs`` and ``drift_shadow_evaluations`` (drift monitor): the latest
 champion/challenger pair per listing, and per challenger the paired figures and its decision.
 
@@ -30,6 +31,7 @@ def _floats(*names: str) -> list["sa.Column[float]"]:
 
 
 def upgrade() -> None:
+    op.add_column("training_requests", sa.Column("promotion", sa.String(16), nullable=True))
     op.create_table(
         "shadow_predictions",
         sa.Column("prediction_id", sa.String(32), nullable=False),
@@ -80,3 +82,4 @@ def downgrade() -> None:
     op.drop_table("drift_shadow_pairs")
     op.drop_index("ix_shadow_predictions_created_at", table_name="shadow_predictions")
     op.drop_table("shadow_predictions")
+    op.drop_column("training_requests", "promotion")
