@@ -82,6 +82,7 @@ def test_a_direct_run_with_a_champion_promotes_at_once() -> None:
     registry, publisher = _trained([], runs=2, promotion="direct")
     assert registry.alias == "2"
     assert registry.challenger_alias is None
+    assert _changes(publisher) == []
 
 
 def test_a_newer_challenger_retires_the_one_it_replaces() -> None:
