@@ -33,11 +33,11 @@ from valora_predictor.domain.model import FeatureColumns, ModelOutput, ModelRef
 from valora_predictor.domain.predictions import PredictionRow, RowKey
 from valora_predictor.domain.valuation import Valuer, input_hash
 from valora_predictor.entrypoints.handlers import (
-    PromotionHandler,
     RequestHandler,
     StreamHandler,
     stream_input_id,
 )
+from valora_predictor.entrypoints.models import PromotionHandler
 from valora_predictor.errors import InvalidRecordError, NoChampionError
 
 pytestmark = pytest.mark.unit

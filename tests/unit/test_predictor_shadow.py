@@ -24,7 +24,8 @@ from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.domain.model import FeatureColumns, ModelOutput
 from valora_predictor.domain.predictions import PredictionRow
 from valora_predictor.domain.valuation import Valuer
-from valora_predictor.entrypoints.handlers import ChallengerHandler, RequestHandler, StreamHandler
+from valora_predictor.entrypoints.handlers import RequestHandler, StreamHandler
+from valora_predictor.entrypoints.models import ChallengerHandler
 
 pytestmark = pytest.mark.unit
 

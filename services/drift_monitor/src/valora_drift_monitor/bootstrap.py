@@ -12,10 +12,14 @@ from faststream.asgi import AsgiFastStream
 from valora_contracts import (
     DRIFT_ALERTS,
     LISTINGS_VALIDATED,
+    MODELS_CHALLENGERS,
     MODELS_PROMOTED,
+    MODELS_VERDICT,
     PREDICTIONS_MADE,
+    PREDICTIONS_SHADOW,
     SALES_OBSERVED,
     TRAINING_REQUESTS,
+    ShadowPrediction,
     TopicSpec,
     dlq_for,
 )
@@ -30,9 +34,16 @@ from valora_drift_monitor.adapters.metrics import DriftMetrics
 from valora_drift_monitor.adapters.outcomes_store import PgOutcomeStore
 from valora_drift_monitor.adapters.outgoing import BrokerPublisher
 from valora_drift_monitor.adapters.reference_loader import MlflowReferenceSource, References
+from valora_drift_monitor.adapters.shadow_metrics import ShadowMetrics
+from valora_drift_monitor.adapters.shadow_store import PgShadowStore
 from valora_drift_monitor.domain.windows import StreamWindows
 from valora_drift_monitor.entrypoints.batch_output import BatchOutput
-from valora_drift_monitor.entrypoints.decoding import parse_listing, parse_prediction, parse_sale
+from valora_drift_monitor.entrypoints.decoding import (
+    parse_listing,
+    parse_prediction,
+    parse_sale,
+    parse_shadow,
+)
 from valora_drift_monitor.entrypoints.handlers import (
     ListingsStep,
     PredictionsStep,
@@ -45,14 +56,22 @@ from valora_drift_monitor.entrypoints.judging import (
     PerformanceJudge,
     PredictionDriftJudge,
 )
+from valora_drift_monitor.entrypoints.shadow import ChallengersHandler, ShadowJudge, ShadowStep
 from valora_drift_monitor.entrypoints.subscribers import register_subscribers
 from valora_drift_monitor.entrypoints.upkeep import Upkeep
 from valora_drift_monitor.settings import DriftSettings
 
 __all__ = ["build_app"]
 
-_INPUTS = (LISTINGS_VALIDATED, PREDICTIONS_MADE, SALES_OBSERVED)
-_TOPICS = [*_INPUTS, MODELS_PROMOTED, DRIFT_ALERTS, TRAINING_REQUESTS, *map(dlq_for, _INPUTS)]
+_INPUTS = (
+    LISTINGS_VALIDATED,
+    PREDICTIONS_MADE,
+    SALES_OBSERVED,
+    PREDICTIONS_SHADOW,
+    MODELS_CHALLENGERS,
+)
+_OUTPUTS = (DRIFT_ALERTS, TRAINING_REQUESTS, MODELS_VERDICT)
+_TOPICS = [*_INPUTS, MODELS_PROMOTED, *_OUTPUTS, *map(dlq_for, _INPUTS)]
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,9 @@ class _Parts:
     outcomes: PgOutcomeStore
     references: References
     metrics: DriftMetrics
+    shadow: PgShadowStore
+    judge: ShadowJudge
+    shadow_metrics: ShadowMetrics
 
     def output(self, source: TopicSpec) -> BatchOutput:
         s = self.settings
@@ -75,6 +97,21 @@ class _Parts:
             policy=s.alert_policy(),
             retrain=s.retrain_policy(),
         )
+
+
+def _shadow_handler(p: _Parts, performance: PerformanceJudge) -> TopicHandler[ShadowPrediction]:
+    """``predictions.shadow.v1``: pairs stored, then the challengers judged."""
+    step = ShadowStep(
+        model_name=p.settings.model_name, store=p.shadow, judge=p.judge, metrics=p.shadow_metrics
+    )
+    return TopicHandler(
+        topic=PREDICTIONS_SHADOW,
+        parse=parse_shadow,
+        event_name="ShadowPrediction",
+        step=step,
+        performance=performance,
+        output=p.output(PREDICTIONS_SHADOW),
+    )
 
 
 def _register_handlers(p: _Parts) -> None:
@@ -117,7 +154,13 @@ def _register_handlers(p: _Parts) -> None:
         outcomes=p.outcomes,
         metrics=metrics,
     )
-    sales = SalesStep(model_name=s.model_name, outcomes=p.outcomes, metrics=metrics)
+    sales = SalesStep(
+        model_name=s.model_name,
+        outcomes=p.outcomes,
+        metrics=metrics,
+        after_sales=p.judge.evaluate,
+    )
+
     register_subscribers(
         p.runtime,
         settings=s,
@@ -146,6 +189,8 @@ def _register_handlers(p: _Parts) -> None:
             output=p.output(SALES_OBSERVED),
         ),
         promotions=PromotionsHandler(references=references, metrics=metrics),
+        shadow=_shadow_handler(p, performance),
+        challengers=ChallengersHandler(model_name=s.model_name, store=p.shadow),
     )
 
 
@@ -167,24 +212,38 @@ def build_app(
         acquire_timeout_s=s.database_acquire_timeout_s,
     )
     factory = create_session_factory(engine)
+    alerts, shadow = PgAlertStore(factory), PgShadowStore(factory)
+    shadow_metrics = ShadowMetrics(metrics=runtime.metrics, model_name=s.model_name)
+    publisher = BrokerPublisher(runtime.broker)
     parts = _Parts(
         settings=s,
         runtime=runtime,
-        alerts=PgAlertStore(factory),
+        alerts=alerts,
         outcomes=PgOutcomeStore(factory),
         references=References(
             source=MlflowReferenceSource(s.mlflow_url_str), model_name=s.model_name
         ),
         metrics=DriftMetrics(metrics=runtime.metrics, model_name=s.model_name),
+        shadow=shadow,
+        judge=ShadowJudge(
+            model_name=s.model_name,
+            store=shadow,
+            alerts=alerts,
+            publisher=publisher,
+            metrics=shadow_metrics,
+            policy=s.shadow_policy(),
+        ),
+        shadow_metrics=shadow_metrics,
     )
     _register_handlers(parts)
     upkeep = Upkeep(
         references=parts.references,
         alerts=parts.alerts,
         outcomes=parts.outcomes,
-        publisher=BrokerPublisher(runtime.broker),
+        publisher=publisher,
         metrics=parts.metrics,
         settings=s,
+        shadow=parts.judge,
     )
 
     async def shutdown() -> None:

@@ -14,6 +14,7 @@ from valora_settings import Resource
 
 from valora_drift_monitor.domain.alert_plan import RetrainPolicy
 from valora_drift_monitor.domain.alerting import AlertPolicy, Levels
+from valora_drift_monitor.domain.shadow import ShadowPolicy
 from valora_drift_monitor.domain.statistics import Thresholds
 from valora_drift_monitor.domain.windows import WindowPolicy
 
@@ -144,6 +145,28 @@ class DriftSettings(KafkaSettings):
         default=90.0, gt=0, description="Predictions, sales and outcomes kept this long."
     )
     drift_db_pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections.")
+    drift_shadow_min_sales: int = Field(
+        default=100,
+        ge=5,
+        description="Paired realised sales per planned look at a shadow challenger (the first "
+        "decision needs this many; look k uses the first k x this many).",
+    )
+    drift_shadow_looks: int = Field(
+        default=5, ge=1, le=100, description="Planned looks at a challenger before retiring it."
+    )
+    drift_shadow_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Chance of a wrong decision on a challenger no better or worse than the "
+        "champion, over all its looks (each look is tested at alpha / looks).",
+    )
+    drift_shadow_timeout_s: float = Field(
+        default=14 * 86_400.0, gt=0, description="A challenger undecided this long is retired."
+    )
+    drift_shadow_check_s: float = Field(
+        default=60.0, gt=0, description="How often undecided challengers are checked for timeout."
+    )
 
     @model_validator(mode="after")
     def _levels_ordered(self) -> DriftSettings:
@@ -174,6 +197,14 @@ class DriftSettings(KafkaSettings):
             size=self.drift_prediction_window_size,
             seconds=self.drift_window_seconds,
             min_size=min(self.drift_window_min_size, self.drift_prediction_window_size),
+        )
+
+    def shadow_policy(self) -> ShadowPolicy:
+        return ShadowPolicy(
+            min_sales=self.drift_shadow_min_sales,
+            looks=self.drift_shadow_looks,
+            alpha=self.drift_shadow_alpha,
+            timeout_s=self.drift_shadow_timeout_s,
         )
 
     def thresholds(self) -> Thresholds:

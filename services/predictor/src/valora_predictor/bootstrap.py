@@ -41,13 +41,9 @@ from valora_predictor.adapters.store import SqlPredictionStore
 from valora_predictor.domain.holder import ChampionPolling, ModelHolder
 from valora_predictor.domain.model import ModelLoader
 from valora_predictor.domain.valuation import Valuer
-from valora_predictor.entrypoints.handlers import (
-    ChallengerHandler,
-    PromotionHandler,
-    RequestHandler,
-    StreamHandler,
-)
+from valora_predictor.entrypoints.handlers import RequestHandler, StreamHandler
 from valora_predictor.entrypoints.lifecycle import PredictorLifecycle
+from valora_predictor.entrypoints.models import ChallengerHandler, PromotionHandler
 from valora_predictor.entrypoints.subscribers import register_subscribers
 from valora_predictor.settings import PredictorSettings
 
@@ -90,6 +86,39 @@ def _holder(
         on_refused=IntegrityAlerts(
             broker=runtime.broker, metrics=metrics, service=settings.service_name
         ),
+    )
+
+
+def _lifecycle(
+    settings: PredictorSettings,
+    *,
+    holder: ModelHolder,
+    shadow: ModelHolder | None,
+    store: SqlPredictionStore,
+    lanes: ProducerLanes,
+    admin: TopicLister,
+    commits: DeferredCommits | None,
+) -> PredictorLifecycle:
+    """What starts and stops around the consumers: clients, the champion's and the
+    challenger's alias polls, deferred commits."""
+    return PredictorLifecycle(
+        holder=holder,
+        champion=ChampionPolling(
+            holder=holder,
+            interval_s=settings.predictor_champion_poll_s,
+            idle_interval_s=settings.predictor_no_champion_poll_s,
+        ),
+        store=store,
+        lanes=lanes,
+        topics=admin,
+        commits=commits,
+        challenger=ChampionPolling(
+            holder=shadow,
+            interval_s=settings.predictor_champion_poll_s,
+            idle_interval_s=settings.predictor_champion_poll_s,
+        )
+        if shadow is not None
+        else None,
     )
 
 
@@ -156,25 +185,8 @@ def build_app(
         promotions=PromotionHandler(holder=holder),
         challengers=ChallengerHandler(holder=shadow) if shadow is not None else None,
     )
-    life = PredictorLifecycle(
-        holder=holder,
-        champion=ChampionPolling(
-            holder=holder,
-            interval_s=settings.predictor_champion_poll_s,
-            idle_interval_s=settings.predictor_no_champion_poll_s,
-        ),
-        store=store,
-        lanes=lanes,
-        topics=admin,
-        commits=commits,
-        challenger=ChampionPolling(
-            holder=shadow,
-            interval_s=settings.predictor_champion_poll_s,
-            idle_interval_s=settings.predictor_champion_poll_s,
-        )
-        if shadow is not None
-        else None,
-    )
+    life = _lifecycle(settings, holder=holder, shadow=shadow, store=store, lanes=lanes, admin=admin,
+                      commits=commits)  # fmt: skip
     return consumer_app(
         runtime,
         topics=_topics(),

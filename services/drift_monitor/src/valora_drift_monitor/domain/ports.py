@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from valora_drift_monitor.domain.alert_plan import Evaluation, Plan, RetrainPolicy
 from valora_drift_monitor.domain.alerting import AlertPolicy
 from valora_drift_monitor.domain.reference import Reference
+from valora_drift_monitor.domain.shadow import OpenEvaluation, PairedSales, PairRow
 
 __all__ = [
     "AlertStore",
@@ -22,6 +23,7 @@ __all__ = [
     "PredictionRow",
     "ReferenceSource",
     "SegmentPerformance",
+    "ShadowStore",
     "WindowRecord",
 ]
 
@@ -131,3 +133,34 @@ class ReferenceSource(Protocol):
         ...
 
     def load(self, model_name: str, version: str, run_id: str | None = None) -> Reference: ...
+
+
+class ShadowStore(Protocol):
+    """Shadow pairs, their join to sales and the challengers' evaluations
+    (:class:`~valora_drift_monitor.adapters.shadow_store.PgShadowStore`)."""
+
+    async def add_pairs(self, model_name: str, rows: Sequence[PairRow]) -> set[str]: ...
+
+    async def start(
+        self, *, model_name: str, version: str, champion_version: str, at: datetime
+    ) -> None: ...
+
+    async def open_evaluations(self, model_name: str) -> list[OpenEvaluation]: ...
+
+    async def paired(self, *, model_name: str, version: str, cap: int) -> PairedSales: ...
+
+    async def record(
+        self, *, model_name: str, version: str, figures: dict[str, Any], paired_sales: int
+    ) -> None: ...
+
+    async def decide(
+        self,
+        *,
+        model_name: str,
+        version: str,
+        decision: str,
+        explanation: str,
+        figures: dict[str, Any] | None,
+        paired_sales: int | None,
+        event: OutboxEntry | None,
+    ) -> bool: ...

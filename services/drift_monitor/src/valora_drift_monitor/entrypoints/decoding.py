@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from valora_contracts import PredictionMade, SaleObserved, ValidatedListing
+from valora_contracts import PredictionMade, SaleObserved, ShadowPrediction, ValidatedListing
 from valora_contracts.listing import MAX_AGE, MAX_AREA, MAX_COUNT
 from valora_messaging import FailedRecord, InRecord, to_failed
 
 from valora_drift_monitor.domain.events import FeatureRow, ListingEvent, PredictionEvent
 from valora_drift_monitor.errors import InvalidEventError
 
-__all__ = ["decode", "parse_listing", "parse_prediction", "parse_sale"]
+__all__ = ["decode", "parse_listing", "parse_prediction", "parse_sale", "parse_shadow"]
 
 V = TypeVar("V")
 
@@ -163,3 +163,8 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
 def parse_sale(raw: bytes) -> SaleObserved:
     """A ``SaleObserved`` record (validated by the contract: sales are few)."""
     return SaleObserved.model_validate_json(raw)
+
+
+def parse_shadow(raw: bytes) -> ShadowPrediction:
+    """A ``ShadowPrediction`` record (validated by the contract)."""
+    return ShadowPrediction.model_validate_json(raw)

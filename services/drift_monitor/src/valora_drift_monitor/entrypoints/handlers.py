@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -189,17 +189,28 @@ class PredictionsStep:
 
 
 class SalesStep:
-    """Realised sale prices: joined to predictions (idempotent upserts, no window)."""
+    """Realised sale prices: joined to predictions (idempotent upserts, no window); then
+    ``after_sales`` (the shadow challengers' judgement, which reads the same sales)."""
 
-    def __init__(self, *, model_name: str, outcomes: OutcomeStore, metrics: DriftMetrics) -> None:
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        outcomes: OutcomeStore,
+        metrics: DriftMetrics,
+        after_sales: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._model_name = model_name
         self._outcomes = outcomes
         self._metrics = metrics
+        self._after = after_sales
 
     async def run(self, events: list[SaleObserved]) -> StepResult:
         rows = [LabelRow(s.listing_id, s.sale_price, s.sold_at) for s in events]
         joined = await self._outcomes.add_sales(self._model_name, rows)
         self._metrics.count("sale", len(events))
+        if rows and self._after is not None:
+            await self._after()
         return StepResult([], joined)
 
 

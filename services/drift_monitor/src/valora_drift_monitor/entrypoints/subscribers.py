@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from valora_contracts import (
     LISTINGS_VALIDATED,
+    MODELS_CHALLENGERS,
     MODELS_PROMOTED,
     PREDICTIONS_MADE,
+    PREDICTIONS_SHADOW,
     SALES_OBSERVED,
     SaleObserved,
+    ShadowPrediction,
 )
 from valora_messaging import ConsumerRuntime, Subscription
 
 from valora_drift_monitor.domain.events import ListingEvent, PredictionEvent
 from valora_drift_monitor.entrypoints.handlers import PromotionsHandler, TopicHandler
+from valora_drift_monitor.entrypoints.shadow import ChallengersHandler
 from valora_drift_monitor.settings import DriftSettings
 
 __all__ = ["group_ids", "register_subscribers"]
@@ -25,6 +29,8 @@ def group_ids(settings: DriftSettings) -> dict[str, str]:
         LISTINGS_VALIDATED.name: f"{base}.listings",
         PREDICTIONS_MADE.name: f"{base}.predictions",
         SALES_OBSERVED.name: f"{base}.sales",
+        PREDICTIONS_SHADOW.name: f"{base}.shadow",
+        MODELS_CHALLENGERS.name: f"{base}.challengers",
     }
 
 
@@ -36,6 +42,8 @@ def register_subscribers(
     predictions: TopicHandler[PredictionEvent],
     sales: TopicHandler[SaleObserved],
     promotions: PromotionsHandler,
+    shadow: TopicHandler[ShadowPrediction],
+    challengers: ChallengersHandler,
 ) -> None:
     """Batches of each input topic under the consumers' error policy; promotions are read by
     every replica (no group, from the latest offset: the champion itself is read at start)."""
@@ -44,6 +52,8 @@ def register_subscribers(
         (LISTINGS_VALIDATED, listings.handle_batch),
         (PREDICTIONS_MADE, predictions.handle_batch),
         (SALES_OBSERVED, sales.handle_batch),
+        (PREDICTIONS_SHADOW, shadow.handle_batch),
+        (MODELS_CHALLENGERS, challengers.handle_batch),
     ):
         runtime.subscribe(
             Subscription(

@@ -19,7 +19,7 @@ from valora_drift_monitor.domain.ports import AlertStore, OutcomeStore
 from valora_drift_monitor.errors import DriftStoreError
 from valora_drift_monitor.settings import DriftSettings
 
-__all__ = ["Publisher", "Upkeep"]
+__all__ = ["Judge", "Publisher", "Upkeep"]
 
 logger = logging.getLogger(__name__)
 _REFRESH_FACTOR = 10  # with a champion, re-check the alias 10x less often (promotions push)
@@ -28,6 +28,12 @@ _REFRESH_FACTOR = 10  # with a champion, re-check the alias 10x less often (prom
 class Publisher(Protocol):
     async def publish(self, records: Sequence[OutgoingRecord]) -> object:
         """Publish and await every acknowledgement."""
+        ...
+
+
+class Judge(Protocol):
+    async def evaluate(self) -> object:
+        """Judge the undecided shadow challengers (and time them out)."""
         ...
 
 
@@ -43,6 +49,7 @@ class Upkeep:
         publisher: Publisher,
         metrics: DriftMetrics,
         settings: DriftSettings,
+        shadow: Judge | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._references = references
@@ -52,6 +59,7 @@ class Upkeep:
         self._metrics = metrics
         self._settings = settings
         self._clock = clock
+        self._shadow = shadow
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -64,6 +72,10 @@ class Upkeep:
             asyncio.create_task(self._loop(lambda: s.drift_outbox_interval_s, self.sweep_outbox)),
             asyncio.create_task(self._loop(lambda: 3600.0, self.prune)),
         ]
+        if self._shadow is not None:  # timeouts of challengers that get no sales
+            self._tasks.append(
+                asyncio.create_task(self._loop(lambda: s.drift_shadow_check_s, self.judge_shadow))
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -115,6 +127,10 @@ class Upkeep:
         await self._publisher.publish([OutgoingRecord(e.topic, e.value, e.key) for e in pending])
         await self._alerts.mark_published([e.event_id for e in pending])
         logger.warning("re-sent outbox events", extra={"count": len(pending)})
+
+    async def judge_shadow(self) -> None:
+        if self._shadow is not None:
+            await self._shadow.evaluate()
 
     async def prune(self) -> None:
         before = self._clock() - timedelta(days=self._settings.drift_retention_days)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +24,14 @@ from valora_contracts import (
     PredictionMade,
     PredictionResult,
     PredictionSource,
-    ShadowPrediction,
     new_id,
 )
 from valora_ml.features import TIME_COLUMN
 
 from valora_predictor.domain.holder import ModelHolder
-from valora_predictor.domain.model import FeatureColumns, ModelHandle, ModelOutput
-from valora_predictor.domain.predictions import (
-    PredictionRow,
-    PredictionStore,
-    ShadowAnswer,
-    ShadowStore,
-)
+from valora_predictor.domain.model import ModelHandle
+from valora_predictor.domain.predictions import PredictionRow, PredictionStore, ShadowStore
+from valora_predictor.domain.shadow import shadowed, value_both
 from valora_predictor.errors import NoChampionError, PredictionFailedError
 
 __all__ = [
@@ -47,7 +41,6 @@ __all__ = [
     "input_hash",
     "made_event",
     "result_of",
-    "shadow_event",
     "unknown_neighbourhood_warning",
 ]
 
@@ -113,50 +106,6 @@ def _warnings(
     return list(out_of_range)
 
 
-@dataclass(frozen=True)
-class _Outputs:
-    champion: ModelOutput
-    latency_ms: float
-    shadow: ModelOutput | None = None
-
-
-def _value_both(
-    champion: ModelHandle, challenger: ModelHandle | None, columns: FeatureColumns
-) -> _Outputs:
-    """The champion's output (its error raises), then the challenger's on the same columns
-    (its error is logged: the champion's answers never wait on it)."""
-    started = time.perf_counter()
-    output = champion.predict(columns)
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    if challenger is None:
-        return _Outputs(output, latency_ms)
-    try:
-        shadow = challenger.predict(columns)
-    except Exception as exc:
-        logger.error(
-            "challenger failed; the champion's answers go out without it",
-            extra={"model_version": challenger.ref.version, "error": str(exc)[:500]},
-        )
-        return _Outputs(output, latency_ms)
-    return _Outputs(output, latency_ms, shadow)
-
-
-def _shadowed(rows: list[PredictionRow], version: str, output: ModelOutput) -> list[PredictionRow]:
-    prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
-    return [
-        replace(
-            row,
-            shadow=ShadowAnswer(
-                model_version=version,
-                price=prices[i],
-                lower_bound=min(lowers[i], prices[i]),
-                upper_bound=max(uppers[i], prices[i]),
-            ),
-        )
-        for i, row in enumerate(rows)
-    ]
-
-
 class Valuer:
     """Predict a batch with the current champion (and the challenger, if one shadows it) and
     store it idempotently."""
@@ -197,9 +146,9 @@ class Valuer:
         challenger = self._challenger(handle)
         try:
             if len(items) > THREAD_THRESHOLD:
-                outputs = await asyncio.to_thread(_value_both, handle, challenger, columns)
+                outputs = await asyncio.to_thread(value_both, handle, challenger, columns)
             else:
-                outputs = _value_both(handle, challenger, columns)
+                outputs = value_both(handle, challenger, columns)
         except Exception as exc:
             raise PredictionFailedError(f"model {handle.ref.version} failed: {exc}") from exc
         output, latency_ms = outputs.champion, outputs.latency_ms
@@ -235,7 +184,7 @@ class Valuer:
         result = [stored[r.key] for r in rows]
         if challenger is None or outputs.shadow is None or self._shadow_store is None:
             return result
-        result = _shadowed(result, challenger.ref.version, outputs.shadow)
+        result = shadowed(result, challenger.ref.version, outputs.shadow)
         await self._shadow_store.save_shadow(result)
         return result
 
@@ -272,33 +221,4 @@ def made_event(
         result=result or result_of(row),
         input_hash=row.input_hash,
         latency_ms=row.latency_ms,
-    )
-
-
-def shadow_event(row: PredictionRow) -> ShadowPrediction | None:
-    """The ``predictions.shadow.v1`` event of a row the challenger also valued (event id
-    derived from the prediction and the challenger version: a re-published pair is the same
-    event)."""
-    answer = row.shadow
-    if answer is None:
-        return None
-    return ShadowPrediction(
-        event_id=hashlib.blake2b(
-            f"{row.prediction_id}:{answer.model_version}".encode(), digest_size=16
-        ).hexdigest(),
-        trace_id=row.trace_id,
-        prediction_id=row.prediction_id,
-        input_id=row.input_id,
-        listing_id=row.listing_id,
-        source=row.source,  # type: ignore[arg-type]
-        model_name=row.model_name,
-        champion_version=row.model_version,
-        champion_price=row.price,
-        champion_lower=row.lower_bound,
-        champion_upper=row.upper_bound,
-        challenger_version=answer.model_version,
-        challenger_price=answer.price,
-        challenger_lower=answer.lower_bound,
-        challenger_upper=answer.upper_bound,
-        level=row.interval_level,
     )

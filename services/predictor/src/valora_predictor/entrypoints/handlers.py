@@ -1,4 +1,5 @@
-"""The predictor's handlers: prediction requests, validated listings, promotions.
+"""The predictor's handlers: prediction requests and validated listings (the models' lifecycle:
+:mod:`.models`).
 
 Plain classes with keyword-only dependencies; entrypoints only convert records and call them.
 Every handler runs under the consumers' error policy (``valora_messaging.ErrorPolicy``): a raised
@@ -20,8 +21,6 @@ from valora_contracts import (
     PREDICTIONS_MADE,
     PREDICTIONS_REQUESTS,
     PREDICTIONS_SHADOW,
-    ChallengerChanged,
-    ModelPromoted,
     PredictionErrorCode,
     PredictionReply,
     PredictionRequested,
@@ -40,15 +39,9 @@ from valora_messaging import (
 from valora_messaging.tracing import record_trace_id
 
 from valora_predictor.adapters.output import Output, PredictorMetrics
-from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.domain.predictions import PredictionRow
-from valora_predictor.domain.valuation import (
-    ValuationItem,
-    Valuer,
-    made_event,
-    result_of,
-    shadow_event,
-)
+from valora_predictor.domain.shadow import shadow_event
+from valora_predictor.domain.valuation import ValuationItem, Valuer, made_event, result_of
 from valora_predictor.errors import (
     InvalidRecordError,
     NoChampionError,
@@ -57,8 +50,6 @@ from valora_predictor.errors import (
 )
 
 __all__ = [
-    "ChallengerHandler",
-    "PromotionHandler",
     "RequestHandler",
     "StreamHandler",
     "stream_input_id",
@@ -283,68 +274,3 @@ class StreamHandler:
                 topic=LISTINGS_VALIDATED.name, rows=rows, seconds=time.perf_counter() - started
             )
         return len(rows)
-
-
-class PromotionHandler:
-    """``models.promoted.v1``: start loading the new champion in the background. A record that
-    is not a ``ModelPromoted`` raises :class:`InvalidRecordError` (dead-lettered by the policy).
-    """
-
-    def __init__(self, *, holder: ModelHolder) -> None:
-        self._holder = holder
-
-    async def handle_batch(self, records: Sequence[InRecord]) -> int:
-        """The number of refreshes started (events for the served model name)."""
-        started = 0
-        for record in records:
-            started += await self.handle(record.value)
-        return started
-
-    async def handle(self, value: bytes) -> bool:
-        """True when a refresh was started (the event is for the served model name)."""
-        try:
-            event = ModelPromoted.model_validate_json(value)
-        except ValueError as exc:
-            raise InvalidRecordError(f"invalid ModelPromoted: {exc}") from exc
-        if event.model_name != self._holder.model_name:
-            return False
-        logger.info("champion promoted", extra={"model_version": event.model_version})
-        self._holder.announce(event.model_version, event.model_sha256)
-        self._holder.refresh_in_background(reason=f"promoted {event.model_version}")
-        return True
-
-
-class ChallengerHandler:
-    """``models.challengers.v1``: load a new challenger in the background, or drop one that
-    was promoted or retired (at once: no shadow answer after the decision)."""
-
-    def __init__(self, *, holder: ModelHolder) -> None:
-        self._holder = holder
-
-    async def handle_batch(self, records: Sequence[InRecord]) -> int:
-        """The number of events for the served model name."""
-        handled = 0
-        for record in records:
-            handled += await self.handle(record.value)
-        return handled
-
-    async def handle(self, value: bytes) -> bool:
-        try:
-            event = ChallengerChanged.model_validate_json(value)
-        except ValueError as exc:
-            raise InvalidRecordError(f"invalid ChallengerChanged: {exc}") from exc
-        if event.model_name != self._holder.model_name:
-            return False
-        logger.info(
-            "challenger %s",
-            event.status,
-            extra={"model_version": event.model_version, "explanation": event.explanation},
-        )
-        if event.status == "shadowing":
-            self._holder.announce(event.model_version, event.model_sha256)
-            self._holder.refresh_in_background(reason=f"challenger {event.model_version}")
-        else:
-            current = self._holder.current
-            if current is not None and current.ref.version == event.model_version:
-                self._holder.drop(reason=event.status)
-        return True

@@ -12,12 +12,8 @@ from valora_contracts import (
 )
 from valora_messaging import BatchSink, ConsumerRuntime, PartitionTransactions, Subscription
 
-from valora_predictor.entrypoints.handlers import (
-    ChallengerHandler,
-    PromotionHandler,
-    RequestHandler,
-    StreamHandler,
-)
+from valora_predictor.entrypoints.handlers import RequestHandler, StreamHandler
+from valora_predictor.entrypoints.models import ChallengerHandler, PromotionHandler
 from valora_predictor.settings import PredictorSettings
 
 __all__ = ["register_subscribers"]

@@ -152,34 +152,50 @@ def run_training(
         if verdict.passed:
             enter("promote")
         status = "FINISHED"  # trained and gated: a failed announcement is promote's to heal
-        promoted = None
-        shadow = (job.promotion or config.promotion) == "shadow"
-        if verdict.passed and shadow and registry.champion(job.model_name) is not None:
-            nominated = challengers.nominate(
-                model_name=job.model_name,
-                version=version,
-                run_id=run.run_id,
-                metrics=evaluation.metrics,
-                registry=registry,
-                publisher=deps.publisher,
-                trace_id=job.trace_id,
-            )
-            return TrainingOutcome(
-                run.run_id, version, evaluation.metrics, verdict, None, challenger=nominated
-            )
-        if verdict.passed:  # direct, or no champion yet to shadow
-            promoted = promotion.promote(
-                model_name=job.model_name,
-                version=version,
-                run_id=run.run_id,
-                metrics=evaluation.metrics,
-                registry=registry,
-                publisher=deps.publisher,
-                trace_id=job.trace_id,
-            )
-        return TrainingOutcome(run.run_id, version, evaluation.metrics, verdict, promoted)
+        if not verdict.passed:
+            return TrainingOutcome(run.run_id, version, evaluation.metrics, verdict, None)
+        return _promote_or_nominate(
+            job=job, deps=deps, run_id=run.run_id, version=version, metrics=evaluation.metrics,
+            verdict=verdict,
+        )  # fmt: skip
     finally:
         _end_run(registry, snap.run_id, status, stopped=control.should_stop())
+
+
+def _promote_or_nominate(
+    *,
+    job: TrainingJob,
+    deps: RunDeps,
+    run_id: str,
+    version: str,
+    metrics: ModelMetrics,
+    verdict: GateResult,
+) -> TrainingOutcome:
+    """A gated model: the challenger when ``promotion`` is ``shadow`` and a champion exists to
+    shadow, else the champion."""
+    registry = deps.registry
+    shadow = (job.promotion or deps.config.promotion) == "shadow"
+    if shadow and registry.champion(job.model_name) is not None:
+        nominated = challengers.nominate(
+            model_name=job.model_name,
+            version=version,
+            run_id=run_id,
+            metrics=metrics,
+            registry=registry,
+            publisher=deps.publisher,
+            trace_id=job.trace_id,
+        )
+        return TrainingOutcome(run_id, version, metrics, verdict, None, challenger=nominated)
+    promoted = promotion.promote(
+        model_name=job.model_name,
+        version=version,
+        run_id=run_id,
+        metrics=metrics,
+        registry=registry,
+        publisher=deps.publisher,
+        trace_id=job.trace_id,
+    )
+    return TrainingOutcome(run_id, version, metrics, verdict, promoted)
 
 
 def _end_run(registry: Registry, run_id: str, status: str, *, stopped: bool) -> None:
