@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from valora_cli import alerts, contracts, demo, dlq, drift, listings, ops, stack, train
+from valora_cli import alerts, contracts, demo, dlq, drift, listings, models, ops, stack, train
 
 app = typer.Typer(help="Valora: event-driven MLOps for real-estate prices.", no_args_is_help=True)
 app.add_typer(contracts.app, name="contracts")
@@ -19,6 +19,7 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(drift.app, name="drift")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(models.app, name="models")
 
 
 def command_tree(command: object) -> dict[str, Any]:

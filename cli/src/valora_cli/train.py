@@ -10,8 +10,11 @@ the trainer's read model :mod:`valora_db.read_models.training_requests`) and fol
 ``models.trained.v1`` for this request, then prints the MLflow run id, version, metrics and gate
 outcome. When the gate passed it returns only once every predictor (``--predictor-url``,
 repeatable; default the dev stack's) serves the new version, so a ``/predict`` straight after is
-answered by it; either way it prints the version now serving. Exit code: 0 when the gate passed
-and the new champion serves, 3 when the gate rejected the model, 1 when the run failed or the
+answered by it; either way it prints the version now serving. With ``--promotion shadow`` (and
+a champion to shadow) a model that passes the gate becomes the challenger: ``--wait`` returns
+once every predictor values traffic with it in the shadow (``valora models status`` follows its
+judgement on realised prices). Exit code: 0 when the gate passed and the new version serves (as
+champion, or as challenger), 3 when the gate rejected the model, 1 when the run failed or the
 wait timed out.
 """
 
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
+import httpx
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -48,7 +52,7 @@ from valora_messaging import (
     publish_many,
 )
 
-from valora_cli.serving import wait_until_served
+from valora_cli.serving import CHALLENGER_METRIC, served_version, wait_until_served
 
 __all__ = ["app"]
 
@@ -58,6 +62,11 @@ app = typer.Typer(help="Train a model (publish a training request).")
 class Reason(StrEnum):
     manual = "manual"
     schedule = "schedule"
+
+
+class Promotion(StrEnum):
+    shadow = "shadow"
+    direct = "direct"
 
 
 console = Console()
@@ -170,9 +179,32 @@ def _show(trained: ModelTrained) -> None:
             f"champion v{gate.champion_version} RMSE on the same rows: {gate.champion_rmse:,.0f}"
         )
     if gate.passed:
-        console.print("[green]gate passed[/]: promoted to champion")
+        console.print("[green]gate passed[/]")
     else:
         console.print("[red]gate failed[/]: " + "; ".join(gate.reasons))
+
+
+def _await_shadowing(trained: ModelTrained, urls: Sequence[str], deadline: float) -> bool:
+    """With ``--promotion shadow``: wait until every predictor values the new version, as
+    challenger (or as champion: there was none to shadow)."""
+    target = trained.model_version or ""
+    name = trained.model_name
+    roles: dict[str, str] = {}
+    with console.status(f"waiting for the predictors to value v{target}"):
+        while len(roles) < len(urls) and time.monotonic() < deadline:
+            for url in urls:
+                try:
+                    text = httpx.get(f"{url.rstrip('/')}/metrics", timeout=2.0).text
+                except httpx.HTTPError:
+                    continue
+                if served_version(text, name, metric=CHALLENGER_METRIC) == target:
+                    roles[url] = "challenger (shadow)"
+                elif served_version(text, name) == target:
+                    roles[url] = "champion"
+            time.sleep(0.5)
+    for url in urls:
+        console.print(f"{name} v{target} at {url}: {roles.get(url, 'not valued yet')}")
+    return len(roles) == len(urls)
 
 
 def _await_serving(trained: ModelTrained, urls: Sequence[str], deadline: float) -> bool:
@@ -204,6 +236,13 @@ def train(
         Reason, typer.Option(help="Why: manual (operator) or schedule (e.g. a CronJob).")
     ] = Reason.manual,
     wait: Annotated[bool, typer.Option(help="Follow the run and print its result.")] = False,
+    promotion: Annotated[
+        Promotion | None,
+        typer.Option(
+            help="shadow: a model that passes the gate shadows the champion as challenger until "
+            "realised prices decide; direct: champion at once (default: training.yaml)."
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
     predictor_url: Annotated[
         list[str] | None,
@@ -220,6 +259,7 @@ def train(
         reason=reason.value,
         requested_by="cli",
         trials=trials,
+        promotion=promotion.value if promotion else None,
     )
 
     async def run() -> int:
@@ -236,7 +276,10 @@ def train(
             return 1
         _show(result)
         urls = predictor_url or [default_predictor_url()]
-        serving = await asyncio.to_thread(_await_serving, result, urls, deadline)
+        follow = _await_serving
+        if promotion is Promotion.shadow and result.gate.passed:
+            follow = _await_shadowing
+        serving = await asyncio.to_thread(follow, result, urls, deadline)
         if not result.gate.passed:
             return EXIT_REJECTED
         if not serving:
