@@ -91,10 +91,17 @@ def run_groups(run_id: str) -> dict[str, list[str]]:
         f"{run_id}-validator": ["listings.ingested.v1"],
         f"{run_id}-predictor": ["predictions.requests.v1"],
         f"{run_id}-predictor-stream": ["listings.validated.v1"],
-        f"{run_id}-trainer": ["listings.validated.v1", "training.requests.v1", "sales.observed.v1"],
+        f"{run_id}-trainer": [
+            "listings.validated.v1",
+            "training.requests.v1",
+            "sales.observed.v1",
+            "models.verdict.v1",
+        ],  # fmt: skip
         f"{run_id}-drift.listings": ["listings.validated.v1"],
         f"{run_id}-drift.predictions": ["predictions.made.v1"],
         f"{run_id}-drift.sales": ["sales.observed.v1"],
+        f"{run_id}-drift.shadow": ["predictions.shadow.v1"],
+        f"{run_id}-drift.challengers": ["models.challengers.v1"],
     }
 
 
