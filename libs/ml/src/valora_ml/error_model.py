@@ -1,0 +1,121 @@
+"""Direct loss estimation: each valuation's expected absolute error, from its inputs alone.
+
+As NannyML's *direct loss estimation* (DLE): a small gradient-boosting model learns the absolute
+error of the price model from the rows whose errors are known out of sample: the calibration
+rows, each predicted by a model that did not see its fold (the same out-of-fold predictions the
+interval is calibrated on, :mod:`valora_ml.fitting`). At serving it predicts every row's expected
+absolute error from the encoded features and the predicted log price, so the mean over recent
+predictions estimates today's MAE before any sale price arrives.
+
+Two targets (:class:`ErrorModelSettings`, from the trainer's ``training.yaml``):
+
+- ``relative`` (default): the error as a share of the predicted price, ``|y - ŷ| / ŷ``; the
+  estimate is that share times the row's predicted price. Trees extrapolate flat, so under a
+  covariate shift towards dearer houses (larger areas) the share stays where the dearest
+  training houses had it and the estimate grows with the price, as errors do.
+- ``absolute``: ``|y - ŷ|`` itself, in currency; flat beyond the training range.
+
+With the squared-error loss the model estimates the conditional *mean* of the target, which is
+what a mean absolute error needs; the absolute-error loss estimates the conditional median, below
+the mean for a skewed error distribution. The figures behind the default are in
+``tests/benchmarks/bench_error_estimate.py``.
+
+What it cannot see: a change of prices that leaves the inputs as they were (concept drift, e.g.
+every price 20 % higher) changes the realised error, not the estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from valora_ml.intervals import log_price
+from valora_ml.model_errors import CalibrationError
+from valora_ml.trees import compile_trees
+
+__all__ = [
+    "ERROR_TARGETS",
+    "ErrorLoss",
+    "ErrorModel",
+    "ErrorModelSettings",
+    "ErrorTarget",
+    "fit_error_model",
+]
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+ErrorTarget = Literal["relative", "absolute"]
+ErrorLoss = Literal["squared_error", "absolute_error"]
+ERROR_TARGETS: tuple[ErrorTarget, ...] = ("relative", "absolute")
+_PRICE_FLOOR = 1.0
+_MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class ErrorModelSettings:
+    """Hyper-parameters of the error model (the trainer reads them from ``training.yaml``)."""
+
+    target: ErrorTarget = "relative"
+    loss: ErrorLoss = "squared_error"
+    max_iter: int = 100
+    learning_rate: float = 0.05
+    max_depth: int | None = 3
+    min_samples_leaf: int = 40
+    seed: int = 0
+
+
+def _features(matrix: FloatArray, price: FloatArray) -> FloatArray:
+    return np.column_stack([matrix, log_price(price)])
+
+
+@dataclass(frozen=True)
+class ErrorModel:
+    """A fitted error model: :meth:`expected` is each row's expected absolute error."""
+
+    model: Any
+    target: ErrorTarget
+    calibration_mae: float
+    """The mean absolute out-of-fold error of the rows it was fitted on (for the record)."""
+
+    def expected(self, matrix: FloatArray, price: FloatArray) -> FloatArray:
+        """Expected absolute error (currency) of each row, from its encoded features and
+        predicted price; never negative."""
+        raw = np.asarray(self.model.predict(_features(matrix, price)), dtype=float)
+        raw = np.maximum(raw, 0.0)
+        if self.target == "relative":
+            return np.asarray(raw * np.maximum(price, _PRICE_FLOOR), dtype=float)
+        return np.asarray(raw, dtype=float)
+
+    def compiled(self) -> ErrorModel:
+        """This model with its trees walked in numpy (:mod:`valora_ml.trees`) when the walk
+        reproduces it, so a one-house valuation pays microseconds for its estimate."""
+        n = int(getattr(self.model, "n_features_in_", 0))
+        return replace(self, model=compile_trees(self.model, n_features=n)) if n else self
+
+
+def fit_error_model(
+    *, matrix: ArrayLike, y: ArrayLike, predictions: ArrayLike, settings: ErrorModelSettings
+) -> ErrorModel:
+    """An :class:`ErrorModel` fitted on the absolute errors of out-of-sample ``predictions``
+    of the labels ``y`` (each row predicted by a model that did not see it), with the served
+    model's encoded ``matrix`` of the same rows."""
+    x = np.asarray(matrix, dtype=float)
+    truth, pred = np.asarray(y, dtype=float), np.asarray(predictions, dtype=float)
+    if x.shape[0] != len(truth) or pred.shape != truth.shape:
+        raise CalibrationError("matrix, labels and predictions must have one row each")
+    if len(truth) < _MIN_ROWS:
+        raise CalibrationError(f"{len(truth)} rows are too few to fit an error model")
+    error = np.abs(truth - pred)
+    target = error / np.maximum(pred, _PRICE_FLOOR) if settings.target == "relative" else error
+    model = HistGradientBoostingRegressor(
+        loss=settings.loss,
+        max_iter=settings.max_iter,
+        learning_rate=settings.learning_rate,
+        max_depth=settings.max_depth,
+        min_samples_leaf=settings.min_samples_leaf,
+        random_state=settings.seed,
+    ).fit(_features(x, pred), target)
+    return ErrorModel(model=model, target=settings.target, calibration_mae=float(error.mean()))
