@@ -117,3 +117,14 @@ def test_a_model_without_an_error_model_still_serves_with_nan_estimates() -> Non
     assert np.isnan(valuation.expected_error).all()
     assert np.isfinite(valuation.price).all()
     assert valuation_metadata(old)["error_model"] is None
+
+
+def test_a_price_predicted_near_zero_or_below_does_not_blow_up_the_relative_target() -> None:
+    x, y, pred = _heteroscedastic(2000, seed=6)
+    pred = pred.copy()
+    pred[0] = -25_000.0  # a model may predict below zero: |y - pred| / pred would be huge
+    model = fit_error_model(matrix=x, y=y, predictions=pred, settings=ErrorModelSettings())
+    estimate = model.expected(x[1:], pred[1:])
+    realised = np.abs(y[1:] - pred[1:]).mean()
+    assert estimate.mean() == pytest.approx(realised, rel=0.15)
+    assert model.price_floor == pytest.approx(np.quantile(y, 0.05))

@@ -10,7 +10,10 @@ predictions estimates today's MAE before any sale price arrives.
 Two targets (:class:`ErrorModelSettings`, from the trainer's ``training.yaml``):
 
 - ``relative`` (default): the error as a share of the predicted price, ``|y - ŷ| / ŷ``; the
-  estimate is that share times the row's predicted price. Trees extrapolate flat, so under a
+  estimate is that share times the row's predicted price. The price is floored at the
+  calibration labels' 5th percentile (:data:`FLOOR_QUANTILE`) on both sides: a model may
+  predict a price near zero or below, and one such row's share (e.g. 70,000) would otherwise
+  dominate a squared loss. Trees extrapolate flat, so under a
   covariate shift towards dearer houses (larger areas) the share stays where the dearest
   training houses had it and the estimate grows with the price, as errors do.
 - ``absolute``: ``|y - ŷ|`` itself, in currency; flat beyond the training range.
@@ -39,6 +42,7 @@ from valora_ml.trees import compile_trees
 
 __all__ = [
     "ERROR_TARGETS",
+    "FLOOR_QUANTILE",
     "ErrorLoss",
     "ErrorModel",
     "ErrorModelSettings",
@@ -50,8 +54,9 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 ErrorTarget = Literal["relative", "absolute"]
 ErrorLoss = Literal["squared_error", "absolute_error"]
 ERROR_TARGETS: tuple[ErrorTarget, ...] = ("relative", "absolute")
-_PRICE_FLOOR = 1.0
 _MIN_ROWS = 20
+FLOOR_QUANTILE = 0.05
+"""The relative target's denominator is at least this quantile of the calibration labels."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class ErrorModel:
     target: ErrorTarget
     calibration_mae: float
     """The mean absolute out-of-fold error of the rows it was fitted on (for the record)."""
+    price_floor: float = 1.0
+    """The relative target's least denominator (see :data:`FLOOR_QUANTILE`)."""
 
     def expected(self, matrix: FloatArray, price: FloatArray) -> FloatArray:
         """Expected absolute error (currency) of each row, from its encoded features and
@@ -86,7 +93,7 @@ class ErrorModel:
         raw = np.asarray(self.model.predict(_features(matrix, price)), dtype=float)
         raw = np.maximum(raw, 0.0)
         if self.target == "relative":
-            return np.asarray(raw * np.maximum(price, _PRICE_FLOOR), dtype=float)
+            return np.asarray(raw * np.maximum(price, self.price_floor), dtype=float)
         return np.asarray(raw, dtype=float)
 
     def compiled(self) -> ErrorModel:
@@ -109,7 +116,8 @@ def fit_error_model(
     if len(truth) < _MIN_ROWS:
         raise CalibrationError(f"{len(truth)} rows are too few to fit an error model")
     error = np.abs(truth - pred)
-    target = error / np.maximum(pred, _PRICE_FLOOR) if settings.target == "relative" else error
+    floor = max(float(np.quantile(truth, FLOOR_QUANTILE)), 1.0)
+    target = error / np.maximum(pred, floor) if settings.target == "relative" else error
     model = HistGradientBoostingRegressor(
         loss=settings.loss,
         max_iter=settings.max_iter,
@@ -118,4 +126,9 @@ def fit_error_model(
         min_samples_leaf=settings.min_samples_leaf,
         random_state=settings.seed,
     ).fit(_features(x, pred), target)
-    return ErrorModel(model=model, target=settings.target, calibration_mae=float(error.mean()))
+    return ErrorModel(
+        model=model,
+        target=settings.target,
+        calibration_mae=float(error.mean()),
+        price_floor=floor,
+    )
