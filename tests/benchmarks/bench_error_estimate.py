@@ -52,6 +52,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 CONCEPT = "inflate"
 VARIANTS: dict[str, ErrorModelSettings] = {
     "relative, squared loss (default)": ErrorModelSettings(),
+    "relative, squared, 100 trees x 0.05": ErrorModelSettings(max_iter=100, learning_rate=0.05),
     "relative, absolute loss": ErrorModelSettings(loss="absolute_error"),
     "absolute, squared loss": ErrorModelSettings(target="absolute"),
     "absolute, absolute loss": ErrorModelSettings(target="absolute", loss="absolute_error"),

@@ -10,18 +10,22 @@ predictions estimates today's MAE before any sale price arrives.
 Two targets (:class:`ErrorModelSettings`, from the trainer's ``training.yaml``):
 
 - ``relative`` (default): the error as a share of the predicted price, ``|y - ŷ| / ŷ``; the
-  estimate is that share times the row's predicted price. The price is floored at the
-  calibration labels' 5th percentile (:data:`FLOOR_QUANTILE`) on both sides: a model may
-  predict a price near zero or below, and one such row's share (e.g. 70,000) would otherwise
-  dominate a squared loss. Trees extrapolate flat, so under a
-  covariate shift towards dearer houses (larger areas) the share stays where the dearest
-  training houses had it and the estimate grows with the price, as errors do.
-- ``absolute``: ``|y - ŷ|`` itself, in currency; flat beyond the training range.
+  estimate is that share times the row's predicted price, so it follows the price where errors
+  do. The price is floored at the calibration labels' 5th percentile (:data:`FLOOR_QUANTILE`)
+  on both sides: a model may predict a price near zero or below, and one such row's share
+  (e.g. 70,000) would otherwise dominate a squared loss.
+- ``absolute``: ``|y - ŷ|`` itself, in currency.
 
 With the squared-error loss the model estimates the conditional *mean* of the target, which is
 what a mean absolute error needs; the absolute-error loss estimates the conditional median, below
-the mean for a skewed error distribution. The figures behind the default are in
-``tests/benchmarks/bench_error_estimate.py``.
+the mean for a skewed error distribution. Measured on the synthetic market
+(``tests/benchmarks/bench_error_estimate.py``, estimated / realised MAE through the gate model):
+the absolute-error loss was 14-31 % low in every scenario, either target with the squared loss
+within 14 % (no drift 1.01 / 1.00, ``shift:area=1.3`` 0.87 / 0.88, ``mix`` 1.02 / 1.01 for
+relative / absolute). The two targets tie there because that market's noise is additive; the
+default is ``relative`` because real markets' errors grow with the price (the interval works on
+log price for the same reason), which that benchmark does not measure. 50 trees at a learning
+rate of 0.1 estimated as well as 100 at 0.05, at half the serving cost.
 
 What it cannot see: a change of prices that leaves the inputs as they were (concept drift, e.g.
 every price 20 % higher) changes the realised error, not the estimate.
@@ -65,8 +69,8 @@ class ErrorModelSettings:
 
     target: ErrorTarget = "relative"
     loss: ErrorLoss = "squared_error"
-    max_iter: int = 100
-    learning_rate: float = 0.05
+    max_iter: int = 50
+    learning_rate: float = 0.1
     max_depth: int | None = 3
     min_samples_leaf: int = 40
     seed: int = 0

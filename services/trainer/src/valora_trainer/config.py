@@ -89,8 +89,8 @@ class ErrorModelConfig(_Strict):
     enabled: bool = True
     target: Literal["relative", "absolute"] = "relative"
     loss: Literal["squared_error", "absolute_error"] = "squared_error"
-    max_iter: int = Field(default=100, ge=1, le=2000)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_iter: int = Field(default=50, ge=1, le=2000)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
     max_depth: int | None = Field(default=3, ge=1)
     min_samples_leaf: int = Field(default=40, ge=1)
 
