@@ -85,6 +85,7 @@ def test_price_model_value_returns_the_expected_error_of_each_row() -> None:
         model_family="hgb", error_model=ErrorModelSettings(),
     )  # fmt: skip
     assert gate.model.estimator_of_error() is not None
+    assert isinstance(gate.model.__dict__["_compiled_error"].model, CompiledTrees)  # walked
     valuation = gate.model.value(split.test.drop(columns=["price", "listing_id"]))
     assert valuation.expected_error is not None
     assert valuation.expected_error.shape == valuation.price.shape
