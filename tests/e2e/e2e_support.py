@@ -96,7 +96,7 @@ def run_groups(run_id: str) -> dict[str, list[str]]:
             "training.requests.v1",
             "sales.observed.v1",
             "models.verdict.v1",
-        ],  # fmt: skip
+        ],
         f"{run_id}-drift.listings": ["listings.validated.v1"],
         f"{run_id}-drift.predictions": ["predictions.made.v1"],
         f"{run_id}-drift.sales": ["sales.observed.v1"],

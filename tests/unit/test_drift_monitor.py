@@ -23,6 +23,7 @@ from valora_drift_monitor.adapters.metrics import DriftMetrics
 from valora_drift_monitor.adapters.reference_loader import References
 from valora_drift_monitor.domain.alert_plan import Evaluation, Plan, RetrainPolicy, plan
 from valora_drift_monitor.domain.alerting import AlertPolicy, ConditionState
+from valora_drift_monitor.domain.error_estimate import PredictedRow
 from valora_drift_monitor.domain.events import ListingEvent, PredictionEvent
 from valora_drift_monitor.domain.ports import (
     LabelRow,
@@ -194,12 +195,17 @@ def listing_record(i: int, row: Mapping[Any, Any], at: datetime) -> InRecord:
     return InRecord(orjson.dumps(body), None, LISTINGS_VALIDATED.name, 0, i)
 
 
-def prediction_record(i: int, price: float, neighbourhood: str, at: datetime) -> InRecord:
+def prediction_record(
+    i: int, price: float, neighbourhood: str, at: datetime, expected: float | None = None
+) -> InRecord:
+    result = {"listing_id": f"p{i}", "price": price, "model_name": "m", "model_version": "1"}
+    if expected is not None:
+        result["expected_abs_error"] = expected
     body = {
         "event_id": f"p{i}",
         "occurred_at": at.isoformat(),
         "features": {"neighbourhood": neighbourhood},
-        "result": {"listing_id": f"p{i}", "price": price, "model_name": "m", "model_version": "1"},
+        "result": result,
     }
     return InRecord(orjson.dumps(body), None, PREDICTIONS_MADE.name, 0, i)
 
@@ -211,7 +217,11 @@ class Rig:
         s = self.settings = DriftSettings(
             drift_window_size=500, drift_auto_retrain=True, **overrides
         )
-        self.metrics = DriftMetrics(metrics=ServiceMetrics("drift-test"), model_name="m")
+        self.metrics = DriftMetrics(
+            metrics=ServiceMetrics("drift-test"),
+            model_name="m",
+            estimated_error_factor=s.drift_estimated_error_factor,
+        )
         self.alerts = FakeAlerts()
         self.outcomes = FakeOutcomes()
         self.sink = FakeSink()
@@ -229,7 +239,7 @@ class Rig:
         self.listing_windows: StreamWindows[Any] = StreamWindows(
             s.data_window_policy(), remember=s.drift_dedupe_ids
         )
-        self.prediction_windows: StreamWindows[float] = StreamWindows(
+        self.prediction_windows: StreamWindows[PredictedRow] = StreamWindows(
             s.prediction_window_policy(), remember=s.drift_dedupe_ids
         )
         self.listings: TopicHandler[ListingEvent] = self.handler(
@@ -396,6 +406,29 @@ async def test_a_prediction_published_twice_is_counted_once(reference: Reference
     assert rig.judged("prediction") == [(500, T0, T0 + timedelta(seconds=499))]
     assert len(rig.outcomes.prediction_rows) == 500
     assert rig.sample("valora_drift_events_total", event="prediction_duplicate") == 200.0
+
+
+async def test_a_prediction_window_sets_the_estimated_error_gauges(reference: Reference) -> None:
+    """The window's mean estimated absolute error (predictions without one left out), and that
+    mean over the version's test MAE (20,000); the alert factor from the settings."""
+    rig = Rig(reference, drift_prediction_window_size=100, drift_estimated_error_factor=1.4)
+    labels = {"model_name": "m", "model_version": "1"}
+    estimates = [None if i % 10 == 0 else (30_000.0 if i % 2 else 20_000.0) for i in range(100)]
+    made = [
+        prediction_record(i, 400_000.0, "Centro", T0 + timedelta(seconds=i), expected=e)
+        for i, e in enumerate(estimates)
+    ]
+    await rig.predictions.handle_batch(made[:99])
+    assert rig.sample("valora_estimated_abs_error", **labels) is None  # window still open
+    await rig.predictions.handle_batch(made[99:])
+    assert rig.judged("prediction") == [(100, T0, T0 + timedelta(seconds=99))]
+    mean = (50 * 30_000.0 + 40 * 20_000.0) / 90  # 10 of the 50 even rows carry no estimate
+    assert rig.sample("valora_estimated_abs_error", **labels) == pytest.approx(mean)
+    assert rig.sample("valora_estimated_abs_error_ratio", **labels) == pytest.approx(mean / 20e3)
+    assert rig.sample("valora_estimated_abs_error_alert_factor", model_name="m") == 1.4
+    bad = prediction_record(500, 1.0, "Centro", T0, expected=-5.0)  # fast path refuses, and
+    await rig.predictions.handle_batch([bad])  # the contract (ge=0) too: a dead letter
+    assert [f.offset for f in rig.sink.failed] == [500]
 
 
 async def test_predictions_and_inflated_sales_fire_a_performance_alert(

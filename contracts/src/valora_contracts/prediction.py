@@ -107,6 +107,12 @@ class PredictionResult(BaseModel):
     warnings: list[Text] = Field(
         default_factory=list, max_length=50, description="E.g. unknown neighbourhood."
     )
+    expected_abs_error: FiniteFloat | None = Field(
+        default=None,
+        ge=0,
+        description="The model's estimate of this prediction's absolute error (currency), from "
+        "the inputs alone (direct loss estimation); null when the model has no error model.",
+    )
 
 
 class PredictionReply(Envelope):

@@ -21,6 +21,11 @@ Two models per run, of one configuration (an unfitted pipeline factory):
    the fit rows and the gate model's own predictions of the test rows (the newest rows under a
    time split, so the served interval reflects the latest market).
 
+Given :class:`~valora_ml.error_model.ErrorModelSettings`, each model also carries an error model
+(direct loss estimation) fitted on the same out-of-sample errors as its interval: the gate
+model's on its fit rows' out-of-fold errors (so the test rows can judge it), the served model's
+on every row's.
+
 :class:`RowCounts` holds the row counts to log (rows the gate saw, rows the served model was
 fitted on). Callers limit threads (``threadpoolctl``) around these calls as around any fit.
 """
@@ -36,6 +41,7 @@ import pandas as pd
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
+from valora_ml.error_model import ErrorModelSettings, fit_error_model
 from valora_ml.features import FEATURE_COLUMNS, TIME_COLUMN
 from valora_ml.intervals import IntervalMethod, fit_interval
 from valora_ml.metrics import rmse
@@ -143,6 +149,7 @@ def _price_model(
     *,
     settings: IntervalSettings,
     model_family: str,
+    error_model: ErrorModelSettings | None,
 ) -> PriceModel:
     matrix = np.asarray(pipeline[:-1].transform(x), dtype=float)
     interval = fit_interval(
@@ -163,6 +170,9 @@ def _price_model(
         model_family=model_family,
         interval=interval,
         ranges=training_ranges(x),
+        error_model=None
+        if error_model is None
+        else fit_error_model(matrix=matrix, y=y, predictions=oof.predictions, settings=error_model),
     )
     model.compile()
     return model
@@ -224,10 +234,12 @@ def fit_gate_model(
     settings: IntervalSettings,
     model_family: Mapping[str, str] | str,
     first_margin: float = 0.0,
+    error_model: ErrorModelSettings | None = None,
 ) -> GateFit:
     """The model the gate judges: the best candidate (see the module docstring; ties: the
     first), fitted on every ``fit_rows`` row, with a cross-conformal interval
-    (``model_family``: one name, or one per candidate)."""
+    (``model_family``: one name, or one per candidate) and, given ``error_model``, an error
+    model fitted on the out-of-fold errors."""
     if not candidates:
         raise CalibrationError("no candidate configuration to fit")
     x, y = model_inputs(fit_rows), fit_rows[label].to_numpy(dtype=float)
@@ -237,7 +249,9 @@ def fit_gate_model(
     )
     family = model_family if isinstance(model_family, str) else model_family[chosen]
     pipeline = candidates[chosen]().fit(x, y)
-    model = _price_model(pipeline, x, y, oof, settings=settings, model_family=family)
+    model = _price_model(
+        pipeline, x, y, oof, settings=settings, model_family=family, error_model=error_model
+    )
     return GateFit(
         model=model,
         out_of_fold=oof,
@@ -256,6 +270,7 @@ def fit_served_model(
     test_rows: pd.DataFrame,
     label: str,
     settings: IntervalSettings,
+    error_model: ErrorModelSettings | None = None,
 ) -> tuple[PriceModel, RowCounts]:
     """The model to serve: the gate model's configuration refitted on ``fit_rows`` and
     ``test_rows`` (the rows ``gate`` was fitted on, and judged on), with its row counts."""
@@ -274,5 +289,7 @@ def fit_served_model(
     )
     pipeline = gate.make_pipeline().fit(x, y)
     family = gate.model.model_family
-    model = _price_model(pipeline, x, y, oof, settings=settings, model_family=family)
+    model = _price_model(
+        pipeline, x, y, oof, settings=settings, model_family=family, error_model=error_model
+    )
     return model, RowCounts(gate_fit=gate.rows, gate_test=len(x_test), served_fit=len(x))

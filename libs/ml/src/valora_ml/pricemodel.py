@@ -9,6 +9,9 @@ column (a list of messages per row, for inputs outside the training range). In p
 compiled path (:mod:`valora_ml.fastpath`): one feature matrix feeds the price model and the
 interval's models, vectorised. The interval is a fitted :class:`~valora_ml.intervals.
 IntervalModel` (locally adaptive), or for models logged before it, ``price ± half_width``.
+With an :class:`~valora_ml.error_model.ErrorModel` (direct loss estimation), the same pass also
+gives each row's expected absolute error (:attr:`Valuation.expected_error`; NaN for models
+logged without one).
 
 The interval level and method, the training ranges and the market-time flag are also in the
 MLmodel metadata (key ``valora``), and the drift reference profile ships inside the model as
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
+from valora_ml.error_model import ErrorModel
 from valora_ml.fastpath import CompiledPipeline, compile_pipeline
 from valora_ml.features import (
     FEATURE_COLUMNS,
@@ -70,12 +74,14 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 @dataclass(frozen=True)
 class Valuation:
-    """One entry per input row: price, interval bounds and warnings (``()``: none)."""
+    """One entry per input row: price, interval bounds, warnings (``()``: none) and the
+    expected absolute error (NaN where the model has no error model; ``None``: not computed)."""
 
     price: FloatArray
     lower: FloatArray
     upper: FloatArray
     warnings: list[RowWarnings]
+    expected_error: FloatArray | None = None
 
 
 class PriceModel(PythonModel):
@@ -94,6 +100,7 @@ class PriceModel(PythonModel):
         model_family: str,
         interval: IntervalModel | None = None,
         ranges: FeatureRanges | None = None,
+        error_model: ErrorModel | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.half_width = float(half_width)
@@ -101,6 +108,7 @@ class PriceModel(PythonModel):
         self.model_family = model_family
         self.interval = interval
         self.ranges = ranges
+        self.error_model = error_model
         self.reference_profile: ReferenceProfile | None = None
 
     def load_context(self, context: Any) -> None:
@@ -113,6 +121,7 @@ class PriceModel(PythonModel):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_compiled", None)  # derived on load, never serialised
+        state.pop("_compiled_error", None)
         return state
 
     @property
@@ -130,7 +139,22 @@ class PriceModel(PythonModel):
         """Use the verified numpy path for prices and intervals (:mod:`valora_ml.fastpath`);
         True if the pipeline compiled. Called on load; the pipeline stays the reference."""
         self._compiled = compile_pipeline(self.pipeline, interval=self.interval_model())
+        error_model = self.estimator_of_error()
+        self._compiled_error = error_model.compiled() if error_model is not None else None
         return self._compiled is not None
+
+    def estimator_of_error(self) -> ErrorModel | None:
+        """The error model (direct loss estimation), ``None`` for models logged without one."""
+        error_model: ErrorModel | None = getattr(self, "error_model", None)
+        return error_model
+
+    def expected_error(self, matrix: FloatArray, price: FloatArray) -> FloatArray:
+        """Each row's expected absolute error (NaN everywhere when there is no error model)."""
+        compiled: ErrorModel | None = getattr(self, "_compiled_error", None)
+        error_model = compiled or self.estimator_of_error()
+        if error_model is None:
+            return np.full(len(price), np.nan)
+        return error_model.expected(matrix, price)
 
     def predict_price(self, columns: FeatureInput, *, now: datetime | None = None) -> FloatArray:
         """Prices for ``columns``: a DataFrame, or a mapping of the input columns."""
@@ -157,7 +181,10 @@ class PriceModel(PythonModel):
         ranges: FeatureRanges | None = getattr(self, "ranges", None)
         none: list[RowWarnings] = [()] * len(price)
         warnings = ranges.warnings(inputs) if ranges else none
-        return Valuation(price=price, lower=lower, upper=upper, warnings=warnings)
+        expected = self.expected_error(matrix, price)
+        return Valuation(
+            price=price, lower=lower, upper=upper, warnings=warnings, expected_error=expected
+        )
 
     def _encoded(
         self, columns: FeatureInput, now: datetime | None
@@ -184,7 +211,7 @@ class PriceModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> Any:
         params = params or {}
-        if not params.get("interval") and not params.get("warnings"):
+        if not any(params.get(k) for k in ("interval", "warnings", "expected_error")):
             return self.predict_price(pd.DataFrame(model_input))
         valuation = self.value(pd.DataFrame(model_input))
         out = pd.DataFrame({"price": valuation.price})
@@ -192,6 +219,8 @@ class PriceModel(PythonModel):
             out["lower"], out["upper"] = valuation.lower, valuation.upper
         if params.get("warnings"):
             out["warnings"] = [list(w) for w in valuation.warnings]
+        if params.get("expected_error"):
+            out["expected_error"] = valuation.expected_error
         return out
 
 
@@ -207,8 +236,10 @@ def valuation_metadata(model: PriceModel) -> dict[str, Any]:
     """The interval method, market-time flag and training ranges of ``model``, for the
     ``extra`` of :func:`model_metadata`."""
     interval = model.interval_model()
+    error_model = model.estimator_of_error()
     return {
         "interval_method": interval.method,
+        "error_model": error_model.target if error_model is not None else None,
         "market_time": model.market_time,
         "training_ranges": model.ranges.as_dict() if model.ranges else {},
     }

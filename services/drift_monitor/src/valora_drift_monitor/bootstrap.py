@@ -223,7 +223,11 @@ def build_app(
         references=References(
             source=MlflowReferenceSource(s.mlflow_url_str), model_name=s.model_name
         ),
-        metrics=DriftMetrics(metrics=runtime.metrics, model_name=s.model_name),
+        metrics=DriftMetrics(
+            metrics=runtime.metrics,
+            model_name=s.model_name,
+            estimated_error_factor=s.drift_estimated_error_factor,
+        ),
         shadow=shadow,
         judge=ShadowJudge(
             model_name=s.model_name,

@@ -108,6 +108,12 @@ class DriftSettings(KafkaSettings):
     drift_performance_resolve_ratio: float = Field(
         default=1.2, gt=0, description="Realised / test metric below which the alert clears."
     )
+    drift_estimated_error_factor: float = Field(
+        default=1.5,
+        gt=0,
+        description="Mean estimated absolute error of a prediction window / the model's test MAE "
+        "above which the EstimatedErrorAboveTest alert fires (exported as a gauge).",
+    )
     drift_listing_labels: bool = Field(
         default=True,
         description="Use the price of a validated listing that arrives after a prediction of "

@@ -20,6 +20,7 @@ from valora_trainer.errors import ConfigError
 __all__ = [
     "FAMILIES",
     "CandidateSpec",
+    "ErrorModelConfig",
     "GateConfig",
     "IntervalConfig",
     "ParamSpec",
@@ -79,6 +80,19 @@ class IntervalConfig(_Strict):
     level: float = Field(default=0.9, gt=0, lt=1)
     method: Literal["normalised", "cqr"] = "normalised"
     folds: int = Field(default=10, ge=2, le=20)
+
+
+class ErrorModelConfig(_Strict):
+    """The error model (direct loss estimation, :mod:`valora_ml.error_model`): each
+    valuation's expected absolute error, learnt from the out-of-fold errors."""
+
+    enabled: bool = True
+    target: Literal["relative", "absolute"] = "relative"
+    loss: Literal["squared_error", "absolute_error"] = "squared_error"
+    max_iter: int = Field(default=50, ge=1, le=2000)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    max_depth: int | None = Field(default=3, ge=1)
+    min_samples_leaf: int = Field(default=40, ge=1)
 
 
 class CandidateSpec(_Strict):
@@ -144,6 +158,7 @@ class TrainingConfig(_Strict):
     triggers: TriggerConfig = Field(default_factory=TriggerConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     interval: IntervalConfig = Field(default_factory=IntervalConfig)
+    error_model: ErrorModelConfig = Field(default_factory=ErrorModelConfig)
     search: SearchConfig
     candidates: dict[str, CandidateSpec] = Field(default_factory=dict)
     candidate_margin: float = Field(default=0.02, ge=0, lt=1)

@@ -49,6 +49,8 @@ class StoredPrediction:
     trace_id: str
     latency_ms: float
     created_at: datetime
+    expected_abs_error: float | None = None
+    """The error model's estimate of the absolute error (``None``: none)."""
 
 
 _COLUMNS = [predictions.c[f.name] for f in fields(StoredPrediction)]

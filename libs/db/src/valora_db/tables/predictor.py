@@ -52,6 +52,7 @@ predictions = Table(
     Column("trace_id", String(64), nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("expected_abs_error", Float, nullable=True),  # the error model's estimate (0065)
     UniqueConstraint("source", "input_id", name="uq_predictions_source_input"),
     CheckConstraint(f"source IN {SOURCES!r}", name="source"),
     Index("ix_predictions_batch_job_id", "batch_job_id"),

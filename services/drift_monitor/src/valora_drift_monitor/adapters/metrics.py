@@ -1,4 +1,5 @@
-"""Prometheus metrics of the drift monitor: the latest statistics and the alert states."""
+"""Prometheus metrics of the drift monitor: the latest statistics, the estimated error of the
+latest prediction window, and the alert states."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from valora_contracts import DriftAlert
 from valora_ml.drift import FeatureDrift
 from valora_observability import ServiceMetrics
 
+from valora_drift_monitor.domain.error_estimate import ErrorEstimate
 from valora_drift_monitor.domain.ports import SegmentPerformance
 
 __all__ = ["DriftMetrics"]
@@ -17,7 +19,9 @@ __all__ = ["DriftMetrics"]
 class DriftMetrics:
     """Gauges of the latest window's statistics and of firing alerts, plus counters."""
 
-    def __init__(self, *, metrics: ServiceMetrics, model_name: str) -> None:
+    def __init__(
+        self, *, metrics: ServiceMetrics, model_name: str, estimated_error_factor: float = 1.5
+    ) -> None:
         self.base = metrics
         self.service = metrics.service
         self.model_name = model_name
@@ -43,6 +47,24 @@ class DriftMetrics:
             "Rolling realised error divided by the model's test error.",
             ["model_name", "model_version", "segment", "statistic"],
         )
+        version_labels = ["model_name", "model_version"]
+        self.estimated_error: Gauge = metrics.gauge(
+            "valora_estimated_abs_error",
+            "Mean estimated absolute error (currency) of the latest prediction window "
+            "(the model's error model: today's error before the sales arrive).",
+            version_labels,
+        )
+        self.estimated_error_ratio: Gauge = metrics.gauge(
+            "valora_estimated_abs_error_ratio",
+            "Mean estimated absolute error of the latest window divided by the model's test MAE.",
+            version_labels,
+        )
+        self.estimated_error_factor: Gauge = metrics.gauge(
+            "valora_estimated_abs_error_alert_factor",
+            "Estimated / test MAE above which EstimatedErrorAboveTest fires (configured).",
+            ["model_name"],
+        )
+        self.estimated_error_factor.labels(self.service, model_name).set(estimated_error_factor)
         self.firing: Gauge = metrics.gauge(
             "valora_drift_alert_firing",
             "1 while an alert condition fires (value = 2 when critical).",
@@ -88,6 +110,12 @@ class DriftMetrics:
         labels = (self.service, self.model_name, perf.model_version, perf.segment, statistic)
         self.performance.labels(*labels).set(value)
         self.performance_ratio.labels(*labels).set(value / test)
+
+    def observe_error_estimate(self, model_version: str, estimate: ErrorEstimate) -> None:
+        labels = (self.service, self.model_name, model_version)
+        self.estimated_error.labels(*labels).set(estimate.mean)
+        if estimate.ratio is not None:
+            self.estimated_error_ratio.labels(*labels).set(estimate.ratio)
 
     def observe_alert(self, alert: DriftAlert) -> None:
         self.alerts.labels(self.service, alert.kind, alert.state, alert.severity).inc()

@@ -33,3 +33,5 @@ class PredictionEvent:
     model_name: str
     model_version: str
     neighbourhood: str
+    expected_abs_error: float | None = None
+    """The model's estimate of this prediction's absolute error (``None``: none)."""

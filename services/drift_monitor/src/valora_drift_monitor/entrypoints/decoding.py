@@ -86,6 +86,11 @@ def _bounded(value: float, maximum: float) -> float:
     return value
 
 
+def _estimate(value: Any) -> float | None:
+    """An optional non-negative finite number (the contract's ``expected_abs_error``)."""
+    return None if value is None else _number(value, minimum=0.0, strict=False)
+
+
 def _row(features: dict[str, Any]) -> FeatureRow:
     return (
         _bounded(_number(features["area"], minimum=0.0, strict=True), MAX_AREA),
@@ -146,6 +151,7 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
             model_name=_text(result["model_name"]),
             model_version=_text(result["model_version"], max_length=32),
             neighbourhood=_text(body["features"]["neighbourhood"]),
+            expected_abs_error=_estimate(result.get("expected_abs_error")),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         event = PredictionMade.model_validate_json(raw)
@@ -157,6 +163,7 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
             model_name=event.result.model_name,
             model_version=event.result.model_version,
             neighbourhood=event.features.neighbourhood,
+            expected_abs_error=event.result.expected_abs_error,
         )
 
 

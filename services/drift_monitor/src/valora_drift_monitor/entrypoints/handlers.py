@@ -13,6 +13,7 @@ make a replay harmless.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from valora_messaging import InRecord
 from valora_drift_monitor.adapters.metrics import DriftMetrics
 from valora_drift_monitor.adapters.reference_loader import References
 from valora_drift_monitor.domain.alert_plan import Evaluation, Plan
+from valora_drift_monitor.domain.error_estimate import PredictedRow
 from valora_drift_monitor.domain.events import FeatureRow, ListingEvent, PredictionEvent
 from valora_drift_monitor.domain.ports import LabelRow, OutcomeStore, PredictionRow
 from valora_drift_monitor.domain.windows import StreamWindows
@@ -142,14 +144,14 @@ class ListingsStep:
 
 
 class PredictionsStep:
-    """Predictions of the monitored model: each counted once in its version's window; stored
-    for the label join."""
+    """Predictions of the monitored model: each counted once in its version's window (price
+    and estimated absolute error); stored for the label join."""
 
     def __init__(
         self,
         *,
         model_name: str,
-        windows: StreamWindows[float],
+        windows: StreamWindows[PredictedRow],
         judge: PredictionDriftJudge,
         outcomes: OutcomeStore,
         metrics: DriftMetrics,
@@ -179,7 +181,8 @@ class PredictionsStep:
         evaluations: list[Evaluation] = []
         for p in fresh:
             version = p.model_version
-            closed = self._windows.add(p.event_id, p.occurred_at, p.price, key=version)
+            estimate = math.nan if p.expected_abs_error is None else p.expected_abs_error
+            closed = self._windows.add(p.event_id, p.occurred_at, (p.price, estimate), key=version)
             if closed is not None:
                 evaluations += await self._judge.evaluate(version, closed)
         self._metrics.count("prediction", len(mine))

@@ -21,6 +21,7 @@ from valora_ml.drift import Correction
 from valora_drift_monitor.adapters.metrics import DriftMetrics
 from valora_drift_monitor.adapters.reference_loader import References
 from valora_drift_monitor.domain.alert_plan import Evaluation
+from valora_drift_monitor.domain.error_estimate import PredictedRow, estimate_of
 from valora_drift_monitor.domain.events import FeatureRow
 from valora_drift_monitor.domain.ports import AlertStore, OutcomeStore, WindowRecord
 from valora_drift_monitor.domain.statistics import (
@@ -98,7 +99,9 @@ class DataDriftJudge:
 
 
 class PredictionDriftJudge:
-    """A closed window of one version's predicted prices against that version's profile."""
+    """A closed window of one version's predicted prices against that version's profile; its
+    mean estimated absolute error beside the version's test MAE (a gauge, see
+    :mod:`~valora_drift_monitor.domain.error_estimate`)."""
 
     def __init__(
         self,
@@ -115,12 +118,17 @@ class PredictionDriftJudge:
         self._thresholds = thresholds
         self._replica = replica
 
-    async def evaluate(self, version: str, closed: ClosedWindow[float]) -> list[Evaluation]:
+    async def evaluate(self, version: str, closed: ClosedWindow[PredictedRow]) -> list[Evaluation]:
         reference = await self._references.for_version(version)
+        estimate = estimate_of(
+            closed.rows, test_mae=reference.test_mae if reference is not None else None
+        )
+        if estimate is not None:
+            self._metrics.observe_error_estimate(version, estimate)
         if reference is None:
             self._metrics.unreferenced.labels(self._metrics.service, "prediction").inc()
             return []
-        result = compare_predictions(reference, closed.rows)
+        result = compare_predictions(reference, [price for price, _ in closed.rows])
         self._metrics.observe_features("prediction", [result])
         record = WindowRecord(
             model_name=reference.model_name,

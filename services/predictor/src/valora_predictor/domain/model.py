@@ -6,7 +6,8 @@ loader follows the trainer's convention (:mod:`valora_ml.pricemodel`): the champ
 ``models:/<name>@champion``, a pyfunc :class:`~valora_ml.pricemodel.PriceModel` holding the
 feature pipeline, its interval model and its training ranges. A handle values a batch with
 :meth:`PriceModel.value <valora_ml.pricemodel.PriceModel.value>`: prices, each house's interval
-and its out-of-range warnings from one vectorised pass over the compiled feature matrix. Any
+its out-of-range warnings and its expected absolute error (the model's error model, if any)
+from one vectorised pass over the compiled feature matrix. Any
 other pyfunc gets the metadata's constant half-width and no range warnings.
 """
 
@@ -49,6 +50,8 @@ class ModelOutput:
     upper: FloatArray
     warnings: Sequence[RowWarnings] = ()
     """Per row, one message per input outside the training range (empty: none, or no ranges)."""
+    expected_error: FloatArray | None = None
+    """Per row, the model's estimate of the absolute error (NaN or ``None``: no error model)."""
 
 
 class ModelHandle(Protocol):
@@ -126,7 +129,13 @@ class PyfuncModelHandle:
     def predict(self, columns: FeatureColumns) -> ModelOutput:
         if self._price_model is not None:  # its compiled (verified) path, else its pipeline
             v = self._price_model.value(columns)
-            return ModelOutput(price=v.price, lower=v.lower, upper=v.upper, warnings=v.warnings)
+            return ModelOutput(
+                price=v.price,
+                lower=v.lower,
+                upper=v.upper,
+                warnings=v.warnings,
+                expected_error=v.expected_error,
+            )
         frame = pd.DataFrame({c: columns[c] for c in FEATURE_COLUMNS})
         price = np.asarray(self._pyfunc.predict(frame), dtype=float).reshape(-1)
         return ModelOutput(

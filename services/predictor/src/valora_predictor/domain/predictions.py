@@ -47,6 +47,9 @@ class PredictionRow:
     trace_id: str
     latency_ms: float
     warnings: list[str] = field(default_factory=list)
+    expected_abs_error: float | None = None
+    """The model's estimate of this prediction's absolute error (``None``: it has no error
+    model)."""
     shadow: ShadowAnswer | None = None
     """The challenger's answer (not stored on this row, not returned: see ShadowStore)."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,6 +107,13 @@ def _warnings(
     return list(out_of_range)
 
 
+def _estimates(values: Any, n: int) -> list[float | None]:
+    """Each row's expected absolute error as a JSON-safe number (``None``: no estimate)."""
+    if values is None:
+        return [None] * n
+    return [v if math.isfinite(v) and v >= 0 else None for v in values.tolist()]
+
+
 class Valuer:
     """Predict a batch with the current champion (and the challenger, if one shadows it) and
     store it idempotently."""
@@ -155,6 +163,7 @@ class Valuer:
         ref, level, known = handle.ref, handle.level, handle.known_neighbourhoods
         prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
         ranges = output.warnings or [()] * len(items)
+        expected = _estimates(output.expected_error, len(items))
         rows: list[PredictionRow] = []
         for i, item in enumerate(items):
             features = item.features.model_dump()
@@ -178,6 +187,7 @@ class Valuer:
                     trace_id=item.trace_id,
                     latency_ms=latency_ms,
                     warnings=_warnings(known, item.features, ranges[i]),
+                    expected_abs_error=expected[i],
                 )
             )
         stored = await self._store.save(rows)
@@ -202,6 +212,7 @@ def result_of(row: PredictionRow) -> PredictionResult:
         model_version=row.model_version,
         run_id=row.run_id,
         warnings=list(row.warnings),
+        expected_abs_error=row.expected_abs_error,
     )
 
 

@@ -137,7 +137,9 @@ class MlflowRegistry:
         profile_path: Path,
     ) -> str:
         signature = infer_signature(
-            example, model.predict_price(example), params={"interval": False, "warnings": False}
+            example,
+            model.predict_price(example),
+            params={"interval": False, "warnings": False, "expected_error": False},
         )
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)

@@ -101,7 +101,9 @@ def _evaluate_gate(
     )
     evaluation = modelling.evaluate(run=run, gate=gate_model, config=config, registry=registry)
     served = modelling.refit(run=run, gate=gate_model, config=config, registry=registry)
-    version = promotion.register(run=run, gate=gate_model, served=served, registry=registry)
+    version = promotion.register(
+        run=run, gate=gate_model, served=served, registry=registry, evaluation=evaluation
+    )
     verdict = promotion.gate(
         run=run, version=version, evaluation=evaluation, config=config.gate, registry=registry
     )

@@ -3,13 +3,16 @@
 1. **fit**: the search's best configuration and the config's fixed candidates (e.g. untuned
    gradient boosting on log price) are compared on the fit rows (on the newest of them when the
    rows are dated, else out of fold); the one with the lowest RMSE is fitted on every fit row,
-   with its cross-conformal, locally adaptive interval
+   with its cross-conformal, locally adaptive interval and its error model (direct loss
+   estimation on the fit rows' out-of-fold errors, :mod:`valora_ml.error_model`)
    (:func:`valora_ml.fitting.fit_gate_model`): the *gate model*.
 2. **evaluate**: the gate model values the held-out test rows through
    :meth:`~valora_ml.pricemodel.PriceModel.value` (the compiled path the predictor serves
    with); RMSE, MAE, MAPE, R² and the interval's coverage overall, per price third and per
    neighbourhood are logged, and its test predictions kept (a later gate compares a challenger
-   with them, see :mod:`valora_trainer.domain.gate`).
+   with them, see :mod:`valora_trainer.domain.gate`); so is the error model's estimate of the
+   test MAE (``test_estimated_mae``, and ``test_estimated_mae_ratio`` to the realised
+   ``test_mae``).
 3. **refit**: the chosen configuration refitted on every row, fit and test
    (:func:`valora_ml.fitting.fit_served_model`): the *served model*, the one registered. The run
    logs both row counts (``rows.gate_fit``, ``rows.gate_test``, ``rows.served_fit``); the drift
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from valora_contracts import ModelMetrics
+from valora_ml.error_model import ErrorModelSettings
 from valora_ml.features import contract_frame
 from valora_ml.fitting import (
     GateFit,
@@ -35,7 +39,7 @@ from valora_ml.fitting import (
     model_inputs,
 )
 from valora_ml.metrics import metric_name
-from valora_ml.pricemodel import PriceModel
+from valora_ml.pricemodel import PriceModel, Valuation
 from valora_ml.profile import ReferenceProfile, build_reference_profile
 
 from valora_trainer.adapters import artifacts
@@ -46,7 +50,15 @@ from valora_trainer.domain.estimators import BestModelSpec, candidate_factories
 from valora_trainer.domain.metrics import TestScores, feature_importance, score_valuation
 from valora_trainer.service_layer.training import TrainingRun
 
-__all__ = ["Evaluation", "GateModel", "ServedModel", "evaluate", "fit", "refit"]
+__all__ = [
+    "Evaluation",
+    "GateModel",
+    "ServedModel",
+    "error_estimate_metrics",
+    "evaluate",
+    "fit",
+    "refit",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +101,35 @@ def _interval(config: TrainingConfig) -> IntervalSettings:
     return IntervalSettings(level=i.level, method=i.method, folds=i.folds, seed=config.search.seed)
 
 
+def _error_model(config: TrainingConfig) -> ErrorModelSettings | None:
+    e = config.error_model
+    if not e.enabled:
+        return None
+    return ErrorModelSettings(
+        target=e.target,
+        loss=e.loss,
+        max_iter=e.max_iter,
+        learning_rate=e.learning_rate,
+        max_depth=e.max_depth,
+        min_samples_leaf=e.min_samples_leaf,
+        seed=config.search.seed,
+    )
+
+
+def error_estimate_metrics(
+    y_true: np.ndarray[Any, np.dtype[np.float64]], valuation: Valuation
+) -> dict[str, float]:
+    """The error model's mean estimate on the test rows beside the realised MAE (empty when
+    the model has no error model)."""
+    estimate = valuation.expected_error
+    if estimate is None or not np.isfinite(estimate).all() or len(estimate) == 0:
+        return {}
+    realised = float(np.mean(np.abs(y_true - valuation.price)))
+    estimated = float(np.mean(estimate))
+    ratio = estimated / realised if realised > 0 else float("nan")
+    return {"test_estimated_mae": estimated, "test_estimated_mae_ratio": ratio}
+
+
 def fit(
     *,
     run: TrainingRun,
@@ -115,6 +156,7 @@ def fit(
             settings=_interval(config),
             model_family={name: f.spec.family for name, f in candidates.items()},
             first_margin=config.candidate_margin,
+            error_model=_error_model(config),
         )
     chosen = candidates[fitted.chosen].spec
     registry.log_params(
@@ -158,7 +200,9 @@ def evaluate(
         level=config.interval.level,
         n_train=gate.fitted.rows,
     )
-    registry.log_metrics(run.run_id, scores.as_run_metrics())
+    registry.log_metrics(
+        run.run_id, {**scores.as_run_metrics(), **error_estimate_metrics(y_test, valuation)}
+    )
     importance = None
     if config.plots:
         importance = feature_importance(
@@ -195,6 +239,7 @@ def refit(
             test_rows=run.data.test,
             label=LABEL,
             settings=_interval(config),
+            error_model=_error_model(config),
         )
     registry.log_params(run.run_id, rows.as_params())
     every_row = contract_frame(run.all_rows)  # no date column: valued at "now", as served

@@ -40,10 +40,19 @@ ANNOUNCED_TAG = "valora.promotion_announced"
 """Model-version tag set once ``models.promoted.v1`` was published for that version."""
 
 
-def register(*, run: TrainingRun, gate: GateModel, served: ServedModel, registry: Registry) -> str:
-    """Register the served model with its reference profile, interval, training ranges and
-    row counts in the metadata; the version."""
+def register(
+    *,
+    run: TrainingRun,
+    gate: GateModel,
+    served: ServedModel,
+    registry: Registry,
+    evaluation: Evaluation | None = None,
+) -> str:
+    """Register the served model with its reference profile, interval, training ranges,
+    row counts and (given ``evaluation``) the gate model's test MAE in the metadata (what the
+    drift monitor compares the estimated and realised errors with); the version."""
     model = served.model
+    test = {"test_mae": evaluation.metrics.mae} if evaluation is not None else {}
     example = contract_frame(run.data.fit).head(5)[list(FEATURE_COLUMNS)]
     metadata = model_metadata(
         half_width=model.half_width,
@@ -56,6 +65,7 @@ def register(*, run: TrainingRun, gate: GateModel, served: ServedModel, registry
             "champion_candidate": gate.fitted.chosen,
             "snapshot_hash": run.snapshot_hash,
             "run_id": run.run_id,
+            **test,
         },
     )
     with artifacts.profile_file(served.profile) as profile_path:

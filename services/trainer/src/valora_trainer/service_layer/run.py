@@ -139,7 +139,9 @@ def run_training(
         enter("refit")
         served = modelling.refit(run=run, gate=gate_model, config=config, registry=registry)
         enter("register")
-        version = promotion.register(run=run, gate=gate_model, served=served, registry=registry)
+        version = promotion.register(
+            run=run, gate=gate_model, served=served, registry=registry, evaluation=evaluation
+        )
         enter("gate")
         verdict = promotion.gate(
             run=run,

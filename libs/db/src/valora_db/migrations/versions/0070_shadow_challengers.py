@@ -6,7 +6,7 @@ returned. ``drift_shadow_pairs`` and ``drift_shadow_evaluations`` (drift monitor
 champion/challenger pair per listing, and per challenger the paired figures and its decision.
 
 Revision ID: 0070
-Revises: 0060
+Revises: 0065
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0070"
-down_revision: str | None = "0060"
+down_revision: str | None = "0065"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
