@@ -61,8 +61,8 @@ class EstimatingModel:
 class Loader:
     model: EstimatingModel
 
-    def resolve_champion(self, name: str) -> ModelRef | None:
-        return self.model.ref
+    def resolve_alias(self, name: str, alias: str) -> ModelRef | None:
+        return self.model.ref if alias == "champion" else None
 
     def load(self, ref: ModelRef, *, expected_sha256: str | None = None) -> EstimatingModel:
         return self.model

@@ -98,13 +98,13 @@ def test_wait_returns_once_every_predictor_serves_the_version(
     from valora_cli import serving
 
     answers = {"a": iter(["1", "1", "2"]), "b": iter([None, "2", "2"])}
-    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s: next(answers[url]))
+    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s, metric: next(answers[url]))
     served = serving.wait_until_served(
         ["a", "b"], model_name="m", version="2", deadline=time.monotonic() + 5, poll_s=0
     )
     assert served == {"a": "2", "b": "2"}
     stuck = {"a": iter(["1"] * 100)}
-    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s: next(stuck[url]))
+    monkeypatch.setattr(serving, "_read", lambda url, model, timeout_s, metric: next(stuck[url]))
     late = serving.wait_until_served(
         ["a"], model_name="m", version="2", deadline=time.monotonic() + 0.05, poll_s=0.01
     )
