@@ -108,3 +108,46 @@ async def test_a_killed_connection_is_replaced_and_the_batch_stored_once(
     stored = await store.save(_rows(model, 5, prefix="after"))  # retried on a new connection
     assert len(stored) == 5
     assert await _count(engine, model) == 10
+
+
+async def test_shadow_answers_are_stored_by_the_same_statement_once(
+    store: SqlPredictionStore, engine: AsyncEngine
+) -> None:
+    """The challenger's answers go in with their rows (one statement); a redelivery, with new
+    prediction ids and a fresh shadow answer, adds neither a prediction nor a shadow row."""
+    from dataclasses import replace
+
+    from valora_predictor.domain.predictions import ShadowAnswer
+
+    model = f"store-test-{uuid.uuid4().hex[:6]}"
+
+    def shadowed(rows: list[PredictionRow]) -> list[PredictionRow]:
+        return [
+            replace(r, shadow=ShadowAnswer("2", r.price + 7.0, r.lower_bound, r.upper_bound))
+            if i % 2 == 0
+            else r
+            for i, r in enumerate(rows)
+        ]
+
+    first = shadowed(_rows(model, 40, prefix="s"))
+    await store.save(first)
+    await store.save(shadowed(_rows(model, 40, prefix="s")))  # redelivered
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT s.prediction_id, s.model_version, s.price, p.price FROM"
+                    " shadow_predictions s JOIN predictions p USING (prediction_id)"
+                    " WHERE s.model_name = :m"
+                ),
+                {"m": model},
+            )
+        ).all()
+        await conn.execute(
+            text("DELETE FROM shadow_predictions WHERE model_name = :m"), {"m": model}
+        )
+        await conn.commit()
+    assert len(rows) == 20
+    assert {r[0] for r in rows} == {r.prediction_id for r in first if r.shadow is not None}
+    assert all(r[1] == "2" and r[2] == r[3] + 7.0 for r in rows)
+    assert await _count(engine, model) == 40

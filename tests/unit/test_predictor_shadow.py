@@ -4,9 +4,6 @@ never fails the champion's answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
 import pytest
 from test_predictor import (
     FEATURES,
@@ -19,25 +16,19 @@ from test_predictor import (
     _record,
     _request,
 )
-from valora_contracts import ChallengerChanged, ShadowPrediction
+from valora_contracts import (
+    ChallengerChanged,
+    PredictionInput,
+    PredictionRequested,
+    ShadowPrediction,
+)
 from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.domain.model import FeatureColumns, ModelOutput
-from valora_predictor.domain.predictions import PredictionRow
 from valora_predictor.domain.valuation import Valuer
 from valora_predictor.entrypoints.handlers import RequestHandler, StreamHandler
 from valora_predictor.entrypoints.models import ChallengerHandler
 
 pytestmark = pytest.mark.unit
-
-
-@dataclass
-class FakeShadowStore:
-    rows: dict[tuple[str, str], PredictionRow] = field(default_factory=dict)
-
-    async def save_shadow(self, rows: Sequence[PredictionRow]) -> None:
-        for row in rows:
-            assert row.shadow is not None
-            self.rows.setdefault((row.prediction_id, row.shadow.model_version), row)
 
 
 class BrokenModel(FakeModel):
@@ -67,26 +58,43 @@ def _shadow_events(output: FakeOutput) -> list[ShadowPrediction]:
     ]
 
 
+def _shadows(store: FakeStore) -> dict[str, tuple[str, float]]:
+    """prediction id -> (challenger version, price) of every stored row with a shadow answer."""
+    return {
+        r.prediction_id: (r.shadow.model_version, r.shadow.price)
+        for r in store.rows.values()
+        if r.shadow is not None
+    }
+
+
 async def test_a_challenger_values_the_same_batch_is_stored_and_published_never_answered() -> None:
     champion_model, challenger_model = FakeModel("1"), FakeModel("2", offset=5_000.0)
     loader = FakeLoader({"1": champion_model, "2": challenger_model}, "1", challenger="2")
     champion, challenger = await _pair(loader)
-    store, shadows, output = FakeStore(), FakeShadowStore(), FakeOutput()
-    valuer = Valuer(holder=champion, store=store, shadow=challenger, shadow_store=shadows)
+    store, output = FakeStore(), FakeOutput()
+    valuer = Valuer(holder=champion, store=store, shadow=challenger)
     handler = RequestHandler(valuer=valuer, output=output, metrics=_metrics())
     other = FEATURES.model_copy(update={"area": 80.0})
+    request = PredictionRequested(
+        reply_to="predictions.replies.gw-1.v1",
+        items=[
+            PredictionInput(features=FEATURES, listing_id="L7"),
+            PredictionInput(features=other),
+        ],
+    )
 
-    await handler.handle_batch([_record(_request(FEATURES, other))])
+    await handler.handle_batch([_record(request.model_dump_json().encode())])
 
     assert champion_model.calls[-1] == challenger_model.calls[-1] == 2  # one call each
     replies = output.replies()
     assert [r.model_version for r in replies[0].results] == ["1", "1"]  # answered: champion
-    assert replies[0].results[0].price == pytest.approx(120_500.0)
-    events = _shadow_events(output)
-    assert [e.challenger_price for e in events] == pytest.approx([125_500.0, 85_000.0])
-    assert [e.champion_price for e in events] == pytest.approx([120_500.0, 80_000.0])
-    assert {e.prediction_id for e in events} == {r.prediction_id for r in replies[0].results}
-    assert sorted(v for _, v in shadows.rows) == ["2", "2"]
+    assert [r.price for r in replies[0].results] == pytest.approx([120_500.0, 80_000.0])
+    ids = [r.prediction_id for r in replies[0].results]
+    assert _shadows(store) == {ids[0]: ("2", 125_500.0), ids[1]: ("2", 85_000.0)}
+    # published only where a sale can be joined: the input with a listing id
+    [event] = _shadow_events(output)
+    assert (event.listing_id, event.prediction_id) == ("L7", ids[0])
+    assert (event.champion_price, event.challenger_price) == (120_500.0, 125_500.0)
 
 
 async def test_a_redelivered_batch_republishes_the_same_pair_event_and_stores_no_second_row() -> (
@@ -94,8 +102,8 @@ async def test_a_redelivered_batch_republishes_the_same_pair_event_and_stores_no
 ):
     loader = FakeLoader({"1": FakeModel("1"), "2": FakeModel("2", offset=1.0)}, "1", challenger="2")
     champion, challenger = await _pair(loader)
-    store, shadows, output = FakeStore(), FakeShadowStore(), FakeOutput()
-    valuer = Valuer(holder=champion, store=store, shadow=challenger, shadow_store=shadows)
+    store, output = FakeStore(), FakeOutput()
+    valuer = Valuer(holder=champion, store=store, shadow=challenger)
     stream = StreamHandler(valuer=valuer, sink=output, metrics=_metrics())
     record = _record(_listing("L1"))
 
@@ -106,15 +114,15 @@ async def test_a_redelivered_batch_republishes_the_same_pair_event_and_stores_no
     assert len(events) == 2
     assert events[0].event_id == events[1].event_id
     assert events[0].listing_id == "L1"
-    assert len(shadows.rows) == 1
+    assert len(_shadows(store)) == 1
     assert len(store.rows) == 1
 
 
 async def test_a_failing_challenger_never_fails_the_champions_answer() -> None:
     loader = FakeLoader({"1": FakeModel("1"), "2": BrokenModel("2")}, "1", challenger="2")
     champion, challenger = await _pair(loader)
-    shadows, output = FakeShadowStore(), FakeOutput()
-    valuer = Valuer(holder=champion, store=FakeStore(), shadow=challenger, shadow_store=shadows)
+    store, output = FakeStore(), FakeOutput()
+    valuer = Valuer(holder=champion, store=store, shadow=challenger)
     handler = RequestHandler(valuer=valuer, output=output, metrics=_metrics())
 
     outcome = await handler.handle_batch([_record(_request(FEATURES))])
@@ -123,7 +131,7 @@ async def test_a_failing_challenger_never_fails_the_champions_answer() -> None:
     assert outcome.predictions == 1
     assert output.replies()[0].results[0].model_version == "1"
     assert _shadow_events(output) == []
-    assert shadows.rows == {}
+    assert _shadows(store) == {}
 
 
 async def test_a_retired_challenger_is_dropped_at_once_and_a_new_one_loaded() -> None:
@@ -132,9 +140,7 @@ async def test_a_retired_challenger_is_dropped_at_once_and_a_new_one_loaded() ->
     champion, challenger = await _pair(loader)
     handler = ChallengerHandler(holder=challenger)
     output = FakeOutput()
-    valuer = Valuer(
-        holder=champion, store=FakeStore(), shadow=challenger, shadow_store=FakeShadowStore()
-    )
+    valuer = Valuer(holder=champion, store=FakeStore(), shadow=challenger)
     requests = RequestHandler(valuer=valuer, output=output, metrics=_metrics())
 
     retired = ChallengerChanged(model_name="m", model_version="2", status="retired")
@@ -169,9 +175,7 @@ async def test_a_promoted_challenger_is_not_valued_twice_as_its_own_shadow() -> 
     loader = FakeLoader({"2": model}, "2", challenger="2")
     champion, challenger = await _pair(loader)
     output = FakeOutput()
-    valuer = Valuer(
-        holder=champion, store=FakeStore(), shadow=challenger, shadow_store=FakeShadowStore()
-    )
+    valuer = Valuer(holder=champion, store=FakeStore(), shadow=challenger)
     await RequestHandler(valuer=valuer, output=output, metrics=_metrics()).handle_batch(
         [_record(_request(FEATURES))]
     )

@@ -158,7 +158,7 @@ def build_app(
         if settings.predictor_shadow_enabled
         else None
     )
-    valuer = Valuer(holder=holder, store=store, shadow=shadow, shadow_store=store)
+    valuer = Valuer(holder=holder, store=store, shadow=shadow)
     lanes = ProducerLanes.from_settings(
         settings=settings, client_id="predictor", size=settings.kafka_producer_lanes
     )

@@ -2,7 +2,9 @@
 
 ``save`` inserts with ``ON CONFLICT (source, input_id) DO NOTHING`` and returns, for every input,
 the row that is stored: the new one, or the one a previous delivery stored (so a redelivered
-request is answered with the prediction id, price and model version already on record).
+request is answered with the prediction id, price and model version already on record). Rows
+carrying a challenger's answer have it inserted into ``shadow_predictions`` by the same
+statement.
 """
 
 from __future__ import annotations
@@ -56,6 +58,44 @@ def _insert_sql() -> str:
 
 
 _INSERT = _insert_sql()
+_SHADOW_ARRAYS = 6
+"""prediction_id, model_version, model_name, price, lower_bound, upper_bound."""
+
+
+def _insert_with_shadow_sql() -> str:
+    """:data:`_INSERT`, and in the same statement the challenger's answers of the rows it
+    inserted (a row that was already stored keeps the shadow its first delivery stored): one
+    round trip, and a prediction is never stored without its shadow answer."""
+    first = len(_COLUMNS) + 1
+    arrays = ", ".join(
+        f"${first + i}::{kind}[]"
+        for i, kind in enumerate(("text", "text", "text", "float8", "float8", "float8"))
+    )
+    return (
+        f"WITH inserted AS ({_INSERT}, prediction_id), shadow AS ("  # nosec B608
+        f"INSERT INTO {shadow_predictions.name} "
+        "(prediction_id, model_version, model_name, price, lower_bound, upper_bound) "
+        f"SELECT s.* FROM unnest({arrays}) AS s(prediction_id, model_version, model_name, "
+        "price, lower_bound, upper_bound) "
+        "WHERE s.prediction_id IN (SELECT prediction_id FROM inserted) ON CONFLICT DO NOTHING) "
+        "SELECT source, input_id FROM inserted"
+    )
+
+
+_INSERT_WITH_SHADOW = _insert_with_shadow_sql()
+
+
+def _shadow_arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
+    """The shadow statement's parameters (empty lists: no row has a shadow answer)."""
+    out: list[list[Any]] = [[] for _ in range(_SHADOW_ARRAYS)]
+    for row in rows:
+        answer = row.shadow
+        if answer is None:
+            continue
+        values = (row.prediction_id, answer.model_version, row.model_name, answer.price)
+        for i, value in enumerate((*values, answer.lower_bound, answer.upper_bound)):
+            out[i].append(value)
+    return out
 
 
 def _arrays(rows: Iterable[PredictionRow]) -> list[list[Any]]:
@@ -73,15 +113,6 @@ _LOOKUP = (
     "WHERE (source, input_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
 )
 """The stored rows of ``(source, input_id)`` pairs (those a previous delivery inserted)."""
-
-
-_SHADOW_INSERT = (
-    f"INSERT INTO {shadow_predictions.name} "  # nosec B608 (the table's own name only)
-    "(prediction_id, model_version, model_name, price, lower_bound, upper_bound) "
-    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], "
-    "$6::float8[]) ON CONFLICT DO NOTHING"
-)
-"""The challengers' answers of a batch, one round trip; a redelivered input adds nothing."""
 
 
 def _row_of(record: Mapping[str, Any]) -> PredictionRow:
@@ -152,40 +183,15 @@ class SqlPredictionStore:
         if self._pool is None:
             raise RuntimeError("the prediction store is not started")
         arrays = _arrays(unique.values())
+        shadows = _shadow_arrays(unique.values())
+        if shadows[0]:
+            arrays = [*arrays, *shadows]
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
         ):
             with attempt:
                 return await self._save_once(self._pool, unique, arrays, self._timeout)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
-
-    async def save_shadow(self, rows: Sequence[PredictionRow]) -> None:
-        arrays: list[list[Any]] = [[] for _ in range(6)]
-        seen: set[tuple[str, str]] = set()
-        for row in rows:
-            answer = row.shadow
-            if answer is None or (row.prediction_id, answer.model_version) in seen:
-                continue
-            seen.add((row.prediction_id, answer.model_version))
-            values = (row.prediction_id, answer.model_version, row.model_name, answer.price)
-            for i, value in enumerate((*values, answer.lower_bound, answer.upper_bound)):
-                arrays[i].append(value)
-        if not seen:
-            return
-        if self._pool is None:
-            raise RuntimeError("the prediction store is not started")
-        pool = self._pool
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(2), retry=retry_if_exception(_is_disconnect), reraise=True
-        ):
-            with attempt:
-                async with pool.acquire(timeout=self._timeout) as conn:
-                    try:
-                        await conn.execute(_SHADOW_INSERT, *arrays)
-                    except BaseException as exc:
-                        if _is_disconnect(exc):
-                            conn.terminate()
-                        raise
 
     @staticmethod
     async def _save_once(
@@ -196,7 +202,8 @@ class SqlPredictionStore:
     ) -> dict[RowKey, PredictionRow]:
         async with pool.acquire(timeout=timeout_s) as conn:
             try:
-                records = await conn.fetch(_INSERT, *arrays)  # autocommits: one statement
+                statement = _INSERT_WITH_SHADOW if len(arrays) > len(_COLUMNS) else _INSERT
+                records = await conn.fetch(statement, *arrays)  # autocommits: one statement
                 inserted = {(r["source"], r["input_id"]) for r in records}
                 stored = {k: unique[k] for k in inserted}
                 existing = [k for k in unique if k not in inserted]

@@ -1,7 +1,7 @@
 """A stored prediction (:class:`PredictionRow`), its idempotency key, and where rows go
 (:class:`PredictionStore`; PostgreSQL's is
 :class:`~valora_predictor.adapters.store.SqlPredictionStore`); the challenger's answer to it
-(:class:`ShadowAnswer`, stored by a :class:`ShadowStore`, never returned to a caller)."""
+(:class:`ShadowAnswer`, stored with the row by the same store, never returned to a caller)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["PredictionRow", "PredictionStore", "RowKey", "ShadowAnswer", "ShadowStore"]
+__all__ = ["PredictionRow", "PredictionStore", "RowKey", "ShadowAnswer"]
 
 RowKey = tuple[str, str]
 """``(source, input_id)``: the idempotency key of a prediction."""
@@ -51,7 +51,8 @@ class PredictionRow:
     """The model's estimate of this prediction's absolute error (``None``: it has no error
     model)."""
     shadow: ShadowAnswer | None = None
-    """The challenger's answer (not stored on this row, not returned: see ShadowStore)."""
+    """The challenger's answer (stored beside the row in ``shadow_predictions``, never
+    returned)."""
 
     @property
     def key(self) -> RowKey:
@@ -60,12 +61,6 @@ class PredictionRow:
 
 class PredictionStore(Protocol):
     async def save(self, rows: Sequence[PredictionRow]) -> dict[RowKey, PredictionRow]:
-        """Store ``rows`` idempotently; return the stored row of every key."""
-        ...
-
-
-class ShadowStore(Protocol):
-    async def save_shadow(self, rows: Sequence[PredictionRow]) -> None:
-        """Store each row's :attr:`~PredictionRow.shadow` idempotently (one per prediction and
-        challenger version)."""
+        """Store ``rows`` idempotently, each row's shadow answer with it; return the stored row
+        of every key."""
         ...

@@ -64,11 +64,12 @@ def shadowed(rows: list[PredictionRow], version: str, output: ModelOutput) -> li
 
 
 def shadow_event(row: PredictionRow) -> ShadowPrediction | None:
-    """The ``predictions.shadow.v1`` event of a row the challenger also valued (event id
+    """The ``predictions.shadow.v1`` event of a listing the challenger also valued (event id
     derived from the prediction and the challenger version: a re-published pair is the same
-    event)."""
+    event). An input without a listing id has none: no sale can ever be joined to it (its
+    shadow answer is stored all the same)."""
     answer = row.shadow
-    if answer is None:
+    if answer is None or not row.listing_id:
         return None
     return ShadowPrediction(
         event_id=hashlib.blake2b(

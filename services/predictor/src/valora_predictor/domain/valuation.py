@@ -14,7 +14,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ from valora_ml.features import TIME_COLUMN
 
 from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.domain.model import ModelHandle
-from valora_predictor.domain.predictions import PredictionRow, PredictionStore, ShadowStore
+from valora_predictor.domain.predictions import PredictionRow, PredictionStore
 from valora_predictor.domain.shadow import shadowed, value_both
 from valora_predictor.errors import NoChampionError, PredictionFailedError
 
@@ -124,13 +124,11 @@ class Valuer:
         holder: ModelHolder,
         store: PredictionStore,
         shadow: ModelHolder | None = None,
-        shadow_store: ShadowStore | None = None,
         id_factory: Callable[[], str] = new_id,
     ) -> None:
         self._holder = holder
         self._store = store
-        self._shadow = shadow if shadow_store is not None else None
-        self._shadow_store = shadow_store
+        self._shadow = shadow
         self._new_id = id_factory
 
     def _challenger(self, champion: ModelHandle) -> ModelHandle | None:
@@ -190,13 +188,19 @@ class Valuer:
                     expected_abs_error=expected[i],
                 )
             )
-        stored = await self._store.save(rows)
-        result = [stored[r.key] for r in rows]
-        if challenger is None or outputs.shadow is None or self._shadow_store is None:
-            return result
-        result = shadowed(result, challenger.ref.version, outputs.shadow)
-        await self._shadow_store.save_shadow(result)
-        return result
+        if challenger is not None and outputs.shadow is not None:
+            rows = shadowed(rows, challenger.ref.version, outputs.shadow)
+        stored = await self._store.save(rows)  # with the shadow answers, in one statement
+        # a row stored by an earlier delivery comes back without its shadow: the one valued
+        # now goes with it to the event
+        return [
+            stored[r.key] if r.shadow is None or stored[r.key].shadow else _with(stored[r.key], r)
+            for r in rows
+        ]
+
+
+def _with(stored: PredictionRow, valued: PredictionRow) -> PredictionRow:
+    return replace(stored, shadow=valued.shadow)
 
 
 def result_of(row: PredictionRow) -> PredictionResult:

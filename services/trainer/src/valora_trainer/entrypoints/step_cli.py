@@ -9,6 +9,7 @@ functions as the in-process run (:mod:`valora_trainer.service_layer.run`)::
     search-worker --run-id ID          search: joins the run's study until it holds N trials
     evaluate-gate --run-id ID          fit, evaluate, refit, register, gate -> {"version", ...}
     promote --run-id ID                promote (if the gate passed): alias, models.promoted.v1
+                                       (promotion: shadow: alias challenger, models.challengers.v1)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from valora_trainer.adapters.training_store import load_labelled_frame
 from valora_trainer.config import TrainingConfig, load_config
 from valora_trainer.domain.metrics import metrics_from_run
 from valora_trainer.domain.search import best_of, create_study
-from valora_trainer.service_layer import modelling, promotion, training
+from valora_trainer.service_layer import challengers, modelling, promotion, training
 from valora_trainer.settings import TrainerSettings
 
 __all__ = ["STEPS", "main"]
@@ -114,18 +115,29 @@ def _evaluate_gate(
     }
 
 
-def _promote(*, settings: TrainerSettings, registry: Registry, run_id: str) -> dict[str, Any]:
+def _promote(
+    *, settings: TrainerSettings, config: TrainingConfig, registry: Registry, run_id: str
+) -> dict[str, Any]:
+    """The champion, or with ``promotion: shadow`` and a champion to shadow, the challenger."""
     tags = registry.run_tags(run_id)
     model_name, version = tags.get("valora.model_name", ""), tags.get("valora.version", "")
     if tags.get("valora.gate_passed") != "true" or not version:
         return {"promoted": False, "reason": "gate did not pass", "version": version or None}
+    publisher = StepPublisher(settings, client_id=f"{settings.service_name}-promote")
+    metrics = metrics_from_run(registry.run_metrics(run_id))
+    if config.promotion == "shadow" and registry.champion(model_name) is not None:
+        challengers.nominate(
+            model_name=model_name, version=version, run_id=run_id, metrics=metrics,
+            registry=registry, publisher=publisher,
+        )  # fmt: skip
+        return {"promoted": False, "challenger": True, "version": version}
     promotion.promote(
         model_name=model_name,
         version=version,
         run_id=run_id,
-        metrics=metrics_from_run(registry.run_metrics(run_id)),
+        metrics=metrics,
         registry=registry,
-        publisher=StepPublisher(settings, client_id=f"{settings.service_name}-promote"),
+        publisher=publisher,
     )
     return {"promoted": True, "version": version}
 
@@ -166,6 +178,6 @@ def main(argv: list[str]) -> int:
     elif args.step == "evaluate-gate":
         out = _evaluate_gate(settings=s, config=config, registry=r, run_id=args.run_id)
     else:
-        out = _promote(settings=s, registry=r, run_id=args.run_id)
+        out = _promote(settings=s, config=config, registry=r, run_id=args.run_id)
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
