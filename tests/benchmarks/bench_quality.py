@@ -23,7 +23,10 @@ computed two other ways on the same out-of-fold predictions (``cqr``; the former
 Reports RMSE, MAPE, the 90 % interval's coverage per price third (by true price, as the gate
 judges it, and by predicted price), per neighbourhood, mean width, the gate's verdict and the
 row counts; acceptance: champion RMSE <= the baseline's, each third in 0.85-0.95, synthetic
-RMSE <= 22,000 (1.10 x the noise floor). Printed figures, no assertions: the exit code is 0.
+RMSE <= 22,000 (1.10 x the noise floor). On the small data sets (Grinnell, Sacramento, Saratoga:
+about 60 test rows a third, binomial standard deviation 0.039) one hold-out cannot settle a
+0.85-0.95 band; ``bench_quality_repeats.py`` pools five hold-outs and is their acceptance.
+Printed figures, no assertions: the exit code is 0.
 """
 
 from __future__ import annotations
