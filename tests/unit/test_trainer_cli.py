@@ -90,6 +90,35 @@ def test_the_served_version_is_read_from_the_predictors_own_metrics() -> None:
     assert served_version(text, "other") is None
 
 
+def test_the_challenger_is_read_from_its_own_gauge_and_cleared_when_dropped() -> None:
+    """``valora train --promotion shadow --wait`` reads the challenger gauge; the champion
+    gauge is untouched by it."""
+    from prometheus_client import generate_latest
+    from valora_cli.serving import CHALLENGER_METRIC, served_version
+    from valora_ml.registry_ref import ModelRef
+    from valora_observability import ServiceMetrics
+    from valora_predictor.adapters.output import PredictorMetrics, ServedVersion
+
+    metrics = ServiceMetrics("predictor")
+    predictor = PredictorMetrics(metrics=metrics)
+    champion = ServedVersion(metrics=predictor, service="predictor")
+    challenger = ServedVersion(metrics=predictor, service="predictor", challenger=True)
+
+    class Handle:
+        def __init__(self, version: str) -> None:
+            self.ref = ModelRef(name="m", version=version, run_id="r")
+
+    champion(Handle("4"))  # type: ignore[arg-type]
+    challenger(Handle("5"))  # type: ignore[arg-type]
+    text = generate_latest(metrics.registry).decode()
+    assert served_version(text, "m") == "4"
+    assert served_version(text, "m", metric=CHALLENGER_METRIC) == "5"
+    challenger(None)  # promoted or retired: dropped
+    text = generate_latest(metrics.registry).decode()
+    assert served_version(text, "m", metric=CHALLENGER_METRIC) is None
+    assert served_version(text, "m") == "4"
+
+
 def test_wait_returns_once_every_predictor_serves_the_version(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
