@@ -45,6 +45,7 @@ from valora_contracts import (
     PREDICTIONS_MADE,
     SALES_OBSERVED,
     TRAINING_REQUESTS,
+    topic_by_name,
 )
 from valora_db import create_engine
 from valora_devstack.stack import StackInfo
@@ -129,8 +130,7 @@ async def test_drift_monitor_end_to_end(devstack: StackInfo, tmp_path: Path) -> 
         VALORA_DRIFT_RESOLVE_AFTER="2",
     )
     for topic, group in group_ids(DriftSettings(drift_group_id=f"it-drift-{run}")).items():
-        spec = {t.name: t for t in (LISTINGS_VALIDATED, PREDICTIONS_MADE, SALES_OBSERVED)}[topic]
-        await commit_group_at_end(bootstrap=boot, group_id=group, topic=spec)
+        await commit_group_at_end(bootstrap=boot, group_id=group, topic=topic_by_name(topic))
     collector = TopicCollector(
         bootstrap=boot, topics=[DRIFT_ALERTS, TRAINING_REQUESTS], needle=model
     )
