@@ -4,6 +4,7 @@ never fails the champion's answer."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_predictor import (
     FEATURES,
@@ -181,3 +182,27 @@ async def test_a_promoted_challenger_is_not_valued_twice_as_its_own_shadow() -> 
     )
     assert model.calls == [1, 1, 1]  # each holder's warm-up, then the champion's call only
     assert _shadow_events(output) == []
+
+
+class NanModel(FakeModel):
+    """Answers NaN for a house over 100 m² (the warm-up house is 100 m²)."""
+
+    def predict(self, columns: FeatureColumns) -> ModelOutput:
+        out = super().predict(columns)
+        price = np.where(np.asarray(columns["area"], dtype=float) > 100, np.nan, out.price)
+        return ModelOutput(price=price, lower=price - 1.0, upper=price + 1.0)
+
+
+async def test_a_non_finite_challenger_answer_is_dropped_not_published() -> None:
+    loader = FakeLoader({"1": FakeModel("1"), "2": NanModel("2")}, "1", challenger="2")
+    champion, challenger = await _pair(loader)
+    store, output = FakeStore(), FakeOutput()
+    stream = StreamHandler(
+        valuer=Valuer(holder=champion, store=store, shadow=challenger),
+        sink=output,
+        metrics=_metrics(),
+    )
+    await stream.handle_batch([_record(_listing("L1"))])  # 120.5 m²: NaN in the shadow
+    assert len(output.made()) == 1
+    assert _shadow_events(output) == []
+    assert _shadows(store) == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 
@@ -48,19 +49,28 @@ def value_both(
 
 
 def shadowed(rows: list[PredictionRow], version: str, output: ModelOutput) -> list[PredictionRow]:
+    """``rows`` with the challenger's answers attached; a row it valued as a non-finite number
+    keeps none (logged): a broken challenger never fails the champion's answer."""
     prices, lowers, uppers = output.price.tolist(), output.lower.tolist(), output.upper.tolist()
-    return [
-        replace(
-            row,
-            shadow=ShadowAnswer(
-                model_version=version,
-                price=prices[i],
-                lower_bound=min(lowers[i], prices[i]),
-                upper_bound=max(uppers[i], prices[i]),
-            ),
+    out: list[PredictionRow] = []
+    for i, row in enumerate(rows):
+        if not all(math.isfinite(v) for v in (prices[i], lowers[i], uppers[i])):
+            out.append(row)
+            continue
+        answer = ShadowAnswer(
+            model_version=version,
+            price=prices[i],
+            lower_bound=min(lowers[i], prices[i]),
+            upper_bound=max(uppers[i], prices[i]),
         )
-        for i, row in enumerate(rows)
-    ]
+        out.append(replace(row, shadow=answer))
+    dropped = sum(r.shadow is None for r in out)
+    if dropped:
+        logger.error(
+            "challenger gave non-finite answers; those rows have no shadow",
+            extra={"model_version": version, "rows": dropped},
+        )
+    return out
 
 
 def shadow_event(row: PredictionRow) -> ShadowPrediction | None:
