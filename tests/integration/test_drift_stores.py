@@ -114,3 +114,84 @@ async def test_drift_report_reads_the_latest_recorded_window(devstack: Any) -> N
                 text("DELETE FROM drift_windows WHERE model_name = :m"), {"m": model}
             )
         await engine.dispose()
+
+
+async def test_shadow_pairs_join_sales_and_a_challenger_is_decided_once(devstack: Any) -> None:
+    """Pairs are the latest per listing, join the sales the outcome store keeps (oldest sale
+    first, only sales at or after the pair), a look is recorded, and the decision is written
+    once with its event in the outbox; ``valora models status``'s read model sees it."""
+    from valora_db.read_models.shadow_evaluations import challenger_evaluations
+    from valora_drift_monitor.adapters.shadow_store import PgShadowStore
+    from valora_drift_monitor.domain.ports import OutboxEntry
+    from valora_drift_monitor.domain.shadow import PairRow
+
+    engine = create_engine(devstack.database_url, pool_size=2)
+    factory = create_session_factory(engine)
+    shadow, outcomes = PgShadowStore(factory), PgOutcomeStore(factory)
+    model = f"it-shadow-store-{uuid.uuid4().hex[:8]}"
+    ids = [f"{model}-{i}" for i in range(4)]
+
+    def pair(lid: str, price: float, at: datetime) -> PairRow:
+        return PairRow(model, "2", lid, "1", price, price - 10, price + 10,
+                       price + 5, price - 5, price + 15, at)  # fmt: skip
+
+    try:
+        seen = await shadow.add_pairs(
+            model, [pair(lid, 100.0 + i, T0) for i, lid in enumerate(ids)]
+        )
+        assert seen == {"2"}
+        await shadow.add_pairs(model, [pair(ids[0], 150.0, T0 + DAY / 4)])  # re-valued later
+        await shadow.add_pairs(model, [pair(ids[1], 999.0, T0 - DAY)])  # older: ignored
+        [opened] = await shadow.open_evaluations(model)
+        assert (opened.challenger_version, opened.champion_version, opened.looks_taken) == (
+            "2", "1", 0,
+        )  # fmt: skip
+        sales = [
+            LabelRow(ids[1], 120.0, T0 + DAY),
+            LabelRow(ids[0], 160.0, T0 + 2 * DAY),
+            LabelRow(ids[2], 90.0, T0 - DAY),  # sold before it was valued: no pair
+        ]
+        await outcomes.add_sales(model, sales)
+        paired = await shadow.paired(model_name=model, version="2", cap=10)
+        assert paired.actual.tolist() == [120.0, 160.0]  # oldest sale first
+        assert paired.champion.tolist() == [101.0, 150.0]
+        assert paired.challenger.tolist() == [106.0, 155.0]
+        assert paired.challenger_upper.tolist() == [116.0, 165.0]
+        assert len(await shadow.paired(model_name=model, version="2", cap=1)) == 1
+
+        await shadow.record(model_name=model, version="2", figures={"look": 1}, paired_sales=2)
+        assert [e.looks_taken for e in await shadow.open_evaluations(model)] == [1]
+        event = OutboxEntry(uuid.uuid4().hex, "models.verdict.v1", model.encode(), b"{}")
+        decided = await shadow.decide(model_name=model, version="2", decision="promote",
+                                      explanation="better", figures={"look": 1, "p_value": 0.001},
+                                      paired_sales=2, event=event)  # fmt: skip
+        assert decided
+        late = OutboxEntry(uuid.uuid4().hex, "t", None, b"{}")
+        again = await shadow.decide(model_name=model, version="2", decision="retire",
+                                    explanation="late", figures=None, paired_sales=None,
+                                    event=late)  # fmt: skip
+        assert not again
+        assert await shadow.open_evaluations(model) == []
+        [status] = await challenger_evaluations(engine, model_name=model)
+        assert (status.decision, status.explanation, status.paired_sales) == (
+            "promote",
+            "better",
+            2,
+        )
+        assert status.figures["p_value"] == 0.001
+        async with engine.connect() as conn:
+            outbox = await conn.execute(
+                text("SELECT count(*) FROM drift_outbox WHERE key = :k"), {"k": model.encode()}
+            )
+            assert outbox.scalar_one() == 1
+    finally:
+        async with engine.begin() as conn:
+            for table in ("drift_shadow_pairs", "drift_shadow_evaluations"):
+                await conn.execute(text(f"DELETE FROM {table} WHERE model_name = :m"), {"m": model})
+            await conn.execute(
+                text("DELETE FROM drift_outbox WHERE key = :k"), {"k": model.encode()}
+            )
+            await conn.execute(
+                text("DELETE FROM drift_sales WHERE listing_id = ANY(:i)"), {"i": ids}
+            )
+        await engine.dispose()

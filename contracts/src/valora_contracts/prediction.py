@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from valora_contracts.envelope import (
     CleanStr,
@@ -21,6 +21,7 @@ from valora_contracts.naming import REPLY_TOPIC_PATTERN
 
 __all__ = [
     "PredictionErrorCode",
+    "PredictionId",
     "PredictionInput",
     "PredictionInterval",
     "PredictionMade",
@@ -85,18 +86,20 @@ class PredictionInterval(BaseModel):
         return self
 
 
+PredictionId = Annotated[
+    str,
+    Strict(),
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z_-]+$"),
+]
+"""The id of a stored prediction (the ``predictions`` table's 32-character key)."""
+
+
 class PredictionResult(BaseModel):
     """The valuation of one input, with its lineage."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prediction_id: str = Field(
-        min_length=1,
-        max_length=32,
-        strict=True,
-        pattern=r"^[0-9A-Za-z_-]+$",
-        description="Id of the stored prediction.",
-    )
+    prediction_id: PredictionId = Field(description="Id of the stored prediction.")
     input_id: Id255 = Field(description="Input this answers.")
     listing_id: CleanStr | None = Field(default=None, description="Listing id, when known.")
     price: FiniteFloat = Field(description="Predicted price.")

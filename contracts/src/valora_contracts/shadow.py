@@ -28,7 +28,7 @@ from valora_contracts.envelope import (
     Text,
     Version,
 )
-from valora_contracts.prediction import PredictionSource
+from valora_contracts.prediction import PredictionId, PredictionSource
 from valora_contracts.training import ModelMetrics
 
 __all__ = [
@@ -80,12 +80,8 @@ class ShadowPrediction(Envelope):
     """One input valued by the champion (answered) and the challenger (stored, never returned)
     in the same batch."""
 
-    prediction_id: str = Field(
-        min_length=1,
-        max_length=32,
-        strict=True,
-        pattern=r"^[0-9A-Za-z_-]+$",
-        description="The champion's stored prediction (the lineage row).",
+    prediction_id: PredictionId = Field(
+        description="The champion's stored prediction (the lineage row)."
     )
     input_id: Id255 = Field(description="Input both models valued.")
     listing_id: CleanStr | None = Field(default=None, description="Listing id, when known.")

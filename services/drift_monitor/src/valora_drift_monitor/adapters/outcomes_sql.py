@@ -9,7 +9,7 @@ Each takes a whole batch through ``unnest`` arrays (one round trip per batch, no
 * :data:`JOIN_LISTINGS` — outcomes of predictions made before a listing of the same home
   (never over an existing outcome).
 * :data:`PERFORMANCE` — rolling MAE/MAPE, overall and (``True``) per neighbourhood.
-* :data:`PRUNE` — join state and window statistics older than ``before``.
+* :data:`PRUNE` — join state (shadow pairs too) and window statistics older than ``before``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
-from valora_db.tables.drift_monitor import DriftOutcome, DriftPrediction, DriftSale, DriftWindowRow
+from valora_db.tables.drift_monitor import (
+    DriftOutcome,
+    DriftPrediction,
+    DriftSale,
+    DriftShadowPair,
+    DriftWindowRow,
+)
 
 from valora_drift_monitor.domain.statistics import OVERALL
 
@@ -231,4 +237,5 @@ PRUNE = (
     delete(_SALES).where(_S.sold_at < _BEFORE),
     delete(_OUTCOMES).where(_O.observed_at < _BEFORE),
     delete(_WINDOWS).where(_WINDOWS.c.created_at < _BEFORE),
+    delete(DriftShadowPair).where(DriftShadowPair.predicted_at < _BEFORE),
 )

@@ -83,6 +83,23 @@ _PAIRED = (
 """The pairs of a challenger with a sale at or after them, oldest sale first (at most ``cap``)."""
 
 
+def _evaluation(
+    model_name: str, version: str, champion_version: str, at: datetime | None = None
+) -> Any:
+    """Start a challenger's evaluation (now, or ``at``), unless it has started already."""
+    started = {} if at is None else {"started_at": at}
+    return (
+        insert(_EVALS)
+        .values(
+            model_name=model_name,
+            challenger_version=version,
+            champion_version=champion_version,
+            **started,
+        )
+        .on_conflict_do_nothing()
+    )
+
+
 def _key(model_name: str, version: str) -> Any:
     return and_(_E.model_name == model_name, _E.challenger_version == version)
 
@@ -112,15 +129,7 @@ class PgShadowStore:
             async with session_scope(self._factory) as session:
                 await session.execute(_UPSERT_PAIRS, params)
                 for version, champion in champions.items():
-                    await session.execute(
-                        insert(_EVALS)
-                        .values(
-                            model_name=model_name,
-                            challenger_version=version,
-                            champion_version=champion,
-                        )
-                        .on_conflict_do_nothing()
-                    )
+                    await session.execute(_evaluation(model_name, version, champion))
         except SQLAlchemyError as exc:
             raise DriftStoreError(f"shadow pairs not stored: {exc}") from exc
         return set(champions)
@@ -131,16 +140,7 @@ class PgShadowStore:
         """A challenger announced: its evaluation starts now (kept if it already started)."""
         try:
             async with session_scope(self._factory) as session:
-                await session.execute(
-                    insert(_EVALS)
-                    .values(
-                        model_name=model_name,
-                        challenger_version=version,
-                        champion_version=champion_version,
-                        started_at=at,
-                    )
-                    .on_conflict_do_nothing()
-                )
+                await session.execute(_evaluation(model_name, version, champion_version, at))
         except SQLAlchemyError as exc:
             raise DriftStoreError(f"evaluation not started: {exc}") from exc
 
