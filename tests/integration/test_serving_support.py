@@ -39,9 +39,11 @@ def free_port() -> int:
 def train_model(*, seed: int, n: int = 3000, factor: float = 1.0, adaptive: bool = False) -> object:
     """A small PriceModel (ridge regression; ``factor`` scales prices so versions differ). With
     ``adaptive`` it is fitted as the trainer fits one (:mod:`valora_ml.fitting`: cross-conformal
-    adaptive interval, training ranges), else with the former constant half-width."""
+    adaptive interval, training ranges, error model with the default settings), else with the
+    former constant half-width."""
     from sklearn.linear_model import Ridge
     from valora_ml.conformal import conformal_half_width
+    from valora_ml.error_model import ErrorModelSettings
     from valora_ml.features import FEATURE_COLUMNS, build_feature_pipeline
     from valora_ml.fitting import IntervalSettings, fit_gate_model
     from valora_ml.pricemodel import PriceModel
@@ -57,6 +59,7 @@ def train_model(*, seed: int, n: int = 3000, factor: float = 1.0, adaptive: bool
             label="price",
             settings=IntervalSettings(folds=5),
             model_family="ridge",
+            error_model=ErrorModelSettings(),
         ).model
     train, calib = frame.iloc[: n * 3 // 4], frame.iloc[n * 3 // 4 :]
     pipeline = build_feature_pipeline(Ridge(alpha=1.0))
