@@ -15,16 +15,19 @@ from typing import Any
 
 import orjson
 from valora_contracts import (
+    ChallengerChanged,
     IngestedListing,
     ListingFeatures,
     ModelMetrics,
     ModelPromoted,
+    ModelVerdict,
     PredictionInput,
     PredictionInterval,
     PredictionMade,
     PredictionRequested,
     PredictionResult,
     SaleObserved,
+    ShadowPrediction,
     TrainingRequested,
     ValidatedListing,
 )
@@ -194,6 +197,69 @@ def _promoted(run: Run, tag: str) -> list[bytes]:
     ]
 
 
+def _shadow(run: Run, tag: str) -> list[bytes]:
+    return [
+        ShadowPrediction(
+            prediction_id=f"s{abs(hash((run.run_id, tag, i))):x}"[:32],
+            input_id=f"{run.run_id}-ps-{tag}-{i}",
+            listing_id=f"{run.run_id}-ps-{tag}-{i}",
+            source="stream",
+            model_name=run.model,
+            champion_version="1",
+            champion_price=300_000.0,
+            champion_lower=250_000.0,
+            champion_upper=350_000.0,
+            challenger_version="9",
+            challenger_price=310_000.0,
+            challenger_lower=260_000.0,
+            challenger_upper=360_000.0,
+            level=0.9,
+        )
+        .model_dump_json()
+        .encode()
+        for i in range(3)
+    ]
+
+
+def _challenger(run: Run, tag: str) -> list[bytes]:
+    """A challenger announced (no ``challenger`` alias in MLflow: the predictors find none to
+    load; the drift monitor starts its evaluation)."""
+    return [
+        ChallengerChanged(
+            model_name=run.model,
+            model_version=f"c-{tag}"[:32],
+            status="shadowing",
+            champion_version="1",
+            explanation=f"poison family {run.run_id}",
+        )
+        .model_dump_json()
+        .encode()
+    ]
+
+
+def _verdict(run: Run, tag: str) -> list[bytes]:
+    """A verdict on a version that is not the challenger (the trainer changes nothing)."""
+    return [
+        ModelVerdict(
+            model_name=run.model,
+            challenger_version=f"v-{tag}"[:32],
+            champion_version="1",
+            decision="retire",
+            explanation=f"poison family {run.run_id}",
+            paired_sales=30,
+            champion_mae=1.0,
+            challenger_mae=2.0,
+            champion_mape=0.1,
+            challenger_mape=0.2,
+            champion_coverage=0.9,
+            challenger_coverage=0.9,
+            alpha=0.01,
+        )
+        .model_dump_json()
+        .encode()
+    ]
+
+
 def _json(value: dict[str, Any]) -> bytes:
     return orjson.dumps(value)
 
@@ -259,5 +325,26 @@ CASES: tuple[Case, ...] = (
         semantic=lambda r: _json({**orjson.loads(_promoted(r, "s")[0]), "model_version": "9" * 40}),
         good=_promoted,
         oversized_field="run_id",
+    ),
+    Case(
+        "predictions.shadow.v1",
+        ("drift-monitor",),
+        semantic=lambda r: _json({**orjson.loads(_shadow(r, "s")[0]), "listing_id": "l" * 300}),
+        good=_shadow,
+        oversized_field="input_id",
+    ),
+    Case(
+        "models.challengers.v1",
+        ("predictor", "drift-monitor"),
+        semantic=lambda r: _json({**orjson.loads(_challenger(r, "s")[0]), "status": "unsure"}),
+        good=_challenger,
+        oversized_field="explanation",
+    ),
+    Case(
+        "models.verdict.v1",
+        ("trainer",),
+        semantic=lambda r: _json({**orjson.loads(_verdict(r, "s")[0]), "decision": "maybe"}),
+        good=_verdict,
+        oversized_field="explanation",
     ),
 )

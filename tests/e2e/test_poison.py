@@ -222,6 +222,17 @@ async def _processed(
     if topic == "predictions.made.v1":
         ids = _ids(good, "result", "listing_id")
         return _stored(family, "drift_predictions", "listing_id", ids)
+    if topic == "predictions.shadow.v1":
+        ids = _ids(good, "listing_id")
+        return _stored(family, "drift_shadow_pairs", "listing_id", ids)
+    if topic == "models.challengers.v1":
+        handled = 'valora_messages_total{topic="models.challengers.v1",outcome="handled"'
+        return family.metric("predictor", handled) >= before["predictor_challengers"] + len(
+            good
+        ) and _drift_count(family, "challenger") >= before["challenger"] + len(good)
+    if topic == "models.verdict.v1":
+        handled = 'valora_messages_total{topic="models.verdict.v1",outcome="ok"'
+        return family.metric("trainer", handled) >= before["trainer_verdicts"] + len(good)
     if topic == "models.promoted.v1":
         version = family.run.promoted_version
         served = f'valora_predictor_model_version{{model_version="{version}"'
@@ -234,7 +245,13 @@ async def _processed(
 
 async def _round(family: Family, case: Case, kind: str, poison: bytes) -> float:
     good = case.good(family.run, kind)
-    before = {event: _drift_count(family, event) for event in ("listing", "promotion")}
+    before = {e: _drift_count(family, e) for e in ("listing", "promotion", "challenger")}
+    before["predictor_challengers"] = family.metric(
+        "predictor", 'valora_messages_total{topic="models.challengers.v1",outcome="handled"'
+    )
+    before["trainer_verdicts"] = family.metric(
+        "trainer", 'valora_messages_total{topic="models.verdict.v1",outcome="ok"'
+    )
     key = family.run.key(case.topic)
     if case.topic == "models.promoted.v1":  # as the trainer does: the alias moves, then the event
         from mlflow.tracking import MlflowClient

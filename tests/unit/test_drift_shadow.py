@@ -199,7 +199,12 @@ async def test_a_verdict_the_broker_refused_stays_in_the_outbox_for_the_sweeper(
 
 async def test_the_trainer_closing_a_challenger_ends_its_evaluation_without_a_verdict() -> None:
     store = FakeShadowStore(_pairs(60, champion_bias=1.0, challenger_bias=1.0, seed=6))
-    handler = ChallengersHandler(model_name="m", store=store)  # type: ignore[arg-type]
+    counted: list[tuple[str, int]] = []
+    handler = ChallengersHandler(
+        model_name="m",
+        store=store,
+        count=lambda e, n: counted.append((e, n)),  # type: ignore[arg-type]
+    )
     started = ChallengerChanged(
         model_name="m", model_version="2", status="shadowing", champion_version="1"
     )

@@ -190,7 +190,9 @@ def _register_handlers(p: _Parts) -> None:
         ),
         promotions=PromotionsHandler(references=references, metrics=metrics),
         shadow=_shadow_handler(p, performance),
-        challengers=ChallengersHandler(model_name=s.model_name, store=p.shadow),
+        challengers=ChallengersHandler(
+            model_name=s.model_name, store=p.shadow, count=p.metrics.count
+        ),
     )
 
 

@@ -183,7 +183,9 @@ def build_app(
         if settings.predictor_stream_enabled
         else None,
         promotions=PromotionHandler(holder=holder),
-        challengers=ChallengerHandler(holder=shadow) if shadow is not None else None,
+        challengers=ChallengerHandler(holder=shadow, metrics=runtime.metrics)
+        if shadow is not None
+        else None,
     )
     life = _lifecycle(settings, holder=holder, shadow=shadow, store=store, lanes=lanes, admin=admin,
                       commits=commits)  # fmt: skip

@@ -210,13 +210,17 @@ class ChallengersHandler:
     """``models.challengers.v1``: an announced challenger's evaluation starts; one the trainer
     retired or promoted is closed (if no verdict closed it already)."""
 
-    def __init__(self, *, model_name: str, store: ShadowStore) -> None:
+    def __init__(
+        self, *, model_name: str, store: ShadowStore, count: Callable[[str, int], None]
+    ) -> None:
         self._model_name = model_name
         self._store = store
+        self._count = count
 
     async def handle_batch(self, records: Sequence[InRecord]) -> None:
         for record in records:
             await self.handle(record.value)
+        self._count("challenger", len(records))
 
     async def handle(self, value: bytes) -> None:
         try:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from valora_contracts import ChallengerChanged, ModelPromoted
+from valora_contracts import MODELS_CHALLENGERS, ChallengerChanged, ModelPromoted
 from valora_messaging import InRecord
+from valora_observability import ServiceMetrics
 
 from valora_predictor.domain.holder import ModelHolder
 from valora_predictor.errors import InvalidRecordError
@@ -48,16 +49,21 @@ class PromotionHandler:
 
 class ChallengerHandler:
     """``models.challengers.v1``: load a new challenger in the background, or drop one that
-    was promoted or retired (at once: no shadow answer after the decision)."""
+    was promoted or retired (at once: no shadow answer after the decision). Handled events are
+    counted on ``valora_messages_total``."""
 
-    def __init__(self, *, holder: ModelHolder) -> None:
+    def __init__(self, *, holder: ModelHolder, metrics: ServiceMetrics | None = None) -> None:
         self._holder = holder
+        self._metrics = metrics
 
     async def handle_batch(self, records: Sequence[InRecord]) -> int:
         """The number of events for the served model name."""
         handled = 0
         for record in records:
             handled += await self.handle(record.value)
+        if self._metrics is not None and records:
+            m = self._metrics
+            m.messages.labels(m.service, MODELS_CHALLENGERS.name, "handled").inc(len(records))
         return handled
 
     async def handle(self, value: bytes) -> bool:
