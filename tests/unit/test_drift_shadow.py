@@ -22,6 +22,7 @@ from valora_drift_monitor.domain.shadow import (
     judge,
 )
 from valora_drift_monitor.entrypoints.shadow import ChallengersHandler, ShadowJudge
+from valora_drift_monitor.errors import DriftStoreError
 from valora_messaging import OutgoingRecord
 from valora_observability import ServiceMetrics
 
@@ -217,3 +218,36 @@ async def test_the_trainer_closing_a_challenger_ends_its_evaluation_without_a_ve
     publisher = FakePublisher()
     assert await _judge(store, publisher, FakeAlerts()).evaluate() == []
     assert publisher.records == []
+
+
+class BrokenPairsStore(FakeShadowStore):
+    """Reading one challenger's pairs fails with a bug (``ValueError``) or with the database
+    (``DriftStoreError``)."""
+
+    def __init__(self, pairs: PairedSales, error: Exception) -> None:
+        super().__init__(pairs)
+        self.error = error
+
+    async def paired(self, *, model_name: str, version: str, cap: int) -> PairedSales:
+        if version == "bad":
+            raise self.error
+        return await super().paired(model_name=model_name, version=version, cap=cap)
+
+
+async def test_one_challenger_failing_to_be_judged_never_stops_the_others() -> None:
+    store = BrokenPairsStore(
+        _pairs(60, champion_bias=1 / 1.2, challenger_bias=1.0, seed=8), ValueError("a bug")
+    )
+    await store.start(model_name="m", version="bad", champion_version="1", at=NOW)
+    await store.start(model_name="m", version="2", champion_version="", at=NOW)  # none known
+    [verdict] = await _judge(store, FakePublisher(), FakeAlerts()).evaluate()
+    assert (verdict.challenger_version, verdict.champion_version) == ("2", "unknown")
+
+
+async def test_a_database_failure_while_judging_is_raised_for_redelivery() -> None:
+    store = BrokenPairsStore(
+        _pairs(60, champion_bias=1.0, challenger_bias=1.0, seed=9), DriftStoreError("down")
+    )
+    await store.start(model_name="m", version="bad", champion_version="1", at=NOW)
+    with pytest.raises(DriftStoreError):
+        await _judge(store, FakePublisher(), FakeAlerts()).evaluate()

@@ -36,7 +36,7 @@ from valora_drift_monitor.domain.shadow import (
     judge,
 )
 from valora_drift_monitor.entrypoints.handlers import StepResult
-from valora_drift_monitor.errors import InvalidEventError
+from valora_drift_monitor.errors import DriftStoreError, InvalidEventError
 
 __all__ = ["ChallengersHandler", "ShadowJudge", "ShadowStep"]
 
@@ -57,7 +57,7 @@ def _verdict(
     return ModelVerdict(
         model_name=evaluation.model_name,
         challenger_version=evaluation.challenger_version,
-        champion_version=evaluation.champion_version,
+        champion_version=evaluation.champion_version or "unknown",
         decision=decision,  # type: ignore[arg-type]
         explanation=explanation[:2000],
         paired_sales=figures.paired_sales,
@@ -100,40 +100,49 @@ class ShadowJudge:
         self._clock = clock
 
     async def evaluate(self) -> list[ModelVerdict]:
-        """The verdicts this call decided (usually none)."""
+        """The verdicts this call decided (usually none). A store failure raises (the batch is
+        redelivered); any other failure of one challenger's judgement is logged and the others
+        are judged: it never stalls the sales or pairs that called it."""
         decided: list[ModelVerdict] = []
-        policy = self._policy
         for evaluation in await self._store.open_evaluations(self._model_name):
-            version = evaluation.challenger_version
-            pairs = await self._store.paired(
-                model_name=self._model_name, version=version, cap=policy.looks * policy.min_sales
-            )
-            elapsed = (self._clock() - evaluation.started_at).total_seconds()
-            judged = judge(
-                pairs, policy=policy, looks_taken=evaluation.looks_taken, elapsed_s=elapsed
-            )
-            self._metrics.observe(version, len(pairs), judged.figures)
-            if judged.figures is None:
-                continue
-            figures: dict[str, Any] = {
-                **judged.figures.as_dict(),
-                "alpha_per_look": policy.alpha_per_look,
-            }
-            if judged.decision is None:
-                await self._store.record(
-                    model_name=self._model_name,
-                    version=version,
-                    figures=figures,
-                    paired_sales=len(pairs),
+            try:
+                verdict = await self._judge(evaluation)
+            except DriftStoreError:
+                raise
+            except Exception:
+                logger.exception(
+                    "challenger not judged", extra={"version": evaluation.challenger_version}
                 )
-                logger.info("challenger looked at", extra={"version": version, **figures})
                 continue
-            verdict = _verdict(
-                evaluation, judged.figures, judged.decision, judged.explanation, policy.alpha
-            )
-            if await self._decide(verdict, figures):
+            if verdict is not None:
                 decided.append(verdict)
         return decided
+
+    async def _judge(self, evaluation: OpenEvaluation) -> ModelVerdict | None:
+        policy, version = self._policy, evaluation.challenger_version
+        pairs = await self._store.paired(
+            model_name=self._model_name, version=version, cap=policy.looks * policy.min_sales
+        )
+        elapsed = (self._clock() - evaluation.started_at).total_seconds()
+        judged = judge(pairs, policy=policy, looks_taken=evaluation.looks_taken, elapsed_s=elapsed)
+        self._metrics.observe(version, len(pairs), judged.figures)
+        if judged.figures is None:
+            return None
+        figures: dict[str, Any] = {
+            **judged.figures.as_dict(),
+            "alpha_per_look": policy.alpha_per_look,
+        }
+        if judged.decision is None:
+            await self._store.record(
+                model_name=self._model_name, version=version, figures=figures,
+                paired_sales=len(pairs),
+            )  # fmt: skip
+            logger.info("challenger looked at", extra={"version": version, **figures})
+            return None
+        verdict = _verdict(
+            evaluation, judged.figures, judged.decision, judged.explanation, policy.alpha
+        )
+        return verdict if await self._decide(verdict, figures) else None
 
     async def _decide(self, verdict: ModelVerdict, figures: dict[str, Any]) -> bool:
         record = OutgoingRecord(
