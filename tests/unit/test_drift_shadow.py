@@ -127,7 +127,7 @@ class FakeShadowStore:
     async def record(
         self, *, model_name: str, version: str, figures: dict[str, Any], paired_sales: int
     ) -> None:
-        self.evaluations[version]["look"] = figures["look"]
+        self.evaluations[version].update(look=figures["look"], figures=figures, paired=paired_sales)
 
     async def decide(self, *, model_name: str, version: str, decision: str, explanation: str,
                      figures: dict[str, Any] | None, paired_sales: int | None,
@@ -251,3 +251,14 @@ async def test_a_database_failure_while_judging_is_raised_for_redelivery() -> No
     await store.start(model_name="m", version="bad", champion_version="1", at=NOW)
     with pytest.raises(DriftStoreError):
         await _judge(store, FakePublisher(), FakeAlerts()).evaluate()
+
+
+async def test_between_looks_the_figures_so_far_are_recorded_without_a_decision() -> None:
+    store = FakeShadowStore(_pairs(20, champion_bias=1 / 1.2, challenger_bias=1.0, seed=10))
+    await store.start(model_name="m", version="2", champion_version="1", at=NOW)
+    publisher = FakePublisher()
+    assert await _judge(store, publisher, FakeAlerts()).evaluate() == []
+    recorded = store.evaluations["2"]
+    assert (recorded["decision"], recorded["paired"], recorded["look"]) == (None, 20, 0)
+    assert recorded["figures"]["challenger_mae"] < recorded["figures"]["champion_mae"]
+    assert publisher.records == []  # 20 < 30 paired sales: no look, however clear the gap

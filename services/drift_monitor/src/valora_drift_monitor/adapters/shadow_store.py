@@ -161,6 +161,7 @@ class PgShadowStore:
                 r.champion_version,
                 r.started_at,
                 int((r.figures or {}).get("look") or 0),
+                int(r.paired_sales),
             )
             for r in rows
         ]

@@ -31,6 +31,7 @@ __all__ = [
     "ShadowFigures",
     "ShadowJudgement",
     "ShadowPolicy",
+    "figures_of",
     "judge",
 ]
 
@@ -63,6 +64,8 @@ class OpenEvaluation:
     champion_version: str
     started_at: datetime
     looks_taken: int
+    paired_sales: int = 0
+    """Paired sales when its figures were last recorded."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ class ShadowJudgement:
     explanation: str
 
 
-def _figures(pairs: PairedSales, look: int) -> ShadowFigures:
+def figures_of(pairs: PairedSales, look: int) -> ShadowFigures:
+    """The paired comparison on ``pairs`` (``look``: the last planned look taken)."""
     y = pairs.actual
     champion_error = np.abs(pairs.champion - y)
     challenger_error = np.abs(pairs.challenger - y)
@@ -169,7 +173,7 @@ def judge(
     look = min(len(pairs) // policy.min_sales, policy.looks)
     if look <= looks_taken:
         if elapsed_s > policy.timeout_s:
-            figures = _figures(pairs, looks_taken)
+            figures = figures_of(pairs, looks_taken)
             return ShadowJudgement(
                 figures,
                 "retire",
@@ -177,7 +181,7 @@ def judge(
                 f"(a decision needs {policy.min_sales} for its first look)",
             )
         return ShadowJudgement(None, None, "waiting for the next look")
-    figures = _figures(pairs.head(look * policy.min_sales), look)
+    figures = figures_of(pairs.head(look * policy.min_sales), look)
     alpha = policy.alpha_per_look
     p_value = figures.p_value if figures.p_value is not None else 1.0
     summary = (

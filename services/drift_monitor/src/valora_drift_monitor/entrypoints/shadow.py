@@ -33,6 +33,7 @@ from valora_drift_monitor.domain.shadow import (
     PairRow,
     ShadowFigures,
     ShadowPolicy,
+    figures_of,
     judge,
 )
 from valora_drift_monitor.entrypoints.handlers import StepResult
@@ -125,9 +126,17 @@ class ShadowJudge:
         )
         elapsed = (self._clock() - evaluation.started_at).total_seconds()
         judged = judge(pairs, policy=policy, looks_taken=evaluation.looks_taken, elapsed_s=elapsed)
-        self._metrics.observe(version, len(pairs), judged.figures)
-        if judged.figures is None:
+        if judged.figures is None:  # between looks: the figures so far, for status and metrics
+            if len(pairs) and len(pairs) != evaluation.paired_sales:
+                current = figures_of(pairs, evaluation.looks_taken)
+                self._metrics.observe(version, len(pairs), current)
+                await self._store.record(
+                    model_name=self._model_name, version=version,
+                    figures={**current.as_dict(), "alpha_per_look": policy.alpha_per_look},
+                    paired_sales=len(pairs),
+                )  # fmt: skip
             return None
+        self._metrics.observe(version, len(pairs), judged.figures)
         figures: dict[str, Any] = {
             **judged.figures.as_dict(),
             "alpha_per_look": policy.alpha_per_look,
