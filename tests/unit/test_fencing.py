@@ -12,8 +12,13 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import ProducerFenced
 from aiokafka.producer import sender
+from aiokafka.structs import OffsetAndMetadata
+from faststream.message import AckStatus
 from valora_contracts import LISTINGS_INGESTED
 from valora_messaging import (
+    ConsumedBatch,
+    DeferredCommits,
+    ErrorPolicy,
     FailedRecord,
     FencedError,
     InRecord,
@@ -21,9 +26,12 @@ from valora_messaging import (
     NotOwnerError,
     OutgoingRecord,
     PartitionTransactions,
+    RetrySettings,
+    Subscription,
     commit_offsets,
     transactional_producer,
 )
+from valora_messaging.consumer import _Consume
 from valora_messaging.sink import (
     CONCURRENT_TRANSACTIONS_RETRY_S,
     retry_concurrent_transactions_after,
@@ -76,7 +84,7 @@ class FakeProducer:
         self.offsets.update(offsets)
 
 
-@dataclass
+@dataclass(eq=False)  # hashable: DeferredCommits keys its offsets by consumer
 class FakeConsumer:
     broker: FakeBroker
     seeks: dict[TopicPartition, int] = field(default_factory=dict)
@@ -90,6 +98,10 @@ class FakeConsumer:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.seeks[tp] = offset
+
+    async def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """A plain OffsetCommit (what DeferredCommits sends): it lands as it is."""
+        self.broker.committed.update({tp: meta.offset for tp, meta in offsets.items()})
 
 
 def _replica(
@@ -208,6 +220,62 @@ async def test_revocation_waits_for_the_transaction_in_flight() -> None:
     await asyncio.gather(writing, revoking)
     assert broker.committed[tp] == 3
     assert tx.owned == frozenset()
+
+
+@dataclass
+class _Message:
+    """The FastStream message a batch arrives in (what the middleware and the ack look at)."""
+
+    consumer: FakeConsumer
+    raw_message: tuple[InRecord, ...]
+    committed: AckStatus | None = None
+
+
+async def test_an_abandoned_batch_never_moves_the_groups_offset_back() -> None:
+    """Seen in CI: a rebalance revoked a partition and gave it back to the same predictor while
+    a batch of it was in flight. The batch was abandoned (not the owner any more), but the
+    deferred-commit middleware took it for processed, and its plain OffsetCommit put the group's
+    offset back behind transactions committed since: the next owner valued 2,900 listings a
+    second time. Offsets of a transactional consumer move with its transactions only."""
+    broker = FakeBroker()
+    tp = TopicPartition(TOPIC, 0)
+    tx, consumer = _replica(broker)
+    consumer.assigned = {tp}
+    await tx.on_assigned([tp])
+    rebalances = [tp]  # the first batch sees its partition revoked and re-assigned mid-batch
+
+    async def handle(records: Any) -> None:
+        while rebalances:
+            await tx.on_revoked([rebalances.pop()])
+            await tx.on_assigned([tp])
+        await _process(tx, list(records))
+
+    policy = ErrorPolicy(service="predictor", retry=RetrySettings())
+    subscription = Subscription(
+        topic=LISTINGS_INGESTED, handle=handle, sink=tx, group_id="g", transactions=tx
+    )
+    consume = _Consume(subscription=subscription, policy=policy)
+    commits = DeferredCommits(interval_s=60)
+
+    async def deliver(records: list[InRecord]) -> _Message:
+        message = _Message(consumer, tuple(records))
+
+        async def call_next(msg: Any) -> None:
+            await consume(ConsumedBatch(await tx.admit(records), message=msg))
+
+        await commits.middleware(message, context=None).consume_scope(call_next, message)
+        return message
+
+    abandoned = await deliver(_records(range(0, 5)))  # admitted before the re-assignment
+    assert broker.committed.get(tp) is None
+    assert broker.records == []
+    redone = await deliver(_records(range(0, 10)))  # the new claim's records, from its seek
+    assert broker.committed[tp] == 10
+    await commits.flush()
+    assert broker.committed[tp] == 10  # not moved back to 5 by a plain commit
+    assert abandoned.committed is AckStatus.ACKED  # so FastStream and middleware leave it
+    assert redone.committed is AckStatus.ACKED
+    assert [v for _, v in broker.records] == [f"v{o}".encode() for o in range(10)]  # once
 
 
 async def test_a_write_spanning_two_partitions_is_refused() -> None:

@@ -8,7 +8,10 @@ batch's offsets and commits them at most every ``interval_s``, with explicit off
 processed records are ever committed. Delivery stays at-least-once: after a crash (or when a
 rebalance moves a partition before its offsets were flushed) up to ``interval_s`` of processed
 records are delivered again, which idempotent handlers absorb. A failed batch is untouched:
-FastStream nacks it (seek back) as before.
+FastStream nacks it (seek back) as before. Batches of an exactly-once consumer are never recorded:
+their offsets move only with their transactions, and the consumer marks each such message
+committed whatever became of it (a plain commit of an abandoned batch would move the group's
+offset back behind committed transactions).
 
 On shutdown call :meth:`close` before the broker stops: pending offsets are flushed, and batches
 that finish afterwards are committed synchronously by FastStream again.

@@ -69,8 +69,6 @@ class _Consume:
         try:
             with consume_span(records, topic=self._sub.topic.name, group=self._sub.group_id):
                 await self._consume(records)
-            if self._sub.transactions is not None:  # offsets went with the transactions:
-                _mark_committed(records)  # no middleware may commit them again
         except NotOwnerError as exc:  # the new owner reprocesses; nothing was committed here
             logger.info("batch abandoned: partition revoked", extra={"reason": str(exc)})
         except FencedError:
@@ -79,6 +77,13 @@ class _Consume:
             if self._sub.transactions is not None:  # manual acknowledgement: seek back here
                 _seek_back(records)
             raise
+        finally:
+            if self._sub.transactions is not None:
+                # Offsets go with the transactions only, whatever became of the batch: a plain
+                # OffsetCommit (e.g. DeferredCommits' middleware) of an abandoned batch would
+                # move the group's offset back behind transactions already committed, and the
+                # next owner of the partition would process those records a second time.
+                _mark_committed(records)
 
     async def _consume(self, records: Sequence[InRecord]) -> None:
         sub = self._sub
