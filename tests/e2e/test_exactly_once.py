@@ -182,45 +182,57 @@ async def test_each_listing_is_valued_once_and_counted_once_by_drift_through_a_f
     predictors = [await _up(services, settings, "predictor", env, r) for r in (0, 1)]
     await _up(services, settings, "drift-monitor", env, 0)
     values, keys = validated_values(run_id, N, seed=19)
-    t0 = time.monotonic()
+    model = f'"model_name":"{env["VALORA_MODEL_NAME"]}"'.encode()
+    made = TopicCollector(bootstrap=boot, topics=["predictions.made.v1"],
+                          keep=lambda _topic, value: model in value)  # fmt: skip
+    await made.start()
+    try:
+        t0 = time.monotonic()
 
-    async def publish() -> int:
-        async with producer_session(boot) as producer:
-            sent = 0
-            for start in range(0, len(values), 1000):
-                sent += await send_all(producer, "listings.validated.v1",
-                                       values[start : start + 1000],
-                                       keys=keys[start : start + 1000])  # fmt: skip
-                ahead = sent / RATE - (time.monotonic() - t0)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-            return sent
+        async def publish() -> int:
+            async with producer_session(boot) as producer:
+                sent = 0
+                for start in range(0, len(values), 1000):
+                    sent += await send_all(producer, "listings.validated.v1",
+                                           values[start : start + 1000],
+                                           keys=keys[start : start + 1000])  # fmt: skip
+                    ahead = sent / RATE - (time.monotonic() - t0)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                return sent
 
-    publishing = asyncio.create_task(publish())
-    deadline = time.monotonic() + 300
-    stored_at_fault = stream_rows(settings, run_id)[0]
-    while stored_at_fault < 0.3 * N and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
+        publishing = asyncio.create_task(publish())
+        deadline = time.monotonic() + 300
         stored_at_fault = stream_rows(settings, run_id)[0]
-    await asyncio.to_thread(predictors[1].freeze)
-    await asyncio.sleep(FREEZE_S)
-    await asyncio.to_thread(predictors[1].thaw)
-    sent = await asyncio.wait_for(publishing, timeout=600)
-    deadline = time.monotonic() + 600
-    rows = stream_rows(settings, run_id)
-    while rows[0] < N and time.monotonic() < deadline:
-        await asyncio.sleep(1)
+        while stored_at_fault < 0.3 * N and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            stored_at_fault = stream_rows(settings, run_id)[0]
+        await asyncio.to_thread(predictors[1].freeze)
+        await asyncio.sleep(FREEZE_S)
+        await asyncio.to_thread(predictors[1].thaw)
+        sent = await asyncio.wait_for(publishing, timeout=600)
+        deadline = time.monotonic() + 600
         rows = stream_rows(settings, run_id)
-    counted, duplicates = _drift_predictions(settings)
-    while counted < N and time.monotonic() < deadline:
-        await asyncio.sleep(1)
+        while rows[0] < N and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            rows = stream_rows(settings, run_id)
         counted, duplicates = _drift_predictions(settings)
-    await asyncio.sleep(5)  # anything counted twice would show by now
-    counted, duplicates = _drift_predictions(settings)
-    rows = stream_rows(settings, run_id)
-    report(test="exactly-once-predictor-freeze", listings=N, published=sent,
-           stored_at_fault=stored_at_fault, stream_rows=rows[0], distinct_listings=rows[1],
-           drift_counted=counted, drift_duplicates_recognised=duplicates,
-           total_s=round(time.monotonic() - t0, 1))  # fmt: skip
-    assert rows == (N, N, N), f"stream rows {rows}: lost or duplicated"
+        while counted < N and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            counted, duplicates = _drift_predictions(settings)
+        await made.quiet(5.0)  # anything published or counted twice would show by now
+        counted, duplicates = _drift_predictions(settings)
+        rows = stream_rows(settings, run_id)
+        events = Counter(e["event_id"] for e in made.log.records["predictions.made.v1"])
+        report(test="exactly-once-predictor-freeze", listings=N, published=sent,
+               stored_at_fault=stored_at_fault, stream_rows=rows[0], distinct_listings=rows[1],
+               made_events=sum(events.values()), made_distinct=len(events),
+               drift_counted=counted, drift_duplicates_recognised=duplicates,
+               total_s=round(time.monotonic() - t0, 1))  # fmt: skip
+        assert rows == (N, N, N), f"stream rows {rows}: lost or duplicated"
+        # read_committed, the predictions topic holds each prediction once: no replica's output of
+        # a partition it lost is committed, and no offset moved back to have a listing valued twice
+        assert (sum(events.values()), len(events)) == (N, N), "predictions.made.v1 lost or repeated"
+    finally:
+        await made.stop()
     assert counted - duplicates == N, f"drift counted {counted - duplicates} of {N} predictions"
