@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
 from valora_ml.features import FEATURE_COLUMNS, TIME_COLUMN, build_feature_pipeline
-from valora_ml.fitting import IntervalSettings, fit_gate_model, fit_served_model
+from valora_ml.fitting import IntervalSettings, cross_fit, fit_gate_model, fit_served_model
 from valora_ml.intervals import NormalisedInterval
 from valora_ml.model_errors import CalibrationError
 from valora_ml.pricemodel import PriceModel, valuation_metadata
@@ -191,6 +192,42 @@ def test_on_dated_rows_candidates_are_compared_on_the_newest_fit_rows() -> None:
     assert gate.candidate_rmse["market time"] < gate.candidate_rmse["no market time"]
     assert gate.model.market_time
     assert len(gate.out_of_fold.predictions) == len(split.fit)  # calibrates its interval
+
+
+def test_on_dated_rows_the_interval_is_calibrated_on_blocks_of_time() -> None:
+    """A served model values sales after its newest one: on dated rows each calibration fold is
+    a contiguous block of time, so a row is predicted without the sales of its own period. On a
+    market that moves, those errors are the larger, honest ones; shuffled folds let each row's
+    neighbours in time into the fit and calibrate on interpolation."""
+    frame = _listings(400, dated=True)
+    days = (frame[TIME_COLUMN] - frame[TIME_COLUMN].min()).dt.days.to_numpy()
+    frame["price"] = frame["price"] * (1.0 + np.sin(days / 25.0) / 4.0)  # the market cycles
+    split = hold_out_split(frame, test_fraction=0.2, seed=3)
+    x, y = split.fit[[*FEATURE_COLUMNS, TIME_COLUMN]], split.fit["price"].to_numpy(dtype=float)
+
+    def make() -> Pipeline:
+        return build_feature_pipeline(
+            HistGradientBoostingRegressor(max_iter=60, random_state=0), market_time=True
+        )
+
+    blocked = cross_fit(make, x, y, folds=4, seed=0, dates=split.fit[TIME_COLUMN])
+    shuffled = cross_fit(make, x, y, folds=4, seed=0)
+    stamps = split.fit[TIME_COLUMN].to_numpy()
+    spans = sorted((stamps[blocked.folds == k].min(), stamps[blocked.folds == k].max())
+                   for k in range(4))  # fmt: skip
+    assert all(earlier[1] < later[0] for earlier, later in itertools.pairwise(spans))
+    assert sorted(np.bincount(blocked.folds)) == [80, 80, 80, 80]
+    error = {name: float(np.mean(np.abs(oof.predictions - y)))
+             for name, oof in {"blocked": blocked, "shuffled": shuffled}.items()}  # fmt: skip
+    assert error["blocked"] > 1.5 * error["shuffled"]
+
+    gate = fit_gate_model(
+        candidates={"hgb": make}, fit_rows=split.fit, label="price",
+        settings=IntervalSettings(folds=4), model_family="hgb",
+    )  # fmt: skip
+    np.testing.assert_array_equal(gate.out_of_fold.folds, blocked.folds)
+    np.testing.assert_allclose(gate.out_of_fold.predictions, blocked.predictions)
+    assert gate.calibration_folds == "time_blocks"
 
 
 def test_the_tuned_first_candidate_must_win_by_the_margin() -> None:

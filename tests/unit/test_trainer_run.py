@@ -88,6 +88,7 @@ def test_first_run_registers_promotes_and_announces_with_lineage_and_artifacts()
     assert {"test_coverage.third.cheapest", "test_coverage.third.dearest"} <= set(run["metrics"])
     assert {"candidate_rmse.search", "candidate_rmse.untuned_hgb_log_price"} <= set(run["metrics"])
     assert run["params"]["candidate_selection"] == "newest"  # dated rows
+    assert run["params"]["calibration_folds"] == "time_blocks"
     version = registry.versions["1"]
     assert version["tags"]["valora.gate_passed"] == "true"
     assert version["tags"]["valora.request_ids"] == "a,b"

@@ -14,8 +14,13 @@ Two models per run, of one configuration (an unfitted pipeline factory):
    beats the best other candidate by ``first_margin`` (e.g. 2 %), else the other is.
    That configuration is fitted on every ``fit`` row (no calibration rows are held back) and its
    K-fold out-of-fold predictions calibrate the interval
-   (:func:`~valora_ml.intervals.fit_interval`). The gate judges this model on the test rows it
-   never saw.
+   (:func:`~valora_ml.intervals.fit_interval`). On dated rows the K folds are contiguous blocks
+   of time (:func:`cross_fit` with ``dates``), not shuffled rows: a row is then predicted by a
+   model that saw no sale of its own period, as a served model values sales after its newest
+   one, so the interval and the error model are calibrated on errors like the ones they meet
+   (shuffled folds let every row's neighbours in time into the fit; on Grinnell's newest sales
+   the interval covered 0.857 overall, and 0.890 with blocks). The gate judges this model on
+   the test rows it never saw.
 2. :func:`fit_served_model` refits the configuration on *all* rows (fit + test) for serving.
    Its interval is calibrated on the out-of-sample predictions of every row: the K-fold ones of
    the fit rows and the gate model's own predictions of the test rows (the newest rows under a
@@ -101,6 +106,8 @@ class GateFit:
     out-of-fold (see ``selection``)."""
     selection: str = "out_of_fold"
     """How the candidates were compared: ``newest`` (dated rows) or ``out_of_fold``."""
+    calibration_folds: str = "shuffled"
+    """The out-of-fold predictions' folds: ``time_blocks`` (dated rows) or ``shuffled``."""
 
 
 @dataclass(frozen=True)
@@ -125,16 +132,34 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
+def _date_order(dates: pd.Series) -> IntArray:
+    stamps = pd.to_datetime(dates, utc=True, format="ISO8601").reset_index(drop=True)
+    return stamps.sort_values(kind="stable").index.to_numpy(dtype=np.int64)
+
+
 def cross_fit(
-    make_pipeline: MakePipeline, x: pd.DataFrame, y: FloatArray, *, folds: int, seed: int
+    make_pipeline: MakePipeline,
+    x: pd.DataFrame,
+    y: FloatArray,
+    *,
+    folds: int,
+    seed: int,
+    dates: pd.Series | None = None,
 ) -> OutOfFold:
-    """Out-of-fold predictions of ``make_pipeline`` over shuffled K folds of ``x``."""
+    """Out-of-fold predictions of ``make_pipeline`` over K folds of ``x``: shuffled rows, or,
+    given each row's ``dates``, K contiguous blocks of time (oldest to newest)."""
     if len(y) < 2 * folds:
         raise CalibrationError(f"{len(y)} rows are too few for {folds}-fold calibration")
     predictions = np.empty(len(y), dtype=float)
     fold_of = np.empty(len(y), dtype=np.int64)
-    splitter = KFold(folds, shuffle=True, random_state=seed)
-    for k, (train_rows, held_rows) in enumerate(splitter.split(x)):
+    if dates is None:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(x)
+    else:
+        order = _date_order(dates)
+        splits = (
+            (order[train], order[held]) for train, held in KFold(folds, shuffle=False).split(order)
+        )
+    for k, (train_rows, held_rows) in enumerate(splits):
         model = make_pipeline().fit(x.iloc[train_rows], y[train_rows])
         predictions[held_rows] = model.predict(x.iloc[held_rows])
         fold_of[held_rows] = k
@@ -182,8 +207,7 @@ def newest_rmse(
     make_pipeline: MakePipeline, x: pd.DataFrame, y: FloatArray, dates: pd.Series, *, share: float
 ) -> float:
     """RMSE on the newest ``share`` of the rows of ``make_pipeline`` fitted on the older ones."""
-    stamps = pd.to_datetime(dates, utc=True, format="ISO8601").reset_index(drop=True)
-    order = stamps.sort_values(kind="stable").index.to_numpy(dtype=np.int64)
+    order = _date_order(dates)
     n_new = max(1, round(len(order) * share))
     older, newest = order[:-n_new], order[-n_new:]
     model = make_pipeline().fit(x.iloc[older], y[older])
@@ -192,7 +216,7 @@ def newest_rmse(
 
 def _compare(
     candidates: Mapping[str, MakePipeline],
-    fit_rows: pd.DataFrame,
+    dates: pd.Series | None,
     x: pd.DataFrame,
     y: FloatArray,
     settings: IntervalSettings,
@@ -200,15 +224,14 @@ def _compare(
 ) -> tuple[str, dict[str, float], str, dict[str, OutOfFold]]:
     """The chosen name, each candidate's RMSE, how they were compared, and any out-of-fold
     predictions computed on the way."""
-    if has_dates(fit_rows) and len(candidates) > 1:
-        dates = fit_rows[TIME_COLUMN]
+    if dates is not None and len(candidates) > 1:
         scores = {
             name: newest_rmse(make, x, y, dates, share=NEWEST_SHARE)
             for name, make in candidates.items()
         }
         return _choose(scores, first_margin), scores, "newest", {}
     folds = {
-        name: cross_fit(make, x, y, folds=settings.folds, seed=settings.seed)
+        name: cross_fit(make, x, y, folds=settings.folds, seed=settings.seed, dates=dates)
         for name, make in candidates.items()
     }
     scores = {name: rmse(y, oof.predictions) for name, oof in folds.items()}
@@ -243,9 +266,10 @@ def fit_gate_model(
     if not candidates:
         raise CalibrationError("no candidate configuration to fit")
     x, y = model_inputs(fit_rows), fit_rows[label].to_numpy(dtype=float)
-    chosen, scores, selection, folds = _compare(candidates, fit_rows, x, y, settings, first_margin)
+    dates = fit_rows[TIME_COLUMN] if has_dates(fit_rows) else None
+    chosen, scores, selection, folds = _compare(candidates, dates, x, y, settings, first_margin)
     oof = folds.get(chosen) or cross_fit(
-        candidates[chosen], x, y, folds=settings.folds, seed=settings.seed
+        candidates[chosen], x, y, folds=settings.folds, seed=settings.seed, dates=dates
     )
     family = model_family if isinstance(model_family, str) else model_family[chosen]
     pipeline = candidates[chosen]().fit(x, y)
@@ -260,6 +284,7 @@ def fit_gate_model(
         make_pipeline=candidates[chosen],
         candidate_rmse=scores,
         selection=selection,
+        calibration_folds="shuffled" if dates is None else "time_blocks",
     )
 
 

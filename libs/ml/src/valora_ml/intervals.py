@@ -24,7 +24,8 @@ held back from the point model):
   calibration rows at the level (:func:`valora_ml.label_hull.fit_hull_to_level`). Pooled over
   five hold-outs (``tests/benchmarks/bench_quality_repeats.py``) the thirds went from 0.945 /
   0.955 / 0.906 to 0.910 / 0.910 / 0.894 on Sacramento, 0.919 / 0.932 / 0.913 to 0.890 / 0.892
-  / 0.904 on Saratoga, 0.922 / 0.963 / 0.879 to 0.861 / 0.943 / 0.871 on Grinnell. A middle
+  / 0.904 on Saratoga, 0.922 / 0.963 / 0.879 to 0.861 / 0.943 / 0.871 on Grinnell (0.878 / 0.934
+  / 0.867 once dated rows were calibrated on blocks of time, :mod:`valora_ml.fitting`). A middle
   third that both neighbours' reach covers stays above the level whatever its own quantiles.
 - ``cqr``: conformalised quantile regression; gradient boosting with the quantile loss predicts
   the ``(1-level)/2`` and ``(1+level)/2`` quantiles of log price, widened (or narrowed) by the

@@ -165,6 +165,7 @@ def fit(
             "search.best_family": best.family,
             "champion_candidate": fitted.chosen,
             "candidate_selection": fitted.selection,
+            "calibration_folds": fitted.calibration_folds,
             "model_family": chosen.family,
             "log_target": chosen.log_target,
             **{f"best.{k}": v for k, v in chosen.params.items()},
