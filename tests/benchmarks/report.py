@@ -3,6 +3,7 @@
 Each ``bench_*.py`` runs as its own process, one after the other on the same machine and stack
 (``bench_quality.py``, the valuation-quality benchmark, needs no stack); its ``BENCH_JSON``
 lines (see ``benchlib.emit``) become rows of the table, with the command that produced them.
+The file's hand-written ``## `` sections after the table are kept.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)
+
+
+def kept_sections() -> str:
+    """The hand-written ``## `` sections after the generated table (comparisons across commits,
+    measured apart), carried over so a new run replaces only its own table."""
+    if not OUT.exists():
+        return ""
+    text = OUT.read_text(encoding="utf-8")
+    start = text.find("\n## ")
+    return "" if start < 0 else text[start:]
 
 
 def main() -> int:
@@ -96,7 +107,7 @@ def main() -> int:
     ]
     footer = ["", *(f"- failed: {f}" for f in failures)]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(header + rows + footer) + "\n", encoding="utf-8")
+    OUT.write_text("\n".join(header + rows + footer) + "\n" + kept_sections(), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}")
     return 1 if failures else 0
 
