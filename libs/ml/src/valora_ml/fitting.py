@@ -14,13 +14,13 @@ Two models per run, of one configuration (an unfitted pipeline factory):
    beats the best other candidate by ``first_margin`` (e.g. 2 %), else the other is.
    That configuration is fitted on every ``fit`` row (no calibration rows are held back) and its
    K-fold out-of-fold predictions calibrate the interval
-   (:func:`~valora_ml.intervals.fit_interval`). On dated rows the K folds are contiguous blocks
-   of time (:func:`cross_fit` with ``dates``), not shuffled rows: a row is then predicted by a
-   model that saw no sale of its own period, as a served model values sales after its newest
-   one, so the interval and the error model are calibrated on errors like the ones they meet
-   (shuffled folds let every row's neighbours in time into the fit; on Grinnell's newest sales
-   the interval covered 0.857 overall, and 0.890 with blocks). The gate judges this model on
-   the test rows it never saw.
+   (:func:`~valora_ml.intervals.fit_interval`). On dated rows the K folds are contiguous
+   blocks of time (:func:`valora_ml.crossfit.cross_fit` with ``dates``), not shuffled rows: a
+   row is then predicted by a model that saw no sale of its own period, as a served model values
+   sales after its newest one, so the interval and the error model are calibrated on errors
+   like the ones they meet (shuffled folds let every row's neighbours in time into the fit; on
+   Grinnell's newest sales the interval covered 0.857 overall, and 0.890 with blocks). The gate
+   judges this model on the test rows it never saw.
 2. :func:`fit_served_model` refits the configuration on *all* rows (fit + test) for serving.
    Its interval is calibrated on the out-of-sample predictions of every row: the K-fold ones of
    the fit rows and the gate model's own predictions of the test rows (the newest rows under a
@@ -37,15 +37,15 @@ fitted on). Callers limit threads (``threadpoolctl``) around these calls as arou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 
+from valora_ml.crossfit import MakePipeline, OutOfFold, cross_fit, newest_rmse
 from valora_ml.error_model import ErrorModelSettings, fit_error_model
 from valora_ml.features import FEATURE_COLUMNS, TIME_COLUMN
 from valora_ml.intervals import IntervalMethod, fit_interval
@@ -70,9 +70,6 @@ __all__ = [
 ]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
-IntArray = np.ndarray[Any, np.dtype[np.int64]]
-MakePipeline = Callable[[], Pipeline]
-"""A fresh, unfitted pipeline of the chosen configuration (e.g. the trainer's ``build_model``)."""
 NEWEST_SHARE = 0.2
 """On dated rows, candidates are compared on this newest share of the fit rows."""
 
@@ -83,14 +80,6 @@ class IntervalSettings:
     method: IntervalMethod = "normalised"
     folds: int = 5
     seed: int = 0
-
-
-@dataclass(frozen=True)
-class OutOfFold:
-    """Each row's prediction by a model that did not see its fold, and the fold."""
-
-    predictions: FloatArray
-    folds: IntArray
 
 
 @dataclass(frozen=True)
@@ -132,40 +121,6 @@ def model_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
-def _date_order(dates: pd.Series) -> IntArray:
-    stamps = pd.to_datetime(dates, utc=True, format="ISO8601").reset_index(drop=True)
-    return stamps.sort_values(kind="stable").index.to_numpy(dtype=np.int64)
-
-
-def cross_fit(
-    make_pipeline: MakePipeline,
-    x: pd.DataFrame,
-    y: FloatArray,
-    *,
-    folds: int,
-    seed: int,
-    dates: pd.Series | None = None,
-) -> OutOfFold:
-    """Out-of-fold predictions of ``make_pipeline`` over K folds of ``x``: shuffled rows, or,
-    given each row's ``dates``, K contiguous blocks of time (oldest to newest)."""
-    if len(y) < 2 * folds:
-        raise CalibrationError(f"{len(y)} rows are too few for {folds}-fold calibration")
-    predictions = np.empty(len(y), dtype=float)
-    fold_of = np.empty(len(y), dtype=np.int64)
-    if dates is None:
-        splits = KFold(folds, shuffle=True, random_state=seed).split(x)
-    else:
-        order = _date_order(dates)
-        splits = (
-            (order[train], order[held]) for train, held in KFold(folds, shuffle=False).split(order)
-        )
-    for k, (train_rows, held_rows) in enumerate(splits):
-        model = make_pipeline().fit(x.iloc[train_rows], y[train_rows])
-        predictions[held_rows] = model.predict(x.iloc[held_rows])
-        fold_of[held_rows] = k
-    return OutOfFold(predictions=predictions, folds=fold_of)
-
-
 def _price_model(
     pipeline: Pipeline,
     x: pd.DataFrame,
@@ -201,17 +156,6 @@ def _price_model(
     )
     model.compile()
     return model
-
-
-def newest_rmse(
-    make_pipeline: MakePipeline, x: pd.DataFrame, y: FloatArray, dates: pd.Series, *, share: float
-) -> float:
-    """RMSE on the newest ``share`` of the rows of ``make_pipeline`` fitted on the older ones."""
-    order = _date_order(dates)
-    n_new = max(1, round(len(order) * share))
-    older, newest = order[:-n_new], order[-n_new:]
-    model = make_pipeline().fit(x.iloc[older], y[older])
-    return rmse(y[newest], model.predict(x.iloc[newest]))
 
 
 def _compare(
