@@ -55,6 +55,7 @@ class FakeModel:
         self.offset = offset
         self.calls: list[int] = []
         self.columns: list[dict[str, Any]] = []
+        self.bounds_only: list[bool] = []
 
     @property
     def ref(self) -> ModelRef:
@@ -68,9 +69,10 @@ class FakeModel:
     def known_neighbourhoods(self) -> frozenset[str]:
         return frozenset({"Zona Sul", "Centro"})
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         self.calls.append(len(columns["area"]))
         self.columns.append(dict(columns))
+        self.bounds_only.append(bounds_only)
         area = np.asarray(columns["area"], dtype=float)
         price = area * 1000.0 + self.offset
         warnings = [(f"area {a:g} is outside [1, 1000]",) if a > 1000 else () for a in area]
@@ -263,7 +265,7 @@ class BrokenModel(FakeModel):
 
     broken = False
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         if self.broken:
             raise ValueError("the model cannot value this")
         return super().predict(columns)

@@ -50,7 +50,7 @@ class EstimatingModel:
         self.known_neighbourhoods = frozenset({"Centro"})
         self.estimates = estimates
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         area = np.asarray(columns["area"], dtype=float)
         price = area * 1000.0
         error = np.where(area > 1000, np.nan, price / 10.0) if self.estimates else None
@@ -170,3 +170,12 @@ def test_the_pyfunc_handle_passes_the_price_models_estimate_on() -> None:
     assert out.expected_error is not None
     assert np.isfinite(out.expected_error).all()
     assert (out.expected_error > 0).all()
+    gate.model.compile()
+    huge = frame.head(5).assign(area=[5_000.0] * 5)  # outside the training range: warnings
+    for rows in (frame.head(5), huge):
+        full, shadow = handle.predict(rows), handle.predict(rows, bounds_only=True)
+        for name in ("price", "lower", "upper"):  # a challenger's answer, exactly the same
+            assert getattr(shadow, name).tolist() == getattr(full, name).tolist()
+        assert shadow.expected_error is None  # and nothing it would not use
+        assert all(w == () for w in shadow.warnings)
+    assert any(w for w in handle.predict(huge).warnings)

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.unit
 class BrokenModel(FakeModel):
     """Loads and warms up, then fails on every real batch."""
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         if list(columns["area"]) != [100.0]:  # the warm-up house
             raise RuntimeError("the challenger's pickle is broken")
         return super().predict(columns)
@@ -87,6 +87,8 @@ async def test_a_challenger_values_the_same_batch_is_stored_and_published_never_
     await handler.handle_batch([_record(request.model_dump_json().encode())])
 
     assert champion_model.calls[-1] == challenger_model.calls[-1] == 2  # one call each
+    # the challenger is asked for prices and bounds only (no warnings, no error model)
+    assert (champion_model.bounds_only[-1], challenger_model.bounds_only[-1]) == (False, True)
     replies = output.replies()
     assert [r.model_version for r in replies[0].results] == ["1", "1"]  # answered: champion
     assert [r.price for r in replies[0].results] == pytest.approx([120_500.0, 80_000.0])
@@ -187,7 +189,7 @@ async def test_a_promoted_challenger_is_not_valued_twice_as_its_own_shadow() -> 
 class NanModel(FakeModel):
     """Answers NaN for a house over 100 m² (the warm-up house is 100 m²)."""
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         out = super().predict(columns)
         price = np.where(np.asarray(columns["area"], dtype=float) > 100, np.nan, out.price)
         return ModelOutput(price=price, lower=price - 1.0, upper=price + 1.0)

@@ -167,9 +167,12 @@ class PriceModel(PythonModel):
         """The encoded feature matrix the estimator and the interval's models see."""
         return self._encoded(columns, now)[1]
 
-    def value(self, columns: FeatureInput, *, now: datetime | None = None) -> Valuation:
-        """Prices, interval bounds and out-of-range warnings for ``columns`` (rows without a
-        date are valued at ``now``, default the current time)."""
+    def value(
+        self, columns: FeatureInput, *, now: datetime | None = None, bounds_only: bool = False
+    ) -> Valuation:
+        """Prices, interval bounds, out-of-range warnings and expected errors for ``columns``
+        (rows without a date are valued at ``now``, default the current time); with
+        ``bounds_only``, prices and bounds alone (a shadowing challenger's answer)."""
         inputs, matrix = self._encoded(columns, now)
         compiled: CompiledPipeline | None = getattr(self, "_compiled", None)
         if compiled is not None:
@@ -178,6 +181,8 @@ class PriceModel(PythonModel):
             price = np.asarray(self.pipeline[-1].predict(matrix), dtype=float)
         interval = compiled.interval if compiled is not None else None
         lower, upper = (interval or self.interval_model()).bounds(matrix, price)
+        if bounds_only:
+            return Valuation(price=price, lower=lower, upper=upper, warnings=[()] * len(price))
         ranges: FeatureRanges | None = getattr(self, "ranges", None)
         none: list[RowWarnings] = [()] * len(price)
         warnings = ranges.warnings(inputs) if ranges else none

@@ -70,9 +70,10 @@ class ModelHandle(Protocol):
         """Neighbourhoods seen in training (``None``: unknown, no warning is given)."""
         ...
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
-        """Prices, interval bounds and warnings for the six English feature columns and the
-        optional ``listed_at`` (a row without a date is valued now)."""
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
+        """Prices, interval bounds, warnings and expected errors for the six English feature
+        columns and the optional ``listed_at`` (a row without a date is valued now); with
+        ``bounds_only``, prices and bounds alone (all a shadowing challenger's answer needs)."""
         ...
 
 
@@ -126,9 +127,9 @@ class PyfuncModelHandle:
     def known_neighbourhoods(self) -> frozenset[str] | None:
         return self._known
 
-    def predict(self, columns: FeatureColumns) -> ModelOutput:
+    def predict(self, columns: FeatureColumns, *, bounds_only: bool = False) -> ModelOutput:
         if self._price_model is not None:  # its compiled (verified) path, else its pipeline
-            v = self._price_model.value(columns)
+            v = self._price_model.value(columns, bounds_only=bounds_only)
             return ModelOutput(
                 price=v.price,
                 lower=v.lower,

@@ -38,7 +38,7 @@ def value_both(
     if challenger is None:
         return Outputs(output, latency_ms)
     try:
-        shadow = challenger.predict(columns)
+        shadow = challenger.predict(columns, bounds_only=True)  # no warnings, no error model
     except Exception as exc:
         logger.error(
             "challenger failed; the champion's answers go out without it",
