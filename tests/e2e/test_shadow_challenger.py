@@ -8,7 +8,9 @@ answers stored (``shadow_predictions``) and never served. Realised sale prices a
 looks), publishes ``models.verdict.v1`` and the trainer promotes the challenger. Then a
 deliberately worse challenger (the trainer's steps on shuffled prices, gate skipped, nominated
 through the trainer's own ``nominate``) shadows the stream and is retired. Prints the realised
-sales each decision needed.
+sales each decision needed. On the way, the champion's error estimate (drift monitor gauges)
+must follow the inflation through the asking prices of the listings it valued, which the inputs
+alone cannot show.
 
 Sizes: ``VALORA_E2E_SHADOW_LISTINGS`` (1,500 base, then 3,000 inflated),
 ``VALORA_E2E_SHADOW_MIN_SALES`` (30 paired sales per look), ``VALORA_E2E_TRIALS`` (3).
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from e2e_support import (
     Services,
@@ -37,6 +40,7 @@ from e2e_support import (
     raw_values,
     run_env,
     service,
+    spec_of,
     write_training_config,
 )
 from kafka_support import TopicCollector, prepare, publish
@@ -107,6 +111,24 @@ def _labels(s: Stack) -> int:
     rows = query(s.settings, "SELECT count(*) FROM training_listings WHERE source = %(s)s",
                  {"s": s.run_id})  # fmt: skip
     return int(rows[0][0])
+
+
+def _estimate_gauges(s: Stack, version: str) -> dict[str, float]:
+    """The drift monitor's error-estimate gauges of ``version`` (its latest closed window)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = spec_of("drift_monitor").port + s.settings.service_port_offset
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    names = ("valora_estimated_market_level", "valora_estimated_abs_error",
+             "valora_estimated_abs_error_inputs_only")  # fmt: skip
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in names
+        and sample.labels.get("model_name") == s.model
+        and sample.labels.get("model_version") == version
+    }
 
 
 def _stream_rows(s: Stack, prefix: str) -> int:
@@ -256,6 +278,17 @@ async def test_a_better_challenger_is_promoted_and_a_worse_one_retired(stack: St
         await publish(boot, "listings.raw.v1", raw_values(inflated))
         await _until(lambda: _labels(s) >= 3 * N_BASE * 0.95, timeout_s=240,
                      what="inflated labels")  # fmt: skip
+        # ... which the inputs cannot show: the champion's estimate follows the asking prices
+        # its streamed listings carried (the market's level, about 1.2; measured 1.16 with an
+        # estimate 3.4x the inputs' alone), the inputs' estimate alone stays where it was
+        level = "valora_estimated_market_level"
+        await _until(lambda: 1.1 <= _estimate_gauges(s, v1).get(level, 0.0) <= 1.3,
+                     timeout_s=180, what="a window of v1 at the inflated level")  # fmt: skip
+        gauges = _estimate_gauges(s, v1)
+        estimated = gauges["valora_estimated_abs_error"]
+        assert estimated > 2 * gauges["valora_estimated_abs_error_inputs_only"], gauges
+        step("estimate at the market level", t0,
+             **{k.removeprefix("valora_"): round(v, 3) for k, v in gauges.items()})  # fmt: skip
         second = await _train(s, log, "shadow")
         v2 = second["model_version"]
         await _until(lambda: any(c["model_version"] == v2 and c["status"] == "shadowing"

@@ -3,6 +3,7 @@ each listing and prediction counted once however often it is delivered."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,7 +197,12 @@ def listing_record(i: int, row: Mapping[Any, Any], at: datetime) -> InRecord:
 
 
 def prediction_record(
-    i: int, price: float, neighbourhood: str, at: datetime, expected: float | None = None
+    i: int,
+    price: float,
+    neighbourhood: str,
+    at: datetime,
+    expected: float | None = None,
+    asking: Any = None,
 ) -> InRecord:
     result = {"listing_id": f"p{i}", "price": price, "model_name": "m", "model_version": "1"}
     if expected is not None:
@@ -207,6 +213,8 @@ def prediction_record(
         "features": {"neighbourhood": neighbourhood},
         "result": result,
     }
+    if asking is not None:
+        body["asking_price"] = asking
     return InRecord(orjson.dumps(body), None, PREDICTIONS_MADE.name, 0, i)
 
 
@@ -260,7 +268,12 @@ class Rig:
             PredictionsStep(
                 model_name="m",
                 windows=self.prediction_windows,
-                judge=PredictionDriftJudge(alerts=self.alerts, replica="r", **judged),
+                judge=PredictionDriftJudge(
+                    alerts=self.alerts,
+                    replica="r",
+                    min_priced=s.drift_estimate_min_priced,
+                    **judged,
+                ),
                 outcomes=self.outcomes,
                 metrics=self.metrics,
             ),
@@ -426,9 +439,48 @@ async def test_a_prediction_window_sets_the_estimated_error_gauges(reference: Re
     assert rig.sample("valora_estimated_abs_error", **labels) == pytest.approx(mean)
     assert rig.sample("valora_estimated_abs_error_ratio", **labels) == pytest.approx(mean / 20e3)
     assert rig.sample("valora_estimated_abs_error_alert_factor", model_name="m") == 1.4
+    assert rig.sample("valora_estimated_abs_error_inputs_only", **labels) == pytest.approx(mean)
+    assert math.isnan(rig.sample("valora_estimated_market_level", **labels) or 0.0)  # no asking
     bad = prediction_record(500, 1.0, "Centro", T0, expected=-5.0)  # fast path refuses, and
     await rig.predictions.handle_batch([bad])  # the contract (ge=0) too: a dead letter
     assert [f.offset for f in rig.sink.failed] == [500]
+
+
+async def test_asking_prices_put_the_estimate_at_the_markets_level(reference: Reference) -> None:
+    """Every price 20 % above the model (``inflate=1.2``): the inputs' estimate cannot move, the
+    window's asking prices show the level, and the estimate is taken at it. Requests (no asking
+    price) are estimated at the same level; a window priced too thinly keeps the inputs' alone;
+    a non-positive asking price is a dead letter, never a level."""
+    rig = Rig(reference, drift_prediction_window_size=100, drift_estimate_min_priced=30)
+    labels = {"model_name": "m", "model_version": "1"}
+    made = [
+        prediction_record(
+            i, 400_000.0, "Centro", T0 + timedelta(seconds=i), expected=20_000.0,
+            asking=480_000.0 if i % 2 else None,
+        )
+        for i in range(100)
+    ]  # fmt: skip
+    await rig.predictions.handle_batch(made)
+    level = rig.sample("valora_estimated_market_level", **labels)
+    estimate = rig.sample("valora_estimated_abs_error", **labels)
+    assert level == pytest.approx(1.2)
+    assert rig.sample("valora_estimated_abs_error_inputs_only", **labels) == 20_000.0
+    assert estimate is not None
+    assert 80_000.0 < estimate < 85_000.0  # a bias of 80,000 and a spread of 24,000
+    thin = [
+        prediction_record(
+            200 + i, 400_000.0, "Centro", T0 + timedelta(seconds=200 + i), expected=20_000.0,
+            asking=480_000.0 if i < 29 else None,
+        )
+        for i in range(100)
+    ]  # fmt: skip
+    await rig.predictions.handle_batch(thin)
+    assert rig.sample("valora_estimated_abs_error", **labels) == pytest.approx(20_000.0)
+    assert math.isnan(rig.sample("valora_estimated_market_level", **labels) or 0.0)  # not 1.2
+    for i, bad in enumerate((0.0, -1.0, "480000")):
+        record = prediction_record(900 + i, 1.0, "Centro", T0, expected=5.0, asking=bad)
+        await rig.predictions.handle_batch([record])
+    assert [f.offset for f in rig.sink.failed] == [900, 901, 902]
 
 
 async def test_predictions_and_inflated_sales_fire_a_performance_alert(

@@ -315,12 +315,13 @@ async def test_a_request_naming_a_missing_reply_topic_is_dead_lettered_not_answe
     assert len(output.replies()) == 1
 
 
-def _listing(listing_id: str, listed_at: Any = None) -> bytes:
+def _listing(listing_id: str, listed_at: Any = None, price: float | None = None) -> bytes:
     listing = ValidatedListing(
         listing_id=listing_id,
         source="unit",
         ingested_at=utcnow(),
         listed_at=listed_at,
+        price=price,
         features=FEATURES,
         content_hash=hashlib.blake2b(listing_id.encode(), digest_size=16).hexdigest(),
         contract_version="1",
@@ -345,6 +346,28 @@ async def test_stream_values_listings_idempotently() -> None:
     assert {r.source for r in store.rows.values()} == {"stream"}
     made = output.made()
     assert {m.event_id for m in made[:5]} == {m.event_id for m in made[5:]}  # same events again
+
+
+async def test_a_streamed_listings_asking_price_goes_out_with_its_prediction() -> None:
+    """The drift monitor reads the market's level from them (also on a redelivery, whose row
+    comes back from the store); a listing without a price, and a request, carry none."""
+    holder = await _holder(FakeLoader({"1": FakeModel("1")}, champion="1"))
+    output = FakeOutput()
+    handler = StreamHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), sink=output, metrics=_metrics()
+    )
+    records = [_record(_listing("A", price=480_000.0)), _record(_listing("B"), 1)]
+    await handler.handle_batch(records)
+    await handler.handle_batch(records)  # redelivery
+    made = output.made()
+    assert [(m.result.listing_id, m.asking_price) for m in made] == [
+        ("A", 480_000.0), ("B", None), ("A", 480_000.0), ("B", None)
+    ]  # fmt: skip
+    requests = RequestHandler(
+        valuer=Valuer(holder=holder, store=FakeStore()), output=output, metrics=_metrics()
+    )
+    await requests.handle_batch([_record(_request(FEATURES), 5)])
+    assert output.made()[-1].asking_price is None
 
 
 async def test_stream_listings_are_valued_at_their_listing_date() -> None:

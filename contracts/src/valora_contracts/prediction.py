@@ -16,7 +16,7 @@ from valora_contracts.envelope import (
     Version,
     new_id,
 )
-from valora_contracts.listing import ListingFeatures
+from valora_contracts.listing import ListingFeatures, Price
 from valora_contracts.naming import REPLY_TOPIC_PATTERN
 
 __all__ = [
@@ -143,3 +143,9 @@ class PredictionMade(Envelope):
         min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="Hash of the features."
     )
     latency_ms: FiniteFloat = Field(ge=0, description="Model latency for this batch (ms).")
+    asking_price: Price | None = Field(
+        default=None,
+        description="The listing's own price when a streamed listing carrying one was valued "
+        "(its asking price): with the window's other asking prices it shows the market's level "
+        "before any sale does. None for requests and unpriced listings.",
+    )

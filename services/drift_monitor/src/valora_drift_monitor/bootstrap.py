@@ -150,6 +150,7 @@ def _register_handlers(p: _Parts) -> None:
             metrics=metrics,
             thresholds=thresholds,
             replica=s.replica_id,
+            min_priced=s.drift_estimate_min_priced,
         ),
         outcomes=p.outcomes,
         metrics=metrics,
@@ -160,7 +161,6 @@ def _register_handlers(p: _Parts) -> None:
         metrics=metrics,
         after_sales=p.judge.evaluate,
     )
-
     register_subscribers(
         p.runtime,
         settings=s,

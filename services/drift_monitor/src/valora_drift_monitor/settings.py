@@ -114,6 +114,13 @@ class DriftSettings(KafkaSettings):
         description="Mean estimated absolute error of a prediction window / the model's test MAE "
         "above which the EstimatedErrorAboveTest alert fires (exported as a gauge).",
     )
+    drift_estimate_min_priced: int = Field(
+        default=30,
+        ge=1,
+        description="Streamed listings with an asking price a prediction window needs before "
+        "its error estimate is taken at the market level they show (median asking / predicted); "
+        "with fewer, the estimate is the error model's alone.",
+    )
     drift_listing_labels: bool = Field(
         default=True,
         description="Use the price of a validated listing that arrives after a prediction of "

@@ -3,6 +3,7 @@ latest prediction window, and the alert states."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge
@@ -47,24 +48,7 @@ class DriftMetrics:
             "Rolling realised error divided by the model's test error.",
             ["model_name", "model_version", "segment", "statistic"],
         )
-        version_labels = ["model_name", "model_version"]
-        self.estimated_error: Gauge = metrics.gauge(
-            "valora_estimated_abs_error",
-            "Mean estimated absolute error (currency) of the latest prediction window "
-            "(the model's error model: today's error before the sales arrive).",
-            version_labels,
-        )
-        self.estimated_error_ratio: Gauge = metrics.gauge(
-            "valora_estimated_abs_error_ratio",
-            "Mean estimated absolute error of the latest window divided by the model's test MAE.",
-            version_labels,
-        )
-        self.estimated_error_factor: Gauge = metrics.gauge(
-            "valora_estimated_abs_error_alert_factor",
-            "Estimated / test MAE above which EstimatedErrorAboveTest fires (configured).",
-            ["model_name"],
-        )
-        self.estimated_error_factor.labels(self.service, model_name).set(estimated_error_factor)
+        self._estimate_gauges(metrics, estimated_error_factor)
         self.firing: Gauge = metrics.gauge(
             "valora_drift_alert_firing",
             "1 while an alert condition fires (value = 2 when critical).",
@@ -111,9 +95,46 @@ class DriftMetrics:
         self.performance.labels(*labels).set(value)
         self.performance_ratio.labels(*labels).set(value / test)
 
+    def _estimate_gauges(self, metrics: ServiceMetrics, factor: float) -> None:
+        """Today's error before the sales arrive (:meth:`observe_error_estimate`)."""
+        version_labels = ["model_name", "model_version"]
+        self.estimated_error: Gauge = metrics.gauge(
+            "valora_estimated_abs_error",
+            "Mean estimated absolute error (currency) of the latest prediction window: today's "
+            "error before the sales arrive (the error model, at the market level the window's "
+            "asking prices show).",
+            version_labels,
+        )
+        self.estimated_error_ratio: Gauge = metrics.gauge(
+            "valora_estimated_abs_error_ratio",
+            "Mean estimated absolute error of the latest window divided by the model's test MAE.",
+            version_labels,
+        )
+        self.estimated_error_inputs: Gauge = metrics.gauge(
+            "valora_estimated_abs_error_inputs_only",
+            "Mean estimated absolute error (currency) of the latest prediction window from the "
+            "inputs alone (the error model, before the market level is applied).",
+            version_labels,
+        )
+        self.market_level: Gauge = metrics.gauge(
+            "valora_estimated_market_level",
+            "Median asking / predicted price of the latest prediction window's priced listings "
+            "(1: prices where the model expects them; NaN when too few of them were priced).",
+            version_labels,
+        )
+        self.estimated_error_factor: Gauge = metrics.gauge(
+            "valora_estimated_abs_error_alert_factor",
+            "Estimated / test MAE above which EstimatedErrorAboveTest fires (configured).",
+            ["model_name"],
+        )
+        self.estimated_error_factor.labels(self.service, self.model_name).set(factor)
+
     def observe_error_estimate(self, model_version: str, estimate: ErrorEstimate) -> None:
         labels = (self.service, self.model_name, model_version)
         self.estimated_error.labels(*labels).set(estimate.mean)
+        self.estimated_error_inputs.labels(*labels).set(estimate.inputs_only)
+        level = math.nan if estimate.level is None else estimate.level
+        self.market_level.labels(*labels).set(level)
         if estimate.ratio is not None:
             self.estimated_error_ratio.labels(*labels).set(estimate.ratio)
 

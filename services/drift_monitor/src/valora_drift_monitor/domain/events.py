@@ -35,3 +35,5 @@ class PredictionEvent:
     neighbourhood: str
     expected_abs_error: float | None = None
     """The model's estimate of this prediction's absolute error (``None``: none)."""
+    asking_price: float | None = None
+    """The streamed listing's own price, when it carried one (``None``: none)."""

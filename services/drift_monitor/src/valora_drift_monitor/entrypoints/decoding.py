@@ -91,6 +91,11 @@ def _estimate(value: Any) -> float | None:
     return None if value is None else _number(value, minimum=0.0, strict=False)
 
 
+def _price(value: Any) -> float | None:
+    """An optional finite price above zero (the contract's ``asking_price``)."""
+    return None if value is None else _number(value, minimum=0.0, strict=True)
+
+
 def _row(features: dict[str, Any]) -> FeatureRow:
     return (
         _bounded(_number(features["area"], minimum=0.0, strict=True), MAX_AREA),
@@ -152,6 +157,7 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
             model_version=_text(result["model_version"], max_length=32),
             neighbourhood=_text(body["features"]["neighbourhood"]),
             expected_abs_error=_estimate(result.get("expected_abs_error")),
+            asking_price=_price(body.get("asking_price")),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         event = PredictionMade.model_validate_json(raw)
@@ -164,6 +170,7 @@ def parse_prediction(raw: bytes) -> PredictionEvent:
             model_version=event.result.model_version,
             neighbourhood=event.features.neighbourhood,
             expected_abs_error=event.result.expected_abs_error,
+            asking_price=event.asking_price,
         )
 
 

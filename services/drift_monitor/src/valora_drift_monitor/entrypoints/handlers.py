@@ -182,7 +182,9 @@ class PredictionsStep:
         for p in fresh:
             version = p.model_version
             estimate = math.nan if p.expected_abs_error is None else p.expected_abs_error
-            closed = self._windows.add(p.event_id, p.occurred_at, (p.price, estimate), key=version)
+            asking = math.nan if p.asking_price is None else p.asking_price
+            row = (p.price, estimate, asking)
+            closed = self._windows.add(p.event_id, p.occurred_at, row, key=version)
             if closed is not None:
                 evaluations += await self._judge.evaluate(version, closed)
         self._metrics.count("prediction", len(mine))

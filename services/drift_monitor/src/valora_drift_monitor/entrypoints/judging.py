@@ -111,24 +111,28 @@ class PredictionDriftJudge:
         metrics: DriftMetrics,
         thresholds: Thresholds,
         replica: str,
+        min_priced: int,
     ) -> None:
         self._references = references
         self._alerts = alerts
         self._metrics = metrics
         self._thresholds = thresholds
         self._replica = replica
+        self._min_priced = min_priced
 
     async def evaluate(self, version: str, closed: ClosedWindow[PredictedRow]) -> list[Evaluation]:
         reference = await self._references.for_version(version)
         estimate = estimate_of(
-            closed.rows, test_mae=reference.test_mae if reference is not None else None
+            closed.rows,
+            test_mae=reference.test_mae if reference is not None else None,
+            min_priced=self._min_priced,
         )
         if estimate is not None:
             self._metrics.observe_error_estimate(version, estimate)
         if reference is None:
             self._metrics.unreferenced.labels(self._metrics.service, "prediction").inc()
             return []
-        result = compare_predictions(reference, [price for price, _ in closed.rows])
+        result = compare_predictions(reference, [row[0] for row in closed.rows])
         self._metrics.observe_features("prediction", [result])
         record = WindowRecord(
             model_name=reference.model_name,

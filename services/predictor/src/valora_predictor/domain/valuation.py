@@ -63,6 +63,8 @@ class ValuationItem:
     batch_job_id: str | None = None
     correlation_id: str | None = None
     listed_at: datetime | None = None
+    asking_price: float | None = None
+    """A streamed listing's own price, if it carries one (published with the prediction)."""
 
 
 def feature_columns(
@@ -225,6 +227,7 @@ def made_event(
     *,
     features: ListingFeatures | None = None,
     result: PredictionResult | None = None,
+    asking_price: float | None = None,
 ) -> PredictionMade:
     """The ``predictions.made.v1`` event of a stored row (event id = prediction id, so a
     re-published event is recognisably the same one)."""
@@ -236,4 +239,5 @@ def made_event(
         result=result or result_of(row),
         input_hash=row.input_hash,
         latency_ms=row.latency_ms,
+        asking_price=asking_price,
     )

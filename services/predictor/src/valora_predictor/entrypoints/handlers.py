@@ -70,7 +70,12 @@ def _made_records(
         OutgoingRecord(
             topic=PREDICTIONS_MADE.name,
             value=encode_event(
-                made_event(r, features=item.features, result=results[i] if results else None)
+                made_event(
+                    r,
+                    features=item.features,
+                    result=results[i] if results else None,
+                    asking_price=item.asking_price,
+                )
             ),
             key=(r.listing_id or r.input_id).encode(),
         )
@@ -257,6 +262,7 @@ class StreamHandler:
                     features=listing.features,
                     trace_id=record_trace_id(record) or listing.trace_id,
                     listed_at=listing.listed_at,
+                    asking_price=listing.price,
                 )
             )
         if items and not self._valuer.has_champion:
