@@ -477,10 +477,13 @@ async def test_asking_prices_put_the_estimate_at_the_markets_level(reference: Re
     await rig.predictions.handle_batch(thin)
     assert rig.sample("valora_estimated_abs_error", **labels) == pytest.approx(20_000.0)
     assert math.isnan(rig.sample("valora_estimated_market_level", **labels) or 0.0)  # not 1.2
+    counted = rig.sample("valora_drift_events_total", event="prediction")
     for i, bad in enumerate((0.0, -1.0, "480000")):
         record = prediction_record(900 + i, 1.0, "Centro", T0, expected=5.0, asking=bad)
-        await rig.predictions.handle_batch([record])
+        behind = prediction_record(950 + i, 1.0, "Centro", T0, expected=5.0, asking=2.0)
+        await rig.predictions.handle_batch([record, behind])  # the one behind gets through
     assert [f.offset for f in rig.sink.failed] == [900, 901, 902]
+    assert rig.sample("valora_drift_events_total", event="prediction") == (counted or 0.0) + 3
 
 
 async def test_predictions_and_inflated_sales_fire_a_performance_alert(

@@ -57,7 +57,7 @@ def expected_error_at_level(
         return e
     bias = (level - 1.0) * np.asarray(predicted, dtype=float)
     sd = level * e * _SD_PER_MEAN_ABS
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sd > 0, bias / sd, np.copysign(np.inf, bias))
+    with np.errstate(divide="ignore", invalid="ignore"):  # sd 0 or NaN: not taken below
+        z = bias / sd
         folded = sd * math.sqrt(2 / math.pi) * np.exp(-0.5 * z * z) + bias * (1 - 2 * ndtr(-z))
-    return np.where(sd > 0, folded, np.abs(bias) + np.where(np.isnan(e), np.nan, 0.0))
+    return np.where(sd > 0, folded, np.abs(bias) + 0.0 * e)  # 0.0 * NaN keeps NaN

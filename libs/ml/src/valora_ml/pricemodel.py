@@ -181,10 +181,10 @@ class PriceModel(PythonModel):
             price = np.asarray(self.pipeline[-1].predict(matrix), dtype=float)
         interval = compiled.interval if compiled is not None else None
         lower, upper = (interval or self.interval_model()).bounds(matrix, price)
-        if bounds_only:
-            return Valuation(price=price, lower=lower, upper=upper, warnings=[()] * len(price))
-        ranges: FeatureRanges | None = getattr(self, "ranges", None)
         none: list[RowWarnings] = [()] * len(price)
+        if bounds_only:
+            return Valuation(price=price, lower=lower, upper=upper, warnings=none)
+        ranges: FeatureRanges | None = getattr(self, "ranges", None)
         warnings = ranges.warnings(inputs) if ranges else none
         expected = self.expected_error(matrix, price)
         return Valuation(

@@ -15,7 +15,6 @@ keeps the inputs' estimate alone; both are published.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,6 +65,6 @@ def estimate_of(
         rows=int(usable.sum()),
         ratio=ratio,
         inputs_only=float(np.mean(expected[usable])),
-        level=level if level is not None and math.isfinite(level) else None,
+        level=level,
         priced=int(priced.sum()),
     )
